@@ -6,8 +6,12 @@
 
 pub mod crypto;
 pub mod error;
+#[cfg(feature = "capi")]
+pub mod ffi;
 pub mod hostkeys;
 pub mod keys;
+pub mod proto;
+pub mod transport;
 pub mod wire;
 
 pub use error::{Error, ErrorKind, Result};

@@ -47,3 +47,20 @@ impl KexHash {
         }
     }
 }
+
+/// Decodes a hex string (whitespace ignored), for test vectors.
+#[cfg(test)]
+pub(crate) fn hex(s: &str) -> Vec<u8> {
+    let digits: Vec<u8> = s
+        .bytes()
+        .filter(|b| !b.is_ascii_whitespace())
+        .map(|b| match b {
+            b'0'..=b'9' => b - b'0',
+            b'a'..=b'f' => b - b'a' + 10,
+            b'A'..=b'F' => b - b'A' + 10,
+            _ => panic!("not a hex digit: {b}"),
+        })
+        .collect();
+    assert!(digits.len() % 2 == 0, "odd number of hex digits");
+    digits.chunks(2).map(|p| p[0] << 4 | p[1]).collect()
+}

@@ -1,0 +1,98 @@
+# Sekura: build, check, package and install the C library.
+#
+#   make, make all      release build, header check, the shared library, the C examples
+#   make demo           run build/bin/sekura-ssh against a private OpenSSH sshd
+#   make test           cargo fmt --check, clippy, and every test (release profile)
+#   make header         regenerate include/sekura.h from src/ffi
+#   make abi            regenerate abi/sekura.symbols from the shared library
+#   make install PREFIX=DIR [DESTDIR=...]
+#   make bench          bench/run.sh: throughput and handshakes against OpenSSH
+#   make clean
+#
+# Variables: PROFILE (cargo profile, default release), BUILD (output directory, default
+# build), OUT (cargo's output directory for PROFILE), CC, CFLAGS, SANITIZE (for example
+# address,undefined: builds the C programs with those sanitizers).
+
+CARGO ?= cargo
+PREFIX ?= /usr/local
+PROFILE ?= release
+BUILD ?= build
+OUT ?= $(or $(CARGO_TARGET_DIR),target)/$(if $(filter dev test,$(PROFILE)),debug,$(PROFILE))
+CFLAGS ?= -O2 -g
+SANITIZE ?=
+
+VERSION := $(shell sed -n 's/^version = "\(.*\)"$$/\1/p' Cargo.toml | head -n 1)
+STATIC_LIB := $(OUT)/libsekura.a
+LIB_DIR := $(BUILD)/lib
+SHARED_LIB := $(LIB_DIR)/libsekura.so.$(VERSION)
+
+# The C programs: every examples-c/*.c is an example, every tests/c/*.c a test program.
+EXAMPLES := $(patsubst examples-c/%.c,$(BUILD)/bin/%,$(wildcard examples-c/*.c))
+C_TESTS := $(patsubst tests/c/%.c,$(BUILD)/tests/%,$(wildcard tests/c/*.c))
+C_STRICT := -std=c11 -Wall -Wextra -Wpedantic -Werror
+C_SANITIZE := $(if $(SANITIZE),-fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all)
+C_LINK := -L$(LIB_DIR) -lsekura -Wl,-rpath,$(abspath $(LIB_DIR))
+
+.PHONY: all lib header-check examples c-programs header abi demo test install bench clean FORCE
+
+all: header-check examples
+
+# cargo decides whether anything is out of date; the relink below runs only when it wrote a
+# new libsekura.a.
+$(STATIC_LIB): FORCE
+	$(CARGO) build --profile $(PROFILE) --lib
+
+# The shared library: linked from the static one with the version script (see build.rs).
+$(SHARED_LIB): $(STATIC_LIB) abi/sekura.map abi/link.sh
+	abi/link.sh shared $(STATIC_LIB) $(LIB_DIR) $(VERSION)
+
+lib: $(SHARED_LIB)
+
+header-check:
+	$(CARGO) test --profile $(PROFILE) --test header
+
+examples: $(EXAMPLES)
+
+c-programs: $(EXAMPLES) $(C_TESTS)
+
+define compile_c
+	@mkdir -p $(@D)
+	$(CC) $(C_STRICT) $(CFLAGS) $(C_SANITIZE) -pthread -Iinclude -o $@ $< $(C_LINK)
+endef
+
+$(BUILD)/bin/%: examples-c/%.c include/sekura.h $(SHARED_LIB)
+	$(compile_c)
+
+$(BUILD)/tests/%: tests/c/%.c include/sekura.h $(SHARED_LIB)
+	$(compile_c)
+
+header:
+	$(CARGO) test --profile $(PROFILE) --test header -- --ignored --exact regenerate
+
+abi:
+	$(CARGO) test --profile $(PROFILE) --test abi -- --ignored --exact regenerate
+
+demo: examples
+	examples-c/demo.sh $(BUILD)/bin/sekura-ssh
+
+test:
+	$(CARGO) fmt --check
+	$(CARGO) clippy --all-targets -- -D warnings
+	$(CARGO) test --release
+
+install: $(SHARED_LIB)
+	install -d $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include
+	cp -P $(LIB_DIR)/libsekura.so* $(DESTDIR)$(PREFIX)/lib/
+	install -m 0644 $(STATIC_LIB) $(DESTDIR)$(PREFIX)/lib/libsekura.a
+	install -m 0644 include/sekura.h $(DESTDIR)$(PREFIX)/include/sekura.h
+	sed -e 's|@PREFIX@|$(abspath $(PREFIX))|g' -e 's|@VERSION@|$(VERSION)|g' \
+	    -e "s|@LIBS_PRIVATE@|$$(abi/link.sh native-libs)|g" \
+	    pkgconfig/sekura.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/sekura.pc
+
+bench: examples
+	@if [ -x bench/run.sh ]; then bench/run.sh; \
+	else echo "make bench: bench/run.sh does not exist yet" >&2; exit 1; fi
+
+clean:
+	rm -rf $(BUILD)
+	$(CARGO) clean

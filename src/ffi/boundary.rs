@@ -1,0 +1,241 @@
+//! The boundary kit: the panic guard, argument checks, handle ownership, the last-error
+//! store, and the mapping of Rust errors to `ssh_result` codes.
+
+use std::cell::RefCell;
+use std::ffi::{c_char, c_int, CStr, CString};
+use std::marker::PhantomData;
+
+use super::result::*;
+use crate::{Error, ErrorKind};
+
+thread_local! {
+    /// This thread's last failure: its code and message.
+    static LAST_ERROR: RefCell<(c_int, CString)> = RefCell::new((SSH_OK, CString::default()));
+}
+
+/// The `ssh_result` code for an error kind.
+pub(crate) fn code_of(kind: ErrorKind) -> c_int {
+    match kind {
+        ErrorKind::InvalidArg => SSH_ERR_INVALID_ARG,
+        ErrorKind::Again => SSH_ERR_AGAIN,
+        ErrorKind::Timeout => SSH_ERR_TIMEOUT,
+        ErrorKind::Eof => SSH_ERR_EOF,
+        ErrorKind::Closed => SSH_ERR_CLOSED,
+        ErrorKind::AuthDenied => SSH_ERR_AUTH_DENIED,
+        ErrorKind::HostKeyRejected => SSH_ERR_HOSTKEY_REJECTED,
+        ErrorKind::Protocol => SSH_ERR_PROTOCOL,
+        ErrorKind::Io => SSH_ERR_IO,
+        ErrorKind::KeyFormat => SSH_ERR_KEY_FORMAT,
+        ErrorKind::PasswordRequired => SSH_ERR_PASSWORD_REQUIRED,
+        ErrorKind::BadPassphrase => SSH_ERR_BAD_PASSPHRASE,
+        ErrorKind::State => SSH_ERR_STATE,
+        ErrorKind::Refused => SSH_ERR_REFUSED,
+        _ => SSH_ERR_INTERNAL,
+    }
+}
+
+/// Records a failure for `sekura_last_error` and returns its code.
+pub(crate) fn fail(code: c_int, message: &str) -> c_int {
+    let text = CString::new(message.replace('\0', " ")).unwrap_or_default();
+    LAST_ERROR.with(|e| *e.borrow_mut() = (code, text));
+    code
+}
+
+/// Records `e` and returns its code.
+pub(crate) fn fail_with(e: &Error) -> c_int {
+    fail(code_of(e.kind()), e.message())
+}
+
+/// `SSH_OK`, or the recorded code of the error.
+pub(crate) fn to_code(r: crate::Result<()>) -> c_int {
+    match r {
+        Ok(()) => SSH_OK,
+        Err(e) => fail_with(&e),
+    }
+}
+
+/// Runs `f` with this thread's last message.
+pub(crate) fn with_last_error<R>(f: impl FnOnce(c_int, &CStr) -> R) -> R {
+    LAST_ERROR.with(|e| {
+        let e = e.borrow();
+        f(e.0, e.1.as_c_str())
+    })
+}
+
+/// What an `extern "C"` function returns when its body panicked.
+pub(crate) trait PanicFallback {
+    fn fallback() -> Self;
+}
+
+impl PanicFallback for c_int {
+    fn fallback() -> Self {
+        SSH_ERR_INTERNAL
+    }
+}
+
+impl PanicFallback for isize {
+    fn fallback() -> Self {
+        SSH_ERR_INTERNAL as isize
+    }
+}
+
+impl PanicFallback for bool {
+    fn fallback() -> Self {
+        false
+    }
+}
+
+impl PanicFallback for () {
+    fn fallback() -> Self {}
+}
+
+impl<T> PanicFallback for *mut T {
+    fn fallback() -> Self {
+        std::ptr::null_mut()
+    }
+}
+
+impl<T> PanicFallback for *const T {
+    fn fallback() -> Self {
+        std::ptr::null()
+    }
+}
+
+/// Runs an `extern "C"` body; a panic becomes the return type's fallback value and its
+/// message the last error. Never lets a panic unwind into C.
+pub(crate) fn guard<R: PanicFallback>(body: impl FnOnce() -> R) -> R {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(body)) {
+        Ok(r) => r,
+        Err(payload) => {
+            let what = payload
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".to_owned());
+            fail(SSH_ERR_INTERNAL, &format!("internal error (panic): {what}"));
+            R::fallback()
+        }
+    }
+}
+
+/// Wraps an `extern "C"` function body in [`guard`].
+macro_rules! ffi {
+    ($($body:tt)*) => {
+        $crate::ffi::boundary::guard(move || { $($body)* })
+    };
+}
+pub(crate) use ffi;
+
+/// Returns early with `SSH_ERR_INVALID_ARG` (or the fallback of the return type, for
+/// constructors) when an argument check fails.
+macro_rules! try_arg {
+    ($expr:expr, $fallback:expr) => {
+        match $expr {
+            Ok(v) => v,
+            Err(e) => {
+                $crate::ffi::boundary::fail_with(&e);
+                return $fallback;
+            }
+        }
+    };
+}
+pub(crate) use try_arg;
+
+/// Ties an opaque C handle type to the Rust value behind it. Every handle is a `Box`.
+pub(crate) trait Castable {
+    type RustType;
+}
+
+/// Boxes `value` and returns it as the opaque handle type `C`.
+pub(crate) fn to_handle<C: Castable>(value: C::RustType) -> *mut C {
+    Box::into_raw(Box::new(value)).cast()
+}
+
+/// Borrows the value behind a handle; NULL is an invalid argument.
+///
+/// # Safety
+/// `ptr` must be NULL or a live handle of type `C` made by [`to_handle`].
+pub(crate) unsafe fn borrow<'a, C: Castable>(ptr: *const C, name: &str) -> crate::Result<&'a C::RustType> {
+    // SAFETY: the caller guarantees ptr is NULL or a live handle made by to_handle::<C>.
+    unsafe { ptr.cast::<C::RustType>().as_ref() }.ok_or_else(|| Error::invalid_arg(format!("{name} is NULL")))
+}
+
+/// Frees a handle made by [`to_handle`]; NULL is ignored.
+///
+/// # Safety
+/// `ptr` must be NULL or a live handle of type `C` not yet freed.
+pub(crate) unsafe fn free_handle<C: Castable>(ptr: *mut C) {
+    if !ptr.is_null() {
+        // SAFETY: the caller guarantees ptr came from to_handle::<C> and is freed once.
+        drop(unsafe { Box::from_raw(ptr.cast::<C::RustType>()) });
+    }
+}
+
+/// Reads a NUL-terminated UTF-8 argument; NULL or invalid UTF-8 is an invalid argument.
+///
+/// # Safety
+/// `ptr` must be NULL or point to a NUL-terminated string.
+pub(crate) unsafe fn str_arg<'a>(ptr: *const c_char, name: &str) -> crate::Result<&'a str> {
+    if ptr.is_null() {
+        return Err(Error::invalid_arg(format!("{name} is NULL")));
+    }
+    // SAFETY: non-NULL and NUL-terminated by the caller's contract.
+    unsafe { CStr::from_ptr(ptr) }
+        .to_str()
+        .map_err(|_| Error::invalid_arg(format!("{name} is not valid UTF-8")))
+}
+
+/// Like [`str_arg`] but NULL means `None`.
+///
+/// # Safety
+/// As [`str_arg`].
+pub(crate) unsafe fn opt_str_arg<'a>(ptr: *const c_char, name: &str) -> crate::Result<Option<&'a str>> {
+    if ptr.is_null() {
+        Ok(None)
+    } else {
+        // SAFETY: forwarded contract.
+        unsafe { str_arg(ptr, name) }.map(Some)
+    }
+}
+
+/// Builds a byte slice from pointer and length; NULL is allowed only with length 0.
+///
+/// # Safety
+/// `ptr` must be valid for `len` bytes when non-NULL.
+pub(crate) unsafe fn slice_arg<'a>(ptr: *const u8, len: usize, name: &str) -> crate::Result<&'a [u8]> {
+    if ptr.is_null() {
+        return if len == 0 { Ok(&[]) } else { Err(Error::invalid_arg(format!("{name} is NULL"))) };
+    }
+    // SAFETY: the caller guarantees ptr is valid for len bytes.
+    Ok(unsafe { std::slice::from_raw_parts(ptr, len) })
+}
+
+/// Builds a mutable byte slice from pointer and length.
+///
+/// # Safety
+/// `ptr` must be valid for writes of `len` bytes when non-NULL.
+pub(crate) unsafe fn slice_mut_arg<'a>(ptr: *mut u8, len: usize, name: &str) -> crate::Result<&'a mut [u8]> {
+    if ptr.is_null() {
+        return if len == 0 { Ok(&mut []) } else { Err(Error::invalid_arg(format!("{name} is NULL"))) };
+    }
+    // SAFETY: the caller guarantees ptr is valid for len bytes of writes.
+    Ok(unsafe { std::slice::from_raw_parts_mut(ptr, len) })
+}
+
+/// Writes an output parameter; NULL is an invalid argument.
+///
+/// # Safety
+/// `ptr` must be NULL or valid for a write of `T`.
+pub(crate) unsafe fn out_arg<'a, T>(ptr: *mut T, name: &str) -> crate::Result<&'a mut std::mem::MaybeUninit<T>> {
+    // SAFETY: the caller guarantees ptr is NULL or valid for writes.
+    unsafe { ptr.cast::<std::mem::MaybeUninit<T>>().as_mut() }
+        .ok_or_else(|| Error::invalid_arg(format!("{name} is NULL")))
+}
+
+/// A string allocated for C, freed with `sekura_string_free`.
+pub(crate) fn to_c_string(s: &str) -> *mut c_char {
+    CString::new(s.replace('\0', " ")).unwrap_or_default().into_raw()
+}
+
+/// Marker keeping handle structs zero-sized, unconstructible and `!Send` in Rust.
+pub(crate) type Opaque = PhantomData<*mut u8>;

@@ -1,0 +1,212 @@
+//! `ssh_channel`: exec, data in both directions, EOF, exit status, close.
+
+use std::ffi::{c_char, c_int};
+use std::time::Duration;
+
+use libc::ssize_t;
+
+use super::boundary::{borrow, fail, fail_with, ffi, free_handle, out_arg, slice_arg, slice_mut_arg, str_arg, to_c_string, to_code, Castable, Opaque};
+use super::result::*;
+use crate::proto::ExitStatus;
+use crate::transport::Channel;
+use crate::ErrorKind;
+
+/// A channel of a transport (Paramiko's Channel): a session running a command.
+///
+/// Thread safety: safe to use from several threads; typically one reads while another writes.
+pub struct ssh_channel {
+    _private: [u8; 0],
+    _marker: Opaque,
+}
+
+impl Castable for ssh_channel {
+    type RustType = Channel;
+}
+
+fn with_channel(c: *const ssh_channel, f: impl FnOnce(&Channel) -> crate::Result<()>) -> c_int {
+    // SAFETY: c is NULL or a live handle per every caller's contract.
+    match unsafe { borrow::<ssh_channel>(c, "channel") } {
+        Ok(c) => to_code(f(c)),
+        Err(e) => fail_with(&e),
+    }
+}
+
+fn count(r: crate::Result<usize>) -> ssize_t {
+    match r {
+        Ok(n) => ssize_t::try_from(n).unwrap_or(ssize_t::MAX),
+        Err(e) => fail_with(&e) as ssize_t,
+    }
+}
+
+/// Sets the timeout of this channel's blocking calls in ms: -1 blocks (the default), 0 makes
+/// them non-blocking (`SSH_ERR_AGAIN` instead of waiting), n waits at most n ms
+/// (`SSH_ERR_TIMEOUT`).
+///
+/// # Safety
+/// `c` must be NULL or a live `ssh_channel`.
+#[no_mangle]
+pub unsafe extern "C" fn ssh_channel_settimeout(c: *mut ssh_channel, timeout_ms: c_int) -> c_int {
+    ffi! { with_channel(c, |c| { c.set_timeout(u64::try_from(timeout_ms).ok().map(Duration::from_millis)); Ok(()) }) }
+}
+
+/// Runs `command` on the server; `SSH_ERR_REFUSED` if the server declines.
+///
+/// # Safety
+/// `c` must be NULL or a live `ssh_channel`; `command` NUL-terminated.
+#[no_mangle]
+pub unsafe extern "C" fn ssh_channel_exec(c: *mut ssh_channel, command: *const c_char) -> c_int {
+    ffi! {
+        // SAFETY: per the contract above.
+        let command = match unsafe { str_arg(command, "command") } { Ok(s) => s, Err(e) => return fail_with(&e) };
+        with_channel(c, |c| c.exec(command))
+    }
+}
+
+fn recv_into(c: *mut ssh_channel, buf: *mut u8, len: usize, stderr: bool) -> ssize_t {
+    // SAFETY: c and buf per the callers' contracts.
+    let (c, buf) = match unsafe { (borrow::<ssh_channel>(c, "channel"), slice_mut_arg(buf, len, "buf")) } {
+        (Ok(c), Ok(b)) => (c, b),
+        (Err(e), _) | (_, Err(e)) => return fail_with(&e) as ssize_t,
+    };
+    count(if stderr { c.recv_stderr(buf) } else { c.recv(buf) })
+}
+
+/// Reads the command's standard output into `buf`: returns the count, 0 at EOF, or a
+/// negative `ssh_result`. Waits per `ssh_channel_settimeout`.
+///
+/// # Safety
+/// `c` must be NULL or a live `ssh_channel`; `buf` writable for `len` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn ssh_channel_recv(c: *mut ssh_channel, buf: *mut u8, len: usize) -> ssize_t {
+    ffi! { recv_into(c, buf, len, false) }
+}
+
+/// Reads the command's standard error, like `ssh_channel_recv`.
+///
+/// # Safety
+/// `c` must be NULL or a live `ssh_channel`; `buf` writable for `len` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn ssh_channel_recv_stderr(c: *mut ssh_channel, buf: *mut u8, len: usize) -> ssize_t {
+    ffi! { recv_into(c, buf, len, true) }
+}
+
+/// Sends what the channel window allows of `buf` now; returns the count (possibly less than
+/// `len`) or a negative `ssh_result`. Waits per `ssh_channel_settimeout` for window space.
+///
+/// # Safety
+/// `c` must be NULL or a live `ssh_channel`; `buf` readable for `len` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn ssh_channel_send(c: *mut ssh_channel, buf: *const u8, len: usize) -> ssize_t {
+    ffi! {
+        // SAFETY: per the contract above.
+        let (c, buf) = match unsafe { (borrow::<ssh_channel>(c, "channel"), slice_arg(buf, len, "buf")) } {
+            (Ok(c), Ok(b)) => (c, b),
+            (Err(e), _) | (_, Err(e)) => return fail_with(&e) as ssize_t,
+        };
+        count(c.send(buf))
+    }
+}
+
+/// Sends all of `buf`, waiting for window space as needed.
+///
+/// # Safety
+/// `c` must be NULL or a live `ssh_channel`; `buf` readable for `len` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn ssh_channel_sendall(c: *mut ssh_channel, buf: *const u8, len: usize) -> c_int {
+    ffi! {
+        // SAFETY: per the contract above.
+        let buf = match unsafe { slice_arg(buf, len, "buf") } { Ok(b) => b, Err(e) => return fail_with(&e) };
+        with_channel(c, |c| c.sendall(buf))
+    }
+}
+
+/// Tells the server no more data follows (the command sees end of input).
+///
+/// # Safety
+/// `c` must be NULL or a live `ssh_channel`.
+#[no_mangle]
+pub unsafe extern "C" fn ssh_channel_send_eof(c: *mut ssh_channel) -> c_int {
+    ffi! { with_channel(c, Channel::send_eof) }
+}
+
+/// True once the command's end is known (exit status, signal, or close without either), so
+/// that `ssh_channel_recv_exit_status` will not wait.
+///
+/// # Safety
+/// `c` must be NULL or a live `ssh_channel`.
+#[no_mangle]
+pub unsafe extern "C" fn ssh_channel_exit_status_ready(c: *const ssh_channel) -> bool {
+    // SAFETY: per the contract above.
+    ffi! { unsafe { borrow::<ssh_channel>(c, "channel") }.is_ok_and(Channel::exit_status_ready) }
+}
+
+/// Waits (per `ssh_channel_settimeout`) for how the command ended. `SSH_OK` with its exit
+/// code in `*out_status`; `SSH_ERR_EXIT_SIGNAL` if a signal killed it (see
+/// `ssh_channel_get_exit_signal`); `SSH_ERR_NO_EXIT_STATUS` if the channel closed without
+/// either. Never reports 0 by default.
+///
+/// # Safety
+/// `c` must be NULL or a live `ssh_channel`; `out_status` NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn ssh_channel_recv_exit_status(c: *mut ssh_channel, out_status: *mut c_int) -> c_int {
+    ffi! {
+        // SAFETY: per the contract above.
+        let (c, out) = match unsafe { (borrow::<ssh_channel>(c, "channel"), out_arg(out_status, "out_status")) } {
+            (Ok(c), Ok(o)) => (c, o),
+            (Err(e), _) | (_, Err(e)) => return fail_with(&e),
+        };
+        match c.recv_exit_status() {
+            Ok(ExitStatus::Code(code)) => {
+                out.write(c_int::try_from(code).unwrap_or(c_int::MAX));
+                SSH_OK
+            }
+            Ok(ExitStatus::Signal { name, core_dumped, message }) => {
+                let core = if core_dumped { " (core dumped)" } else { "" };
+                fail(SSH_ERR_EXIT_SIGNAL, &format!("remote command killed by signal {name}{core} {message}").trim_end().to_owned())
+            }
+            Err(e) if e.kind() == ErrorKind::Eof => fail(SSH_ERR_NO_EXIT_STATUS, e.message()),
+            Err(e) => fail_with(&e),
+        }
+    }
+}
+
+/// The name of the signal that killed the command, without "SIG" ("TERM", "KILL"), after
+/// `ssh_channel_recv_exit_status` returned `SSH_ERR_EXIT_SIGNAL`.
+///
+/// On success `*out_signal` is a new string; free it with `sekura_string_free`.
+///
+/// # Safety
+/// `c` must be NULL or a live `ssh_channel`; `out_signal` NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn ssh_channel_get_exit_signal(c: *const ssh_channel, out_signal: *mut *mut c_char) -> c_int {
+    ffi! {
+        // SAFETY: per the contract above.
+        let out = match unsafe { out_arg(out_signal, "out_signal") } { Ok(o) => o, Err(e) => return fail_with(&e) };
+        with_channel(c, |c| match c.exit_status() {
+            Some(ExitStatus::Signal { name, .. }) => {
+                out.write(to_c_string(&name));
+                Ok(())
+            }
+            _ => Err(crate::Error::new(ErrorKind::State, "the command was not killed by a signal (or has not ended)")),
+        })
+    }
+}
+
+/// Closes the channel. Data already received stays readable.
+///
+/// # Safety
+/// `c` must be NULL or a live `ssh_channel`.
+#[no_mangle]
+pub unsafe extern "C" fn ssh_channel_close(c: *mut ssh_channel) -> c_int {
+    ffi! { with_channel(c, Channel::close) }
+}
+
+/// Closes (if needed) and frees a channel. NULL is ignored.
+///
+/// # Safety
+/// `c` must be NULL or a live `ssh_channel`, not used afterwards.
+#[no_mangle]
+pub unsafe extern "C" fn ssh_channel_free(c: *mut ssh_channel) {
+    // SAFETY: forwarded contract.
+    ffi! { unsafe { free_handle(c) } }
+}

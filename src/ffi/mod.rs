@@ -1,0 +1,16 @@
+//! The C API: converts arguments, calls the Rust API, converts results. Nothing else.
+//! One file per handle family; the shared kit is in `boundary`.
+#![allow(non_camel_case_types)]
+
+pub(crate) mod boundary;
+mod channel;
+mod library;
+mod pkey;
+pub mod result;
+mod transport;
+
+pub use channel::*;
+pub use library::*;
+pub use pkey::*;
+pub use result::*;
+pub use transport::*;

@@ -1,0 +1,355 @@
+//! `ssh_transport`: connect, key exchange, host key, authentication, sessions.
+
+use std::ffi::{c_char, c_int, c_void, CString};
+use std::time::Duration;
+
+use super::boundary::{borrow, fail, fail_with, ffi, free_handle, out_arg, str_arg, to_c_string, to_code, to_handle, try_arg, Castable, Opaque};
+use super::channel::ssh_channel;
+use super::pkey::{public_key_handle, ssh_pkey};
+use super::result::*;
+use crate::proto::{AlgorithmKind, InfoRequest};
+use crate::transport::Transport;
+use crate::Error;
+
+/// One SSH connection (Paramiko's Transport), client side.
+///
+/// Thread safety: safe to use from several threads at once.
+pub struct ssh_transport {
+    _private: [u8; 0],
+    _marker: Opaque,
+}
+
+impl Castable for ssh_transport {
+    type RustType = Transport;
+}
+
+/// Keyboard-interactive answers being collected inside an `ssh_kbdint_callback`.
+///
+/// Thread safety: only valid on the thread and during the callback that received it.
+pub struct ssh_kbdint_answers {
+    _private: [u8; 0],
+    _marker: Opaque,
+}
+
+impl Castable for ssh_kbdint_answers {
+    type RustType = Vec<String>;
+}
+
+/// Answers one round of keyboard-interactive prompts. Called on the thread that called
+/// `ssh_transport_auth_interactive`, once per round; `prompts` and `echo` hold `num_prompts`
+/// entries (echo: whether the answer may be shown). Set each answer with
+/// `ssh_kbdint_answers_set`; unset answers are sent empty. Return 0 to send the answers,
+/// non-zero to abandon authentication. It may not call the same transport's functions.
+pub type ssh_kbdint_callback = Option<
+    unsafe extern "C" fn(
+        userdata: *mut c_void,
+        name: *const c_char,
+        instruction: *const c_char,
+        num_prompts: usize,
+        prompts: *const *const c_char,
+        echo: *const bool,
+        answers: *mut ssh_kbdint_answers,
+    ) -> c_int,
+>;
+
+fn duration_from_ms(timeout_ms: c_int) -> Option<Duration> {
+    u64::try_from(timeout_ms).ok().map(Duration::from_millis)
+}
+
+/// Resolves `host` and connects over TCP to `port`, waiting at most `timeout_ms` for the
+/// connection (-1: the system's limit); the same value becomes the transport's timeout.
+/// Returns NULL on failure (`sekura_last_error()` says why).
+///
+/// Returns a new handle; free it with `ssh_transport_free`.
+///
+/// # Safety
+/// `host` must be a NUL-terminated string.
+#[no_mangle]
+pub unsafe extern "C" fn ssh_transport_connect(host: *const c_char, port: u16, timeout_ms: c_int) -> *mut ssh_transport {
+    ffi! {
+        let null = std::ptr::null_mut();
+        // SAFETY: per the contract above.
+        let host = try_arg!(unsafe { str_arg(host, "host") }, null);
+        let t = try_arg!(Transport::connect(host, port, duration_from_ms(timeout_ms)), null);
+        to_handle::<ssh_transport>(t)
+    }
+}
+
+/// Wraps a connected socket; the transport takes ownership of `fd` and closes it.
+/// Returns NULL if `fd` is negative.
+///
+/// Returns a new handle; free it with `ssh_transport_free`.
+#[no_mangle]
+pub extern "C" fn ssh_transport_new(fd: c_int) -> *mut ssh_transport {
+    ffi! {
+        if fd < 0 {
+            fail_with(&Error::invalid_arg("fd is negative"));
+            return std::ptr::null_mut();
+        }
+        // SAFETY: the caller hands over an open socket descriptor it no longer uses.
+        let socket = unsafe { <std::net::TcpStream as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+        to_handle::<ssh_transport>(Transport::new(socket))
+    }
+}
+
+/// Runs `f` on a borrowed transport, mapping errors to codes.
+fn with_transport(t: *const ssh_transport, f: impl FnOnce(&Transport) -> crate::Result<()>) -> c_int {
+    // SAFETY: t is NULL or a live handle per every caller's contract.
+    match unsafe { borrow::<ssh_transport>(t, "transport") } {
+        Ok(t) => to_code(f(t)),
+        Err(e) => fail_with(&e),
+    }
+}
+
+/// Sets how long handshake, authentication and channel-open calls wait, in ms (-1: forever).
+///
+/// # Safety
+/// `t` must be NULL or a live `ssh_transport`.
+#[no_mangle]
+pub unsafe extern "C" fn ssh_transport_set_timeout(t: *mut ssh_transport, timeout_ms: c_int) -> c_int {
+    ffi! { with_transport(t, |t| { t.set_timeout(duration_from_ms(timeout_ms)); Ok(()) }) }
+}
+
+/// Sets the ordered algorithm list of `kind` (`SSH_ALG_KEX`, `SSH_ALG_HOSTKEY`,
+/// `SSH_ALG_CIPHER`, `SSH_ALG_MAC`) from a comma-separated list of wire names, most
+/// preferred first. Unknown names give `SSH_ERR_INVALID_ARG` naming them. Call before
+/// `ssh_transport_start_client`.
+///
+/// # Safety
+/// `t` must be NULL or a live `ssh_transport`; `names` a NUL-terminated string.
+#[no_mangle]
+pub unsafe extern "C" fn ssh_transport_set_preferred(t: *mut ssh_transport, kind: c_int, names: *const c_char) -> c_int {
+    ffi! {
+        let kind = match kind {
+            SSH_ALG_KEX => AlgorithmKind::Kex,
+            SSH_ALG_HOSTKEY => AlgorithmKind::HostKey,
+            SSH_ALG_CIPHER => AlgorithmKind::Cipher,
+            SSH_ALG_MAC => AlgorithmKind::Mac,
+            other => return fail(SSH_ERR_INVALID_ARG, &format!("unknown algorithm kind {other}")),
+        };
+        // SAFETY: per the contract above.
+        let names = match unsafe { str_arg(names, "names") } {
+            Ok(n) => n,
+            Err(e) => return fail_with(&e),
+        };
+        with_transport(t, |t| t.set_preferred(kind, names))
+    }
+}
+
+/// Negotiates as a client: version exchange, key exchange, and verification of the server's
+/// signature. Afterwards get the host key with `ssh_transport_get_remote_server_key` and
+/// decide whether to trust it before authenticating.
+///
+/// # Safety
+/// `t` must be NULL or a live `ssh_transport`.
+#[no_mangle]
+pub unsafe extern "C" fn ssh_transport_start_client(t: *mut ssh_transport) -> c_int {
+    ffi! { with_transport(t, Transport::start_client) }
+}
+
+/// The server's host key, after `ssh_transport_start_client`.
+///
+/// On success `*out_key` is a new handle; free it with `ssh_pkey_free`.
+///
+/// # Safety
+/// `t` must be NULL or a live `ssh_transport`; `out_key` NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn ssh_transport_get_remote_server_key(t: *mut ssh_transport, out_key: *mut *mut ssh_pkey) -> c_int {
+    ffi! {
+        // SAFETY: per the contract above.
+        let out = match unsafe { out_arg(out_key, "out_key") } {
+            Ok(o) => o,
+            Err(e) => return fail_with(&e),
+        };
+        with_transport(t, |t| {
+            out.write(public_key_handle(t.remote_server_key()?));
+            Ok(())
+        })
+    }
+}
+
+/// Tries "none" authentication for `username`. On `SSH_ERR_AUTH_DENIED`,
+/// `ssh_transport_get_auth_methods` lists the methods the server accepts.
+///
+/// # Safety
+/// `t` must be NULL or a live `ssh_transport`; `username` a NUL-terminated string.
+#[no_mangle]
+pub unsafe extern "C" fn ssh_transport_auth_none(t: *mut ssh_transport, username: *const c_char) -> c_int {
+    ffi! {
+        // SAFETY: per the contract above.
+        let user = match unsafe { str_arg(username, "username") } { Ok(u) => u, Err(e) => return fail_with(&e) };
+        with_transport(t, |t| t.auth_none(user))
+    }
+}
+
+/// Password authentication.
+///
+/// # Safety
+/// `t` must be NULL or a live `ssh_transport`; `username` and `password` NUL-terminated.
+#[no_mangle]
+pub unsafe extern "C" fn ssh_transport_auth_password(t: *mut ssh_transport, username: *const c_char, password: *const c_char) -> c_int {
+    ffi! {
+        // SAFETY: per the contract above.
+        let (user, password) = match unsafe { (str_arg(username, "username"), str_arg(password, "password")) } {
+            (Ok(u), Ok(p)) => (u, p),
+            (Err(e), _) | (_, Err(e)) => return fail_with(&e),
+        };
+        with_transport(t, |t| t.auth_password(user, password))
+    }
+}
+
+/// Public key authentication with a private key from `ssh_pkey_from_file`. For RSA the
+/// signature algorithm is chosen from the server's server-sig-algs (rsa-sha2-512, -256).
+///
+/// # Safety
+/// `t` must be NULL or a live `ssh_transport`; `username` NUL-terminated; `key` a live key.
+#[no_mangle]
+pub unsafe extern "C" fn ssh_transport_auth_publickey(t: *mut ssh_transport, username: *const c_char, key: *const ssh_pkey) -> c_int {
+    ffi! {
+        // SAFETY: per the contract above.
+        let (user, key) = match unsafe { (str_arg(username, "username"), borrow::<ssh_pkey>(key, "key")) } {
+            (Ok(u), Ok(k)) => (u, k),
+            (Err(e), _) | (_, Err(e)) => return fail_with(&e),
+        };
+        let Some(private) = key.private.as_ref() else {
+            return fail(SSH_ERR_INVALID_ARG, "key has no private part");
+        };
+        with_transport(t, |t| t.auth_publickey(user, private))
+    }
+}
+
+/// Sets the answer to prompt `index` of the current round.
+///
+/// # Safety
+/// `answers` must be the pointer passed to the running callback; `answer` NUL-terminated.
+#[no_mangle]
+pub unsafe extern "C" fn ssh_kbdint_answers_set(answers: *mut ssh_kbdint_answers, index: usize, answer: *const c_char) -> c_int {
+    ffi! {
+        // SAFETY: per the contract above; answers points at the Vec the callback was given.
+        let list = match unsafe { answers.cast::<Vec<String>>().as_mut() } {
+            Some(l) => l,
+            None => return fail(SSH_ERR_INVALID_ARG, "answers is NULL"),
+        };
+        // SAFETY: per the contract above.
+        let answer = match unsafe { str_arg(answer, "answer") } { Ok(a) => a, Err(e) => return fail_with(&e) };
+        match list.get_mut(index) {
+            Some(slot) => { *slot = answer.to_owned(); SSH_OK }
+            None => fail(SSH_ERR_INVALID_ARG, &format!("prompt index {index} out of range ({} prompts)", list.len())),
+        }
+    }
+}
+
+/// Keyboard-interactive authentication: `callback` answers each round of prompts.
+///
+/// # Safety
+/// `t` must be NULL or a live `ssh_transport`; `username` NUL-terminated; `callback` valid.
+#[no_mangle]
+pub unsafe extern "C" fn ssh_transport_auth_interactive(t: *mut ssh_transport, username: *const c_char, callback: ssh_kbdint_callback, userdata: *mut c_void) -> c_int {
+    ffi! {
+        // SAFETY: per the contract above.
+        let user = match unsafe { str_arg(username, "username") } { Ok(u) => u, Err(e) => return fail_with(&e) };
+        let Some(callback) = callback else { return fail(SSH_ERR_INVALID_ARG, "callback is NULL") };
+        with_transport(t, |t| t.auth_interactive(user, |req| call_kbdint(callback, userdata, req)))
+    }
+}
+
+fn call_kbdint(
+    callback: unsafe extern "C" fn(*mut c_void, *const c_char, *const c_char, usize, *const *const c_char, *const bool, *mut ssh_kbdint_answers) -> c_int,
+    userdata: *mut c_void,
+    req: &InfoRequest,
+) -> Option<Vec<String>> {
+    let c = |s: &str| CString::new(s.replace('\0', " ")).unwrap_or_default();
+    let name = c(&req.name);
+    let instruction = c(&req.instruction);
+    let prompts: Vec<CString> = req.prompts.iter().map(|(p, _)| c(p)).collect();
+    let prompt_ptrs: Vec<*const c_char> = prompts.iter().map(|p| p.as_ptr()).collect();
+    let echo: Vec<bool> = req.prompts.iter().map(|(_, e)| *e).collect();
+    let mut answers = vec![String::new(); prompts.len()];
+    let answers_ptr = std::ptr::addr_of_mut!(answers).cast::<ssh_kbdint_answers>();
+    // SAFETY: every pointer is valid for the duration of the call; the callback's contract
+    // is documented on ssh_kbdint_callback.
+    let rc = unsafe { callback(userdata, name.as_ptr(), instruction.as_ptr(), prompts.len(), prompt_ptrs.as_ptr(), echo.as_ptr(), answers_ptr) };
+    (rc == 0).then_some(answers)
+}
+
+/// After `SSH_ERR_AUTH_DENIED`: the methods that can continue as a comma-separated list
+/// (`*out_methods`) and whether the refused attempt was a partial success (`*out_partial`).
+/// `out_partial` may be NULL.
+///
+/// On success `*out_methods` is a new string; free it with `sekura_string_free`.
+///
+/// # Safety
+/// `t` must be NULL or a live `ssh_transport`; the out pointers NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn ssh_transport_get_auth_methods(t: *const ssh_transport, out_methods: *mut *mut c_char, out_partial: *mut bool) -> c_int {
+    ffi! {
+        // SAFETY: per the contract above.
+        let out = match unsafe { out_arg(out_methods, "out_methods") } { Ok(o) => o, Err(e) => return fail_with(&e) };
+        with_transport(t, |t| {
+            let denied = t.auth_denied().ok_or_else(|| crate::Error::new(crate::ErrorKind::State, "no authentication attempt was refused"))?;
+            out.write(to_c_string(&denied.methods.join(",")));
+            if !out_partial.is_null() {
+                // SAFETY: non-NULL and writable per the contract.
+                unsafe { *out_partial = denied.partial };
+            }
+            Ok(())
+        })
+    }
+}
+
+/// True while the connection is up (started and not closed or failed).
+///
+/// # Safety
+/// `t` must be NULL or a live `ssh_transport`.
+#[no_mangle]
+pub unsafe extern "C" fn ssh_transport_is_active(t: *const ssh_transport) -> bool {
+    // SAFETY: per the contract above.
+    ffi! { unsafe { borrow::<ssh_transport>(t, "transport") }.is_ok_and(Transport::is_active) }
+}
+
+/// True once authentication succeeded and the connection is up.
+///
+/// # Safety
+/// `t` must be NULL or a live `ssh_transport`.
+#[no_mangle]
+pub unsafe extern "C" fn ssh_transport_is_authenticated(t: *const ssh_transport) -> bool {
+    // SAFETY: per the contract above.
+    ffi! { unsafe { borrow::<ssh_transport>(t, "transport") }.is_ok_and(Transport::is_authenticated) }
+}
+
+/// Opens a session channel. Returns NULL on failure (`sekura_last_error()` says why).
+///
+/// Returns a new handle; free it with `ssh_channel_free`.
+///
+/// # Safety
+/// `t` must be NULL or a live `ssh_transport`.
+#[no_mangle]
+pub unsafe extern "C" fn ssh_transport_open_session(t: *mut ssh_transport) -> *mut ssh_channel {
+    ffi! {
+        let null = std::ptr::null_mut();
+        // SAFETY: per the contract above.
+        let t = try_arg!(unsafe { borrow::<ssh_transport>(t, "transport") }, null);
+        let channel = try_arg!(t.open_session(), null);
+        to_handle::<ssh_channel>(channel)
+    }
+}
+
+/// Sends DISCONNECT and closes the connection; its channels then return `SSH_ERR_CLOSED`.
+///
+/// # Safety
+/// `t` must be NULL or a live `ssh_transport`.
+#[no_mangle]
+pub unsafe extern "C" fn ssh_transport_close(t: *mut ssh_transport) -> c_int {
+    ffi! { with_transport(t, |t| { t.close(); Ok(()) }) }
+}
+
+/// Closes (if needed) and frees a transport. NULL is ignored. Its channels stay valid
+/// handles that return `SSH_ERR_CLOSED` until freed.
+///
+/// # Safety
+/// `t` must be NULL or a live `ssh_transport`, not used afterwards.
+#[no_mangle]
+pub unsafe extern "C" fn ssh_transport_free(t: *mut ssh_transport) {
+    // SAFETY: forwarded contract.
+    ffi! { unsafe { free_handle(t) } }
+}

@@ -1,0 +1,430 @@
+//! The connection protocol's channels (RFC 4254 §5-6): open, windows, data, EOF, close,
+//! requests and their replies. Each channel buffers what arrived up to its window; the window
+//! is re-opened only as the application reads, so a slow reader slows the sender.
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+
+use std::collections::{HashMap, VecDeque};
+
+use super::msg;
+use crate::wire::{Reader, Writer};
+use crate::{Error, Result};
+
+/// Our channel number.
+pub type ChannelId = u32;
+
+/// The window we grant each channel: what the peer may send before we have read it.
+pub const WINDOW_SIZE: u32 = 2 * 1024 * 1024;
+/// Largest data packet we accept.
+pub const MAX_PACKET: u32 = 32 * 1024;
+/// Largest data packet we send, whatever the peer allows.
+const MAX_SEND_PACKET: u32 = 32 * 1024;
+
+/// Lifecycle of a channel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChannelState {
+    /// CHANNEL_OPEN sent, no answer yet.
+    Opening,
+    /// Open and usable.
+    Open,
+    /// The peer refused to open it.
+    OpenFailed { reason: u32, description: String },
+    /// Both sides sent CHANNEL_CLOSE (or the connection ended).
+    Closed,
+}
+
+/// How a remote command ended (RFC 4254 §6.10): a code or a signal, never a guess.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExitStatus {
+    /// exit-status.
+    Code(u32),
+    /// exit-signal: signal name without "SIG", whether core was dumped, error message.
+    Signal { name: String, core_dumped: bool, message: String },
+}
+
+/// Bytes received and not yet read by the application.
+#[derive(Debug, Default)]
+pub struct RecvBuffer {
+    bytes: Vec<u8>,
+    read: usize,
+}
+
+impl RecvBuffer {
+    /// Bytes waiting.
+    pub fn len(&self) -> usize {
+        self.bytes.len() - self.read
+    }
+
+    /// True when nothing waits.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn push(&mut self, data: &[u8]) {
+        if self.read > 0 && self.read == self.bytes.len() {
+            self.bytes.clear();
+            self.read = 0;
+        } else if self.read > self.bytes.len() / 2 && self.read > 64 * 1024 {
+            self.bytes.drain(..self.read);
+            self.read = 0;
+        }
+        self.bytes.extend_from_slice(data);
+    }
+
+    /// Copies up to `out.len()` bytes out.
+    pub fn read(&mut self, out: &mut [u8]) -> usize {
+        let avail = self.bytes.get(self.read..).unwrap_or_default();
+        let n = avail.len().min(out.len());
+        if let (Some(dst), Some(src)) = (out.get_mut(..n), avail.get(..n)) {
+            dst.copy_from_slice(src);
+        }
+        self.read += n;
+        n
+    }
+}
+
+/// One channel's state.
+#[derive(Debug)]
+pub struct Channel {
+    pub state: ChannelState,
+    remote_id: u32,
+    /// Bytes the peer may still send us.
+    local_window: u32,
+    /// Bytes the application has read since we last re-opened the window.
+    consumed: u32,
+    /// What arrived as CHANNEL_DATA.
+    pub stdout: RecvBuffer,
+    /// What arrived as CHANNEL_EXTENDED_DATA type 1.
+    pub stderr: RecvBuffer,
+    pub eof_received: bool,
+    pub close_received: bool,
+    /// Bytes we may still send.
+    pub remote_window: u32,
+    remote_max_packet: u32,
+    pub eof_sent: bool,
+    pub close_sent: bool,
+    pub exit: Option<ExitStatus>,
+    /// Requests sent with want_reply, oldest first, whose replies have not arrived.
+    awaiting_replies: usize,
+    /// Replies (true = success) not yet taken by the application.
+    pub replies: VecDeque<bool>,
+}
+
+impl Channel {
+    /// True once the peer can send nothing more: EOF or close received.
+    pub fn at_eof(&self) -> bool {
+        self.eof_received || self.close_received || self.state == ChannelState::Closed
+    }
+
+    /// Re-opens the window by what the application read, once that is worth a message
+    /// (half the window), and returns the WINDOW_ADJUST to send.
+    pub fn on_consumed(&mut self, n: usize) -> Option<Vec<u8>> {
+        self.consumed = self.consumed.saturating_add(u32::try_from(n).unwrap_or(u32::MAX));
+        if self.consumed < WINDOW_SIZE / 2 || self.close_sent || self.close_received || self.state != ChannelState::Open {
+            return None;
+        }
+        let grant = std::mem::take(&mut self.consumed);
+        self.local_window = self.local_window.saturating_add(grant);
+        let mut w = Writer::message(msg::CHANNEL_WINDOW_ADJUST);
+        w.u32(self.remote_id).u32(grant);
+        Some(w.into_bytes())
+    }
+
+    /// Bytes of `len` that may go out now in one packet.
+    pub fn sendable(&self, len: usize) -> usize {
+        let limit = self.remote_window.min(self.remote_max_packet).min(MAX_SEND_PACKET);
+        len.min(limit as usize)
+    }
+
+    /// The header of a data packet (message number, recipient, length) for `len` bytes,
+    /// charging the window; the caller appends the data itself to avoid a copy.
+    pub fn data_header(&mut self, len: usize, extended: Option<u32>) -> Vec<u8> {
+        self.remote_window = self.remote_window.saturating_sub(len as u32);
+        let mut w = match extended {
+            None => Writer::message(msg::CHANNEL_DATA),
+            Some(_) => Writer::message(msg::CHANNEL_EXTENDED_DATA),
+        };
+        w.u32(self.remote_id);
+        if let Some(code) = extended {
+            w.u32(code);
+        }
+        w.u32(len as u32);
+        w.into_bytes()
+    }
+
+    /// A CHANNEL_REQUEST with its type-specific fields already in `body`.
+    pub fn request(&mut self, kind: &str, want_reply: bool, body: &[u8]) -> Vec<u8> {
+        if want_reply {
+            self.awaiting_replies += 1;
+        }
+        let mut w = Writer::message(msg::CHANNEL_REQUEST);
+        w.u32(self.remote_id).string(kind).bool(want_reply).raw(body);
+        w.into_bytes()
+    }
+
+    /// CHANNEL_EOF, once.
+    pub fn eof(&mut self) -> Option<Vec<u8>> {
+        if self.eof_sent || self.close_sent || self.state != ChannelState::Open {
+            return None;
+        }
+        self.eof_sent = true;
+        let mut w = Writer::message(msg::CHANNEL_EOF);
+        w.u32(self.remote_id);
+        Some(w.into_bytes())
+    }
+
+    /// CHANNEL_CLOSE, once.
+    pub fn close(&mut self) -> Option<Vec<u8>> {
+        if self.close_sent || !matches!(self.state, ChannelState::Open) {
+            return None;
+        }
+        self.close_sent = true;
+        if self.close_received {
+            self.state = ChannelState::Closed;
+        }
+        let mut w = Writer::message(msg::CHANNEL_CLOSE);
+        w.u32(self.remote_id);
+        Some(w.into_bytes())
+    }
+}
+
+/// All channels of a connection.
+#[derive(Debug, Default)]
+pub struct Channels {
+    map: HashMap<ChannelId, Channel>,
+    next_id: ChannelId,
+}
+
+impl Channels {
+    pub fn get(&self, id: ChannelId) -> Option<&Channel> {
+        self.map.get(&id)
+    }
+
+    pub fn get_mut(&mut self, id: ChannelId) -> Option<&mut Channel> {
+        self.map.get_mut(&id)
+    }
+
+    /// Forgets a channel the application no longer holds.
+    pub fn release(&mut self, id: ChannelId) {
+        self.map.remove(&id);
+    }
+
+    /// Marks every channel closed, when the connection ends.
+    pub fn close_all(&mut self) {
+        for c in self.map.values_mut() {
+            c.state = ChannelState::Closed;
+        }
+    }
+
+    /// Opens a channel of `kind`; returns its id and the CHANNEL_OPEN payload.
+    pub fn open(&mut self, kind: &str) -> (ChannelId, Vec<u8>) {
+        let id = self.next_id;
+        self.next_id = self.next_id.wrapping_add(1);
+        let channel = Channel {
+            state: ChannelState::Opening,
+            remote_id: 0,
+            local_window: WINDOW_SIZE,
+            consumed: 0,
+            stdout: RecvBuffer::default(),
+            stderr: RecvBuffer::default(),
+            eof_received: false,
+            close_received: false,
+            remote_window: 0,
+            remote_max_packet: 0,
+            eof_sent: false,
+            close_sent: false,
+            exit: None,
+            awaiting_replies: 0,
+            replies: VecDeque::new(),
+        };
+        self.map.insert(id, channel);
+        let mut w = Writer::message(msg::CHANNEL_OPEN);
+        w.string(kind).u32(id).u32(WINDOW_SIZE).u32(MAX_PACKET);
+        (id, w.into_bytes())
+    }
+
+    fn lookup(&mut self, r: &mut Reader<'_>) -> Result<&mut Channel> {
+        let id = r.u32("recipient channel")?;
+        self.map.get_mut(&id).ok_or_else(|| Error::protocol(format!("message for unknown channel {id}")))
+    }
+
+    /// Dispatches one channel message (numbers 91-100). Returns payloads to send in reply.
+    pub fn handle(&mut self, payload: &[u8]) -> Result<Vec<Vec<u8>>> {
+        let mut r = Reader::new(payload);
+        let number = r.u8("message number")?;
+        let channel = self.lookup(&mut r)?;
+        let mut replies = Vec::new();
+        match number {
+            msg::CHANNEL_OPEN_CONFIRMATION => {
+                if channel.state != ChannelState::Opening {
+                    return Err(Error::protocol("CHANNEL_OPEN_CONFIRMATION for a channel not being opened"));
+                }
+                channel.remote_id = r.u32("sender channel")?;
+                channel.remote_window = r.u32("initial window size")?;
+                channel.remote_max_packet = r.u32("maximum packet size")?;
+                if channel.remote_max_packet == 0 {
+                    return Err(Error::protocol("peer announced a maximum packet size of 0"));
+                }
+                channel.state = ChannelState::Open;
+            }
+            msg::CHANNEL_OPEN_FAILURE => {
+                if channel.state != ChannelState::Opening {
+                    return Err(Error::protocol("CHANNEL_OPEN_FAILURE for a channel not being opened"));
+                }
+                let reason = r.u32("reason code")?;
+                let description = String::from_utf8_lossy(r.string("description")?).into_owned();
+                channel.state = ChannelState::OpenFailed { reason, description };
+            }
+            msg::CHANNEL_WINDOW_ADJUST => {
+                let add = r.u32("bytes to add")?;
+                channel.remote_window = channel
+                    .remote_window
+                    .checked_add(add)
+                    .ok_or_else(|| Error::protocol("channel window adjusted past 2^32-1"))?;
+            }
+            msg::CHANNEL_DATA | msg::CHANNEL_EXTENDED_DATA => {
+                let code = if number == msg::CHANNEL_EXTENDED_DATA { Some(r.u32("data type")?) } else { None };
+                let data = r.string("channel data")?;
+                receive_data(channel, code, data)?;
+            }
+            msg::CHANNEL_EOF => channel.eof_received = true,
+            msg::CHANNEL_CLOSE => {
+                channel.close_received = true;
+                if let Some(close) = channel.close() {
+                    replies.push(close);
+                }
+                channel.state = ChannelState::Closed;
+            }
+            msg::CHANNEL_REQUEST => {
+                let kind = r.string("request type")?;
+                let want_reply = r.bool("want reply")?;
+                let known = receive_request(channel, kind, &mut r)?;
+                if want_reply && !channel.close_sent {
+                    let mut w = Writer::message(if known { msg::CHANNEL_SUCCESS } else { msg::CHANNEL_FAILURE });
+                    w.u32(channel.remote_id);
+                    replies.push(w.into_bytes());
+                }
+            }
+            msg::CHANNEL_SUCCESS | msg::CHANNEL_FAILURE => {
+                if channel.awaiting_replies == 0 {
+                    return Err(Error::protocol("channel request reply without a request"));
+                }
+                channel.awaiting_replies -= 1;
+                channel.replies.push_back(number == msg::CHANNEL_SUCCESS);
+            }
+            other => return Err(Error::protocol(format!("unexpected channel message {other}"))),
+        }
+        Ok(replies)
+    }
+}
+
+fn receive_data(channel: &mut Channel, code: Option<u32>, data: &[u8]) -> Result<()> {
+    if channel.state != ChannelState::Open || channel.eof_received {
+        return Err(Error::protocol("channel data after EOF or outside an open channel"));
+    }
+    let len = u32::try_from(data.len()).unwrap_or(u32::MAX);
+    if len > MAX_PACKET {
+        return Err(Error::protocol(format!("channel data of {len} bytes exceeds the maximum packet size {MAX_PACKET}")));
+    }
+    channel.local_window = channel
+        .local_window
+        .checked_sub(len)
+        .ok_or_else(|| Error::protocol("peer sent more channel data than the window allows"))?;
+    match code {
+        None => channel.stdout.push(data),
+        Some(1) => channel.stderr.push(data),
+        // Unknown data types are dropped but still re-open the window.
+        Some(_) => channel.consumed = channel.consumed.saturating_add(len),
+    }
+    Ok(())
+}
+
+/// Handles a request from the server; returns whether it was understood.
+fn receive_request(channel: &mut Channel, kind: &[u8], r: &mut Reader<'_>) -> Result<bool> {
+    match kind {
+        b"exit-status" => {
+            channel.exit = Some(ExitStatus::Code(r.u32("exit status")?));
+            Ok(true)
+        }
+        b"exit-signal" => {
+            let name = String::from_utf8_lossy(r.string("signal name")?).into_owned();
+            let core_dumped = r.bool("core dumped")?;
+            let message = String::from_utf8_lossy(r.string("error message")?).into_owned();
+            channel.exit = Some(ExitStatus::Signal { name, core_dumped, message });
+            Ok(true)
+        }
+        _ => Ok(false),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn open_channel() -> (Channels, ChannelId) {
+        let mut chans = Channels::default();
+        let (id, _) = chans.open("session");
+        let mut w = Writer::message(msg::CHANNEL_OPEN_CONFIRMATION);
+        w.u32(id).u32(7).u32(1000).u32(500);
+        chans.handle(w.as_bytes()).unwrap();
+        (chans, id)
+    }
+
+    fn data(id: ChannelId, bytes: &[u8]) -> Vec<u8> {
+        let mut w = Writer::message(msg::CHANNEL_DATA);
+        w.u32(id).string(bytes);
+        w.into_bytes()
+    }
+
+    #[test]
+    fn window_is_enforced_and_reopened_on_read() {
+        let (mut chans, id) = open_channel();
+        let chunk = vec![1u8; MAX_PACKET as usize];
+        for _ in 0..WINDOW_SIZE / MAX_PACKET {
+            chans.handle(&data(id, &chunk)).unwrap();
+        }
+        assert!(chans.handle(&data(id, b"x")).is_err(), "data past the window must end the connection");
+        let c = chans.get_mut(id).unwrap();
+        let mut out = vec![0u8; WINDOW_SIZE as usize / 2];
+        assert_eq!(c.stdout.read(&mut out), out.len());
+        let adjust = c.on_consumed(out.len()).expect("window adjust due");
+        assert_eq!(&adjust[1..5], &7u32.to_be_bytes());
+        assert!(chans.handle(&data(id, b"x")).is_ok());
+    }
+
+    #[test]
+    fn window_adjust_overflow_and_zero_max_packet_are_refused() {
+        let (mut chans, id) = open_channel();
+        let mut w = Writer::message(msg::CHANNEL_WINDOW_ADJUST);
+        w.u32(id).u32(u32::MAX);
+        assert!(chans.handle(w.as_bytes()).is_err());
+        let mut chans = Channels::default();
+        let (id, _) = chans.open("session");
+        let mut w = Writer::message(msg::CHANNEL_OPEN_CONFIRMATION);
+        w.u32(id).u32(7).u32(1000).u32(0);
+        assert!(chans.handle(w.as_bytes()).is_err());
+    }
+
+    #[test]
+    fn exit_signal_and_close_reply() {
+        let (mut chans, id) = open_channel();
+        let mut w = Writer::message(msg::CHANNEL_REQUEST);
+        w.u32(id).string("exit-signal").bool(false).string("KILL").bool(false).string("").string("");
+        assert!(chans.handle(w.as_bytes()).unwrap().is_empty());
+        let mut w = Writer::message(msg::CHANNEL_CLOSE);
+        w.u32(id);
+        let replies = chans.handle(w.as_bytes()).unwrap();
+        assert_eq!(replies.len(), 1);
+        let c = chans.get(id).unwrap();
+        assert_eq!(c.state, ChannelState::Closed);
+        assert!(matches!(&c.exit, Some(ExitStatus::Signal { name, .. }) if name == "KILL"));
+    }
+
+    #[test]
+    fn unknown_channel_and_unsolicited_reply_are_errors() {
+        let (mut chans, id) = open_channel();
+        assert!(chans.handle(&data(id + 5, b"x")).is_err());
+        let mut w = Writer::message(msg::CHANNEL_SUCCESS);
+        w.u32(id);
+        assert!(chans.handle(w.as_bytes()).is_err());
+    }
+}

@@ -1,0 +1,568 @@
+//! One SSH connection, client role, as a sans-IO state machine.
+//!
+//! Call order: create with [`Connection::client`], then repeatedly feed received bytes to
+//! [`Connection::handle_bytes`] and send what [`Connection::take_transmit`] returns. Commands
+//! (authentication, channels) queue their messages the same way. The first fatal error is
+//! sticky: every later call returns it, and the DISCONNECT it queued can still be flushed.
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+
+use std::collections::VecDeque;
+
+use super::channel::{Channel, ChannelId, Channels, ChannelState};
+use super::kex::{ClientKex, Phase};
+use super::kexinit::{Negotiated, Preferences};
+use super::msg::{self, Family};
+use super::packet::{PacketReader, PacketWriter};
+use super::userauth::{AuthStatus, ClientAuth};
+use super::version::{our_version, VersionReader};
+use crate::crypto::rng::SecureRandom;
+use crate::keys::{PrivateKey, PublicKey};
+use crate::wire::{Reader, Writer};
+use crate::{Error, ErrorKind, Result};
+
+/// What the legality table decides for an incoming message.
+enum Verdict {
+    Handle,
+    /// Reply UNIMPLEMENTED and change nothing.
+    Unimplemented,
+    Fatal(String),
+}
+
+/// One client connection.
+pub struct Connection {
+    rng: Box<dyn SecureRandom>,
+    prefs: Preferences,
+    our_version: Vec<u8>,
+    peer_version: Option<Vec<u8>>,
+    version_reader: VersionReader,
+    inbound: Vec<u8>,
+    outbound: Vec<u8>,
+    reader: PacketReader,
+    writer: PacketWriter,
+    kex: ClientKex,
+    /// Payloads queued while a key exchange forbids sending them, with their total size.
+    held: VecDeque<Vec<u8>>,
+    held_bytes: usize,
+    /// The first key exchange finished (both NEWKEYS exchanged).
+    established: bool,
+    host_key: Option<PublicKey>,
+    negotiated: Option<Negotiated>,
+    server_sig_algs: Option<Vec<String>>,
+    auth: ClientAuth,
+    channels: Channels,
+    error: Option<Error>,
+}
+
+impl Connection {
+    /// A client connection that starts by sending its identification and KEXINIT.
+    pub fn client(prefs: Preferences, rng: Box<dyn SecureRandom>) -> Self {
+        let our_version = our_version().into_bytes();
+        let mut outbound = our_version.clone();
+        outbound.extend_from_slice(b"\r\n");
+        let mut conn = Connection {
+            rng,
+            prefs,
+            our_version,
+            peer_version: None,
+            version_reader: VersionReader::default(),
+            inbound: Vec::new(),
+            outbound,
+            reader: PacketReader::new(),
+            writer: PacketWriter::new(),
+            kex: ClientKex::new(),
+            held: VecDeque::new(),
+            held_bytes: 0,
+            established: false,
+            host_key: None,
+            negotiated: None,
+            server_sig_algs: None,
+            auth: ClientAuth::new(),
+            channels: Channels::default(),
+            error: None,
+        };
+        let kexinit = conn.kex.start(&conn.prefs, conn.rng.as_mut());
+        conn.write_now(&kexinit);
+        conn
+    }
+
+    /// The sticky error, if the connection has failed or ended.
+    pub fn error(&self) -> Option<&Error> {
+        self.error.as_ref()
+    }
+
+    fn check_alive(&self) -> Result<()> {
+        self.error.clone().map_or(Ok(()), Err)
+    }
+
+    /// Feeds bytes received from the peer.
+    pub fn handle_bytes(&mut self, data: &[u8]) -> Result<()> {
+        self.check_alive()?;
+        self.inbound.extend_from_slice(data);
+        let mut buf = std::mem::take(&mut self.inbound);
+        let result = self.process(&mut buf);
+        let consumed = match result {
+            Ok(n) => n,
+            Err(e) => return Err(self.fail(e)),
+        };
+        buf.drain(..consumed.min(buf.len()));
+        self.inbound = buf;
+        Ok(())
+    }
+
+    /// The peer closed the stream.
+    pub fn handle_eof(&mut self) {
+        if self.error.is_none() {
+            self.error = Some(Error::new(ErrorKind::Closed, "connection closed by the server"));
+            self.channels.close_all();
+        }
+    }
+
+    /// Takes the bytes to send to the peer.
+    pub fn take_transmit(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.outbound)
+    }
+
+    /// Bytes queued to send, including messages held back during a key exchange.
+    pub fn pending_transmit(&self) -> usize {
+        self.outbound.len() + self.held_bytes
+    }
+
+    /// Ends the connection with DISCONNECT `reason` and `description`.
+    pub fn disconnect(&mut self, reason: u32, description: &str) {
+        if self.error.is_none() {
+            self.queue_disconnect(reason, description);
+            self.error = Some(Error::new(ErrorKind::Closed, "connection closed by the application"));
+            self.channels.close_all();
+        }
+    }
+
+    /// The server's host key, once the first key exchange has verified its signature.
+    pub fn host_key(&self) -> Option<&PublicKey> {
+        self.host_key.as_ref()
+    }
+
+    /// True once the first key exchange is complete.
+    pub fn is_established(&self) -> bool {
+        self.established
+    }
+
+    /// The algorithms of the last key exchange.
+    pub fn negotiated(&self) -> Option<&Negotiated> {
+        self.negotiated.as_ref()
+    }
+
+    fn process(&mut self, buf: &mut [u8]) -> Result<usize> {
+        let mut pos = 0;
+        if self.peer_version.is_none() {
+            match self.version_reader.parse(buf)? {
+                None => return Ok(0),
+                Some((line, used)) => {
+                    self.peer_version = Some(line);
+                    pos = used;
+                }
+            }
+        }
+        while self.error.is_none() {
+            let Some(rest) = buf.get_mut(pos..) else { break };
+            let Some(d) = self.reader.decode(rest)? else { break };
+            let payload = rest.get(d.payload_start..d.payload_end).unwrap_or_default();
+            self.dispatch(payload, d.seq)?;
+            pos += d.consumed;
+        }
+        Ok(pos)
+    }
+
+    /// The legality table: which message may arrive now, for a client.
+    fn verdict(&self, number: u8) -> Verdict {
+        let peer_in_kex = matches!(self.kex.phase, Phase::AwaitReply { .. } | Phase::AwaitNewKeys { .. });
+        let strict_initial = self.kex.strict && !self.established;
+        let authed = self.auth.status == AuthStatus::Success;
+        let fatal = |why: &str| Verdict::Fatal(format!("message {number} {why}"));
+        match msg::family(number) {
+            _ if number == msg::DISCONNECT => Verdict::Handle,
+            Family::TransportGeneric if strict_initial => fatal("is not allowed during a strict key exchange"),
+            Family::TransportGeneric => Verdict::Handle,
+            Family::Kex => match number {
+                msg::KEXINIT if matches!(self.kex.phase, Phase::Idle | Phase::SentKexInit { .. }) => Verdict::Handle,
+                msg::NEWKEYS if matches!(self.kex.phase, Phase::AwaitNewKeys { .. }) => Verdict::Handle,
+                msg::KEX_ECDH_REPLY if matches!(self.kex.phase, Phase::AwaitReply { .. }) => Verdict::Handle,
+                _ => fatal("is out of sequence in the key exchange"),
+            },
+            _ if !self.established || peer_in_kex => fatal("is not allowed during key exchange"),
+            Family::Service => match number {
+                msg::SERVICE_ACCEPT if self.auth.status == AuthStatus::AwaitingService => Verdict::Handle,
+                msg::EXT_INFO => Verdict::Handle,
+                _ => fatal("is not valid from a server at this point"),
+            },
+            Family::UserAuth => match number {
+                msg::USERAUTH_FAILURE | msg::USERAUTH_SUCCESS | msg::USERAUTH_60
+                    if matches!(self.auth.status, AuthStatus::Pending(_)) =>
+                {
+                    Verdict::Handle
+                }
+                msg::USERAUTH_BANNER if !authed => Verdict::Handle,
+                _ => fatal("is not valid from a server at this point of authentication"),
+            },
+            Family::Connection if !authed => fatal("arrived before authentication completed"),
+            Family::Connection => match number {
+                msg::GLOBAL_REQUEST | msg::CHANNEL_OPEN => Verdict::Handle,
+                msg::CHANNEL_OPEN_CONFIRMATION..=msg::CHANNEL_FAILURE => Verdict::Handle,
+                msg::REQUEST_SUCCESS | msg::REQUEST_FAILURE => fatal("answers a global request we did not send"),
+                _ => Verdict::Unimplemented,
+            },
+            Family::Other => Verdict::Unimplemented,
+        }
+    }
+
+    fn dispatch(&mut self, payload: &[u8], seq: u32) -> Result<()> {
+        let number = *payload.first().ok_or_else(|| Error::protocol("empty packet"))?;
+        if self.kex.ignore_next_kex_packet && (30..=49).contains(&number) {
+            self.kex.ignore_next_kex_packet = false;
+            return Ok(());
+        }
+        match self.verdict(number) {
+            Verdict::Fatal(why) => return Err(Error::protocol(why)),
+            Verdict::Unimplemented => {
+                let mut w = Writer::message(msg::UNIMPLEMENTED);
+                w.u32(seq);
+                self.send(w.into_bytes());
+                return Ok(());
+            }
+            Verdict::Handle => {}
+        }
+        match number {
+            msg::DISCONNECT => return Err(peer_disconnect(payload)),
+            msg::IGNORE | msg::DEBUG | msg::UNIMPLEMENTED => {}
+            msg::KEXINIT => {
+                let first_packet = seq == 0 && !self.established;
+                let out = self.kex.on_kexinit(payload, &self.prefs, self.rng.as_mut(), first_packet)?;
+                out.iter().for_each(|p| self.write_now(p));
+            }
+            msg::KEX_ECDH_REPLY => self.on_kex_reply(payload)?,
+            msg::NEWKEYS => {
+                let opening = self.kex.on_newkeys()?;
+                self.reader.set_key(opening, self.kex.strict);
+                if !self.established {
+                    self.established = true;
+                    self.send(ClientAuth::service_request());
+                }
+            }
+            msg::SERVICE_ACCEPT => self.auth.on_service_accept(payload)?,
+            msg::EXT_INFO => self.on_ext_info(payload)?,
+            msg::USERAUTH_FAILURE => self.auth.on_failure(payload)?,
+            msg::USERAUTH_SUCCESS => self.auth.on_success()?,
+            msg::USERAUTH_BANNER => self.auth.on_banner(payload)?,
+            msg::USERAUTH_60 => {
+                if let Err(e) = self.auth.on_60(payload) {
+                    if e.kind() == ErrorKind::Protocol {
+                        return Err(e);
+                    }
+                }
+            }
+            msg::GLOBAL_REQUEST => self.on_global_request(payload)?,
+            msg::CHANNEL_OPEN => self.refuse_channel_open(payload)?,
+            _ => {
+                for reply in self.channels.handle(payload)? {
+                    self.send(reply);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn on_kex_reply(&mut self, payload: &[u8]) -> Result<()> {
+        let peer = self.peer_version.clone().unwrap_or_default();
+        let outcome = self.kex.on_reply(payload, &self.our_version, &peer)?;
+        if let Some(known) = &self.host_key {
+            if *known != outcome.host_key {
+                return Err(Error::new(ErrorKind::HostKeyRejected, "server host key changed during re-exchange"));
+            }
+        }
+        self.write_now(&outcome.newkeys);
+        self.writer.set_key(outcome.sealing, self.kex.strict);
+        self.host_key = Some(outcome.host_key);
+        self.negotiated = Some(outcome.negotiated);
+        while let Some(p) = self.held.pop_front() {
+            self.held_bytes -= p.len();
+            self.write_now(&p);
+        }
+        Ok(())
+    }
+
+    fn on_ext_info(&mut self, payload: &[u8]) -> Result<()> {
+        let mut r = Reader::new(payload);
+        r.u8("message number")?;
+        let count = r.u32("extension count")?;
+        for _ in 0..count {
+            let name = r.string("extension name")?;
+            let value = r.string("extension value")?;
+            if name == b"server-sig-algs" {
+                let list = Reader::new(&crate::wire::string_bytes(value))
+                    .name_list("server-sig-algs")?
+                    .into_iter()
+                    .map(str::to_owned)
+                    .collect();
+                self.server_sig_algs = Some(list);
+            }
+        }
+        Ok(())
+    }
+
+    fn on_global_request(&mut self, payload: &[u8]) -> Result<()> {
+        let mut r = Reader::new(payload);
+        r.u8("message number")?;
+        r.string("request name")?;
+        if r.bool("want reply")? {
+            self.send(vec![msg::REQUEST_FAILURE]);
+        }
+        Ok(())
+    }
+
+    /// Servers may offer channels (forwarded ports, X11, agent); none are accepted yet.
+    fn refuse_channel_open(&mut self, payload: &[u8]) -> Result<()> {
+        let mut r = Reader::new(payload);
+        r.u8("message number")?;
+        let kind = String::from_utf8_lossy(r.string("channel type")?).into_owned();
+        let sender = r.u32("sender channel")?;
+        let mut w = Writer::message(msg::CHANNEL_OPEN_FAILURE);
+        w.u32(sender)
+            .u32(msg::open_failure::ADMINISTRATIVELY_PROHIBITED)
+            .string(format!("{kind} channels are not accepted"))
+            .string("");
+        self.send(w.into_bytes());
+        Ok(())
+    }
+
+    /// Records the first fatal error, queues a DISCONNECT for it, and returns it.
+    fn fail(&mut self, e: Error) -> Error {
+        if self.error.is_none() {
+            let reason = match e.kind() {
+                ErrorKind::HostKeyRejected => msg::reason::HOST_KEY_NOT_VERIFIABLE,
+                _ if e.message().contains("authentication failed") => msg::reason::MAC_ERROR,
+                _ if !self.established => msg::reason::KEY_EXCHANGE_FAILED,
+                _ => msg::reason::PROTOCOL_ERROR,
+            };
+            if e.kind() != ErrorKind::Closed {
+                self.queue_disconnect(reason, e.message());
+            }
+            self.error = Some(e.clone());
+            self.channels.close_all();
+        }
+        self.error.clone().unwrap_or(e)
+    }
+
+    fn queue_disconnect(&mut self, reason: u32, description: &str) {
+        let mut w = Writer::message(msg::DISCONNECT);
+        w.u32(reason).string(description).string("");
+        self.write_now(w.as_bytes());
+    }
+
+    /// Frames and seals a payload immediately, whatever the key exchange state.
+    fn write_now(&mut self, payload: &[u8]) {
+        self.writer.write(&mut self.outbound, payload, self.rng.as_mut());
+    }
+
+    /// Sends a payload, or holds it while our key exchange forbids non-kex messages.
+    fn send(&mut self, payload: Vec<u8>) {
+        if self.sending_held() {
+            self.held_bytes += payload.len();
+            self.held.push_back(payload);
+        } else {
+            self.write_now(&payload);
+        }
+    }
+
+    /// Between our KEXINIT and our NEWKEYS only key exchange messages may be sent.
+    fn sending_held(&self) -> bool {
+        matches!(self.kex.phase, Phase::SentKexInit { .. } | Phase::AwaitReply { .. })
+    }
+
+    // ----- authentication -----
+
+    /// Where authentication stands.
+    pub fn auth_status(&self) -> &AuthStatus {
+        &self.auth.status
+    }
+
+    /// The userauth banner the server sent, if any.
+    pub fn banner(&self) -> Option<&str> {
+        self.auth.banner.as_deref()
+    }
+
+    /// The user name of the last authentication request.
+    pub fn username(&self) -> &str {
+        &self.auth.username
+    }
+
+    /// Sends a "none" request (learns the methods the server allows).
+    pub fn auth_none(&mut self, user: &str) -> Result<()> {
+        self.check_alive()?;
+        let p = self.auth.none(user)?;
+        self.send(p);
+        Ok(())
+    }
+
+    /// Sends a password request.
+    pub fn auth_password(&mut self, user: &str, password: &str) -> Result<()> {
+        self.check_alive()?;
+        let p = self.auth.password(user, password)?;
+        self.send(p.to_vec());
+        Ok(())
+    }
+
+    /// Sends a signed publickey request, choosing the signature algorithm the server
+    /// announced in server-sig-algs (for RSA: rsa-sha2-512, then -256, else ssh-rsa).
+    pub fn auth_publickey(&mut self, user: &str, key: &PrivateKey) -> Result<()> {
+        self.check_alive()?;
+        let session_id = self.kex.session_id.clone().ok_or_else(|| Error::new(ErrorKind::State, "no session yet"))?;
+        let algorithm = self.signature_algorithm(&key.public_key());
+        let p = self.auth.publickey(user, key, algorithm, &session_id)?;
+        self.send(p);
+        Ok(())
+    }
+
+    fn signature_algorithm(&self, key: &PublicKey) -> &'static str {
+        let candidates = key.signature_algorithms(true);
+        let modern = key.signature_algorithms(false);
+        let first = modern.first().copied().unwrap_or(key.key_type());
+        match &self.server_sig_algs {
+            Some(server) => {
+                candidates.into_iter().find(|a| server.iter().any(|s| s == a)).unwrap_or(first)
+            }
+            None if key.key_type() == "ssh-rsa" && candidates.contains(&"ssh-rsa") => "ssh-rsa",
+            None => first,
+        }
+    }
+
+    /// Starts keyboard-interactive authentication.
+    pub fn auth_keyboard_interactive(&mut self, user: &str) -> Result<()> {
+        self.check_alive()?;
+        let p = self.auth.keyboard_interactive(user)?;
+        self.send(p);
+        Ok(())
+    }
+
+    /// Answers the keyboard-interactive prompts in [`AuthStatus::InfoRequest`].
+    pub fn auth_info_response(&mut self, answers: &[String]) -> Result<()> {
+        self.check_alive()?;
+        let p = self.auth.info_response(answers)?;
+        self.send(p.to_vec());
+        Ok(())
+    }
+
+    // ----- channels -----
+
+    fn authed(&self) -> Result<()> {
+        self.check_alive()?;
+        if self.auth.status != AuthStatus::Success {
+            return Err(Error::new(ErrorKind::State, "not authenticated"));
+        }
+        Ok(())
+    }
+
+    /// Opens a session channel; watch its state for the server's answer.
+    pub fn open_session(&mut self) -> Result<ChannelId> {
+        self.authed()?;
+        let (id, p) = self.channels.open("session");
+        self.send(p);
+        Ok(id)
+    }
+
+    /// A channel's state.
+    pub fn channel(&self, id: ChannelId) -> Option<&Channel> {
+        self.channels.get(id)
+    }
+
+    fn open_channel(&mut self, id: ChannelId) -> Result<&mut Channel> {
+        self.check_alive()?;
+        let c = self.channels.get_mut(id).ok_or_else(|| Error::invalid_arg("no such channel"))?;
+        match c.state {
+            ChannelState::Open if !c.close_sent => Ok(c),
+            _ => Err(Error::new(ErrorKind::Closed, "channel is closed")),
+        }
+    }
+
+    /// Sends a channel request; with `want_reply` the answer lands in the channel's replies.
+    pub fn channel_request(&mut self, id: ChannelId, kind: &str, want_reply: bool, body: &[u8]) -> Result<()> {
+        let p = self.open_channel(id)?.request(kind, want_reply, body);
+        self.send(p);
+        Ok(())
+    }
+
+    /// Takes the oldest unread answer (true = success) to a channel request.
+    pub fn channel_take_reply(&mut self, id: ChannelId) -> Option<bool> {
+        self.channels.get_mut(id)?.replies.pop_front()
+    }
+
+    /// Sends what the window and packet size allow of `data` in one packet; returns the
+    /// number of bytes taken (0 when the window is shut).
+    pub fn channel_send(&mut self, id: ChannelId, data: &[u8], extended: Option<u32>) -> Result<usize> {
+        let held = self.sending_held();
+        let c = self.open_channel(id)?;
+        if c.eof_sent {
+            return Err(Error::new(ErrorKind::Closed, "EOF already sent on this channel"));
+        }
+        let n = c.sendable(data.len());
+        if n == 0 {
+            return Ok(0);
+        }
+        let header = c.data_header(n, extended);
+        let body = data.get(..n).unwrap_or_default();
+        if held {
+            let mut p = header;
+            p.extend_from_slice(body);
+            self.send(p);
+        } else {
+            let start = PacketWriter::begin(&mut self.outbound);
+            self.outbound.extend_from_slice(&header);
+            self.outbound.extend_from_slice(body);
+            self.writer.finish(&mut self.outbound, start, self.rng.as_mut());
+        }
+        Ok(n)
+    }
+
+    /// Reads received data (stdout, or stderr with `stderr`), re-opening the window.
+    pub fn channel_read(&mut self, id: ChannelId, out: &mut [u8], stderr: bool) -> Result<usize> {
+        let c = self.channels.get_mut(id).ok_or_else(|| Error::invalid_arg("no such channel"))?;
+        let n = if stderr { c.stderr.read(out) } else { c.stdout.read(out) };
+        if let Some(adjust) = c.on_consumed(n) {
+            if self.error.is_none() {
+                self.send(adjust);
+            }
+        }
+        Ok(n)
+    }
+
+    /// Sends EOF on a channel.
+    pub fn channel_eof(&mut self, id: ChannelId) -> Result<()> {
+        if let Some(p) = self.open_channel(id)?.eof() {
+            self.send(p);
+        }
+        Ok(())
+    }
+
+    /// Closes a channel (the peer answers with its own CLOSE).
+    pub fn channel_close(&mut self, id: ChannelId) -> Result<()> {
+        if self.error.is_some() {
+            return Ok(());
+        }
+        if let Some(p) = self.channels.get_mut(id).and_then(Channel::close) {
+            self.send(p);
+        }
+        Ok(())
+    }
+
+    /// Forgets a channel the application has freed, closing it first if needed.
+    pub fn channel_release(&mut self, id: ChannelId) {
+        let _ = self.channel_close(id);
+        self.channels.release(id);
+    }
+}
+
+fn peer_disconnect(payload: &[u8]) -> Error {
+    let mut r = Reader::new(payload);
+    let _ = r.u8("message number");
+    let reason = r.u32("reason code").unwrap_or(0);
+    let description = r.string("description").map(String::from_utf8_lossy).unwrap_or_default();
+    Error::new(ErrorKind::Closed, format!("server disconnected: {description} (reason {reason})"))
+}

@@ -1,0 +1,227 @@
+//! Key exchange, client side (RFC 4253 §7-8, RFC 5656, RFC 8731): KEXINIT, the ephemeral
+//! exchange, exchange hash, host key signature check, key derivation and NEWKEYS. Used for
+//! the first exchange and for every re-exchange.
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+
+use zeroize::Zeroizing;
+
+use super::kexinit::{self, KexInit, Negotiated, Preferences};
+use super::msg;
+use crate::crypto::cipher::{self, OpeningKey, SealingKey};
+use crate::crypto::kex::{self as kex_methods, KeyExchange};
+use crate::crypto::rng::SecureRandom;
+use crate::crypto::{mac, KexHash};
+use crate::keys::PublicKey;
+use crate::wire::{string_bytes, Reader, Writer};
+use crate::{Error, ErrorKind, Result};
+
+/// Where a key exchange stands.
+pub(super) enum Phase {
+    /// No exchange in progress.
+    Idle,
+    /// Our KEXINIT is sent; waiting for the peer's.
+    SentKexInit { ours: Vec<u8> },
+    /// Both KEXINITs seen and our ephemeral value sent; waiting for the server's reply.
+    AwaitReply {
+        ours: Vec<u8>,
+        theirs: Vec<u8>,
+        negotiated: Negotiated,
+        method: Box<dyn KeyExchange>,
+    },
+    /// We sent NEWKEYS; the inbound keys wait for the peer's NEWKEYS.
+    AwaitNewKeys { opening: Box<dyn OpeningKey> },
+}
+
+/// What a completed server reply gives the connection.
+pub(super) struct ReplyOutcome {
+    /// The NEWKEYS payload to send, after which `sealing` is in force.
+    pub newkeys: Vec<u8>,
+    pub sealing: Box<dyn SealingKey>,
+    pub host_key: PublicKey,
+    pub negotiated: Negotiated,
+}
+
+/// Client-side key exchange state that lives as long as the connection.
+pub(super) struct ClientKex {
+    pub phase: Phase,
+    /// Strict kex (kex-strict-*-v00@openssh.com) was agreed in the first exchange.
+    pub strict: bool,
+    /// The first exchange hash; fixed for the life of the connection.
+    pub session_id: Option<Vec<u8>>,
+    /// The peer guessed its first kex packet wrongly; drop the next kex-method packet.
+    pub ignore_next_kex_packet: bool,
+}
+
+impl ClientKex {
+    pub fn new() -> Self {
+        ClientKex { phase: Phase::Idle, strict: false, session_id: None, ignore_next_kex_packet: false }
+    }
+
+    /// Starts an exchange: returns our KEXINIT payload to send.
+    pub fn start(&mut self, prefs: &Preferences, rng: &mut dyn SecureRandom) -> Vec<u8> {
+        let mut cookie = [0u8; 16];
+        rng.fill(&mut cookie);
+        let extra: &[&str] = if self.session_id.is_none() {
+            &[kexinit::EXT_INFO_C, kexinit::STRICT_KEX_C]
+        } else {
+            &[]
+        };
+        let ours = KexInit::build(prefs, extra, cookie);
+        self.phase = Phase::SentKexInit { ours: ours.clone() };
+        ours
+    }
+
+    /// Handles the server's KEXINIT. Returns the payloads to send: our KEXINIT first if the
+    /// server started this exchange, then our ephemeral public value.
+    pub fn on_kexinit(
+        &mut self,
+        payload: &[u8],
+        prefs: &Preferences,
+        rng: &mut dyn SecureRandom,
+        was_first_packet: bool,
+    ) -> Result<Vec<Vec<u8>>> {
+        let mut out = Vec::new();
+        let ours = match std::mem::replace(&mut self.phase, Phase::Idle) {
+            Phase::SentKexInit { ours } => ours,
+            Phase::Idle => {
+                let ours = self.start(prefs, rng);
+                out.push(ours.clone());
+                ours
+            }
+            _ => return Err(Error::protocol("unexpected KEXINIT during key exchange")),
+        };
+        let client = KexInit::parse(&ours)?;
+        let server = KexInit::parse(payload)?;
+        if self.session_id.is_none() && server.kex.iter().any(|n| n == kexinit::STRICT_KEX_S) {
+            self.strict = true;
+            if !was_first_packet {
+                return Err(Error::protocol("strict key exchange: KEXINIT was not the first packet"));
+            }
+        }
+        let negotiated = kexinit::negotiate(&client, &server)?;
+        if server.first_kex_packet_follows {
+            let guessed_right = server.kex.first() == client.kex.first()
+                && server.host_key.first() == client.host_key.first();
+            self.ignore_next_kex_packet = !guessed_right;
+        }
+        let method = kex_methods::find(negotiated.kex)
+            .ok_or_else(|| Error::protocol(format!("kex {} unavailable", negotiated.kex)))?
+            .start(rng);
+        let mut init = Writer::message(msg::KEX_ECDH_INIT);
+        init.raw(method.public_encoded());
+        out.push(init.into_bytes());
+        self.phase = Phase::AwaitReply { ours, theirs: payload.to_vec(), negotiated, method };
+        Ok(out)
+    }
+
+    /// Handles KEX_ECDH_REPLY / KEXDH_REPLY: checks the server's signature over the exchange
+    /// hash and derives the new keys.
+    pub fn on_reply(&mut self, payload: &[u8], client_version: &[u8], server_version: &[u8]) -> Result<ReplyOutcome> {
+        let Phase::AwaitReply { ours, theirs, negotiated, method } =
+            std::mem::replace(&mut self.phase, Phase::Idle)
+        else {
+            return Err(Error::protocol("unexpected key exchange reply"));
+        };
+        let mut r = Reader::new(payload);
+        r.u8("message number")?;
+        let host_key_blob = r.string("server host key")?;
+        let server_public = r.string("server ephemeral public value")?;
+        let signature = r.string("exchange hash signature")?;
+        r.finish("trailing bytes in key exchange reply")?;
+
+        let host_key = PublicKey::from_blob(host_key_blob).map_err(|e| {
+            Error::new(ErrorKind::HostKeyRejected, format!("server host key unusable: {}", e.message()))
+        })?;
+        if !host_key.signature_algorithms(true).contains(&negotiated.host_key) {
+            return Err(Error::new(
+                ErrorKind::HostKeyRejected,
+                format!("server sent a {} host key for algorithm {}", host_key.key_type(), negotiated.host_key),
+            ));
+        }
+        let hash = method.hash();
+        let client_public = method.public_encoded().to_vec();
+        let shared = method
+            .agree(server_public)
+            .map_err(|e| Error::new(ErrorKind::Protocol, format!("key exchange failed: {e}")))?;
+        let exchange_hash = hash.digest(&[
+            &string_bytes(client_version),
+            &string_bytes(server_version),
+            &string_bytes(&ours),
+            &string_bytes(&theirs),
+            &string_bytes(host_key_blob),
+            &client_public,
+            &string_bytes(server_public),
+            &shared,
+        ]);
+        host_key.verify(negotiated.host_key, &exchange_hash, signature).map_err(|e| {
+            Error::new(
+                ErrorKind::HostKeyRejected,
+                format!("server's signature over the exchange hash is invalid: {}", e.message()),
+            )
+        })?;
+        let session_id = self.session_id.get_or_insert_with(|| exchange_hash.clone()).clone();
+        let keys = Derivation { hash, shared: &shared, exchange_hash: &exchange_hash, session_id: &session_id };
+        let sealing = keys.sealing(negotiated.cipher_c2s, negotiated.mac_c2s, b'A', b'C', b'E')?;
+        let opening = keys.opening(negotiated.cipher_s2c, negotiated.mac_s2c, b'B', b'D', b'F')?;
+        self.phase = Phase::AwaitNewKeys { opening };
+        Ok(ReplyOutcome { newkeys: vec![msg::NEWKEYS], sealing, host_key, negotiated })
+    }
+
+    /// Handles the server's NEWKEYS: returns the inbound keys to put in force.
+    pub fn on_newkeys(&mut self) -> Result<Box<dyn OpeningKey>> {
+        match std::mem::replace(&mut self.phase, Phase::Idle) {
+            Phase::AwaitNewKeys { opening } => Ok(opening),
+            _ => Err(Error::protocol("unexpected NEWKEYS")),
+        }
+    }
+}
+
+/// Key derivation inputs (RFC 4253 §7.2).
+struct Derivation<'a> {
+    hash: KexHash,
+    shared: &'a Zeroizing<Vec<u8>>,
+    exchange_hash: &'a [u8],
+    session_id: &'a [u8],
+}
+
+impl Derivation<'_> {
+    /// HASH(K || H || letter || session_id), extended with HASH(K || H || K1 || ...) to `len`.
+    fn derive(&self, letter: u8, len: usize) -> Zeroizing<Vec<u8>> {
+        let mut key = Zeroizing::new(self.hash.digest(&[self.shared, self.exchange_hash, &[letter], self.session_id]));
+        while key.len() < len {
+            let more = self.hash.digest(&[self.shared, self.exchange_hash, &key]);
+            key.extend_from_slice(&more);
+        }
+        key.truncate(len);
+        key
+    }
+
+    fn parts(
+        &self,
+        cipher_name: &str,
+        mac_name: Option<&str>,
+        iv: u8,
+        enc: u8,
+        integrity: u8,
+    ) -> Result<(&'static cipher::CipherAlgorithm, Zeroizing<Vec<u8>>, Zeroizing<Vec<u8>>, Option<(&'static mac::MacAlgorithm, Zeroizing<Vec<u8>>)>)> {
+        let alg = cipher::find(cipher_name).ok_or_else(|| Error::protocol(format!("cipher {cipher_name} unavailable")))?;
+        let mac = match mac_name {
+            Some(name) => {
+                let m = mac::find(name).ok_or_else(|| Error::protocol(format!("MAC {name} unavailable")))?;
+                Some((m, self.derive(integrity, m.key_len)))
+            }
+            None => None,
+        };
+        Ok((alg, self.derive(enc, alg.key_len), self.derive(iv, alg.iv_len), mac))
+    }
+
+    fn sealing(&self, cipher_name: &str, mac_name: Option<&str>, iv: u8, enc: u8, integrity: u8) -> Result<Box<dyn SealingKey>> {
+        let (alg, key, iv, mac) = self.parts(cipher_name, mac_name, iv, enc, integrity)?;
+        Ok(alg.sealing_key(&key, &iv, mac.as_ref().map(|(m, k)| (*m, k.as_slice()))))
+    }
+
+    fn opening(&self, cipher_name: &str, mac_name: Option<&str>, iv: u8, enc: u8, integrity: u8) -> Result<Box<dyn OpeningKey>> {
+        let (alg, key, iv, mac) = self.parts(cipher_name, mac_name, iv, enc, integrity)?;
+        Ok(alg.opening_key(&key, &iv, mac.as_ref().map(|(m, k)| (*m, k.as_slice()))))
+    }
+}

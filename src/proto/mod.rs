@@ -1,0 +1,17 @@
+//! The sans-IO protocol core: one SSH connection as a state machine. Bytes in, bytes out,
+//! commands as methods; no sockets, threads, clocks or sleeps (randomness is passed in).
+
+pub mod channel;
+mod connection;
+mod kex;
+pub mod kexinit;
+pub mod msg;
+mod packet;
+pub mod userauth;
+mod version;
+
+pub use channel::{ChannelId, ChannelState, ExitStatus};
+pub use connection::Connection;
+pub use kexinit::{AlgorithmKind, Negotiated, Preferences};
+pub use packet::MAX_PACKET_LEN;
+pub use userauth::{AuthStatus, InfoRequest};

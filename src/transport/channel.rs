@@ -1,0 +1,201 @@
+//! Channel handles: Paramiko's Channel over the shared connection state.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+
+use super::io::{Shared, SEND_QUEUE_LIMIT};
+use crate::proto::{ChannelId, ChannelState, Connection, ExitStatus};
+use crate::wire::Writer;
+use crate::{Error, ErrorKind, Result};
+
+/// One channel of a transport.
+///
+/// Thread safety: all methods take `&self`; one thread may read while another writes.
+pub struct Channel {
+    shared: Arc<Shared>,
+    id: ChannelId,
+    /// Blocking reads and writes wait this long; `None` forever, zero not at all.
+    timeout: Mutex<Option<Duration>>,
+    /// How long opening and requests wait for the server's answer.
+    request_timeout: Option<Duration>,
+}
+
+impl Channel {
+    pub(super) fn open_session(shared: Arc<Shared>, timeout: Option<Duration>) -> Result<Channel> {
+        let id = shared.with(Connection::open_session)?;
+        let channel = Channel { shared, id, timeout: Mutex::new(None), request_timeout: timeout };
+        channel.shared.wait(timeout, "the server to open the channel", |c| match &c.channel(id)?.state {
+            ChannelState::Opening => None,
+            ChannelState::Open => Some(Ok(())),
+            ChannelState::OpenFailed { reason, description } => Some(Err(Error::new(
+                ErrorKind::Refused,
+                format!("the server refused to open a session channel: {description} (reason {reason})"),
+            ))),
+            ChannelState::Closed => Some(Err(Error::new(ErrorKind::Closed, "channel closed while opening"))),
+        })?;
+        Ok(channel)
+    }
+
+    /// Sets the timeout of blocking reads and writes: `None` blocks, zero never waits.
+    pub fn set_timeout(&self, timeout: Option<Duration>) {
+        *self.timeout.lock() = timeout;
+    }
+
+    fn io_timeout(&self) -> Option<Duration> {
+        *self.timeout.lock()
+    }
+
+    /// Sends a request and waits for the server's answer.
+    fn request(&self, kind: &str, body: &[u8]) -> Result<()> {
+        let id = self.id;
+        self.shared.with(|c| c.channel_request(id, kind, true, body))?;
+        let ok = self.shared.wait(self.request_timeout, "the server to answer the channel request", |c| {
+            match c.channel_take_reply(id) {
+                Some(reply) => Some(Ok(reply)),
+                None if c.channel(id).is_none_or(|ch| ch.state == ChannelState::Closed) => {
+                    Some(Err(Error::new(ErrorKind::Closed, "channel closed before the server answered")))
+                }
+                None => None,
+            }
+        })?;
+        if ok {
+            Ok(())
+        } else {
+            Err(Error::new(ErrorKind::Refused, format!("the server refused the {kind} request")))
+        }
+    }
+
+    /// Runs `command` on the server.
+    pub fn exec(&self, command: &str) -> Result<()> {
+        let mut body = Writer::new();
+        body.string(command);
+        self.request("exec", body.as_bytes())
+    }
+
+    fn read(&self, out: &mut [u8], stderr: bool) -> Result<usize> {
+        let id = self.id;
+        self.shared.wait(self.io_timeout(), "channel data", |c| {
+            let ch = c.channel(id)?;
+            let buffered = if stderr { ch.stderr.len() } else { ch.stdout.len() };
+            if buffered > 0 || out.is_empty() {
+                return Some(c.channel_read(id, out, stderr));
+            }
+            if ch.at_eof() || c.error().is_some() {
+                return Some(Ok(0));
+            }
+            None
+        })
+        .map_err(|e| again_on_zero_timeout(e, self.io_timeout()))
+    }
+
+    /// Reads standard output; 0 means EOF.
+    pub fn recv(&self, out: &mut [u8]) -> Result<usize> {
+        self.read(out, false)
+    }
+
+    /// Reads standard error (extended data type 1); 0 means EOF.
+    pub fn recv_stderr(&self, out: &mut [u8]) -> Result<usize> {
+        self.read(out, true)
+    }
+
+    /// Sends as much of `data` as the window allows now (waiting for some window if none);
+    /// returns the count sent.
+    pub fn send(&self, data: &[u8]) -> Result<usize> {
+        if data.is_empty() {
+            return Ok(0);
+        }
+        let id = self.id;
+        self.shared
+            .wait(self.io_timeout(), "the channel window to open", |c| {
+                if c.pending_transmit() >= SEND_QUEUE_LIMIT {
+                    return None;
+                }
+                let mut sent = 0;
+                while sent < data.len() && c.pending_transmit() < SEND_QUEUE_LIMIT {
+                    match c.channel_send(id, data.get(sent..).unwrap_or_default(), None) {
+                        Ok(0) => break,
+                        Ok(n) => sent += n,
+                        Err(e) => return Some(Err(e)),
+                    }
+                }
+                (sent > 0).then_some(Ok(sent))
+            })
+            .map_err(|e| again_on_zero_timeout(e, self.io_timeout()))
+    }
+
+    /// Sends all of `data`, waiting for window space as needed.
+    pub fn sendall(&self, mut data: &[u8]) -> Result<()> {
+        while !data.is_empty() {
+            let n = self.send(data)?;
+            data = data.get(n..).unwrap_or_default();
+        }
+        Ok(())
+    }
+
+    /// Tells the server no more data follows.
+    pub fn send_eof(&self) -> Result<()> {
+        let id = self.id;
+        self.shared.with(|c| c.channel_eof(id))
+    }
+
+    /// True once the server sent EOF or closed the channel.
+    pub fn eof_received(&self) -> bool {
+        self.shared.state.lock().channel(self.id).is_none_or(|c| c.at_eof())
+    }
+
+    /// True once exit-status or exit-signal arrived, or the channel closed without one.
+    pub fn exit_status_ready(&self) -> bool {
+        let conn = self.shared.state.lock();
+        conn.channel(self.id).is_none_or(|c| c.exit.is_some() || c.state == ChannelState::Closed)
+            || conn.error().is_some()
+    }
+
+    /// How the command ended, if that is known yet.
+    pub fn exit_status(&self) -> Option<ExitStatus> {
+        self.shared.state.lock().channel(self.id)?.exit.clone()
+    }
+
+    /// Waits for how the command ended: exit code or signal. Never guesses: a channel that
+    /// closed without either is an error. Waits with the channel timeout.
+    pub fn recv_exit_status(&self) -> Result<ExitStatus> {
+        let id = self.id;
+        self.shared.wait(self.io_timeout(), "the exit status", |c| {
+            let ch = c.channel(id)?;
+            match (&ch.exit, &ch.state) {
+                (Some(exit), _) => Some(Ok(exit.clone())),
+                (None, ChannelState::Closed) => {
+                    Some(Err(Error::new(ErrorKind::Eof, "the channel closed without an exit status")))
+                }
+                _ => None,
+            }
+        })
+        .map_err(|e| match e.kind() {
+            ErrorKind::Closed => Error::new(ErrorKind::Eof, "the connection closed without an exit status"),
+            _ => again_on_zero_timeout(e, self.io_timeout()),
+        })
+    }
+
+    /// Closes the channel; buffered data stays readable.
+    pub fn close(&self) -> Result<()> {
+        let id = self.id;
+        self.shared.with(|c| c.channel_close(id))
+    }
+}
+
+impl Drop for Channel {
+    fn drop(&mut self) {
+        let id = self.id;
+        self.shared.with(|c| c.channel_release(id));
+    }
+}
+
+/// A zero timeout is non-blocking mode: "would block" rather than "timed out".
+fn again_on_zero_timeout(e: Error, timeout: Option<Duration>) -> Error {
+    if e.kind() == ErrorKind::Timeout && timeout == Some(Duration::ZERO) {
+        Error::new(ErrorKind::Again, "the operation would block")
+    } else {
+        e
+    }
+}

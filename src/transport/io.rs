@@ -1,0 +1,190 @@
+//! The I/O driver: one thread reads, decrypts and dispatches; one thread writes what the
+//! connection has queued. Callers only lock the connection state for short, non-blocking
+//! work, so a large send never waits behind a receive and the reader never waits for the
+//! socket to drain (two peers each blocked writing to the other cannot happen here).
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpStream};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use parking_lot::{Condvar, Mutex, MutexGuard};
+
+use crate::proto::Connection;
+use crate::{Error, ErrorKind, Result};
+
+/// Read size of the receive thread.
+const READ_CHUNK: usize = 256 * 1024;
+/// Queued outbound bytes past which senders wait for the writer.
+pub(super) const SEND_QUEUE_LIMIT: usize = 1024 * 1024;
+
+/// State shared by the handles and the two I/O threads.
+pub(super) struct Shared {
+    pub state: Mutex<Connection>,
+    /// Signalled whenever the connection state changes (input processed, output drained).
+    pub changed: Condvar,
+    /// Signalled when there is output for the writer thread.
+    pub writer_wake: Condvar,
+    socket: TcpStream,
+}
+
+impl Shared {
+    /// Runs `f` on the connection, then wakes the writer for whatever it queued.
+    pub fn with<R>(&self, f: impl FnOnce(&mut Connection) -> R) -> R {
+        let mut conn = self.state.lock();
+        let r = f(&mut conn);
+        if conn.pending_transmit() > 0 {
+            self.writer_wake.notify_one();
+        }
+        r
+    }
+
+    /// Waits until `ready` returns `Some`, the connection fails, or `timeout` passes.
+    /// `ready` runs under the lock and may act on the connection.
+    pub fn wait<R>(
+        &self,
+        timeout: Option<Duration>,
+        what: &str,
+        mut ready: impl FnMut(&mut Connection) -> Option<Result<R>>,
+    ) -> Result<R> {
+        let deadline = timeout.map(|t| Instant::now() + t);
+        let mut conn = self.state.lock();
+        loop {
+            if let Some(r) = ready(&mut conn) {
+                self.wake_writer_if_needed(&conn);
+                return r;
+            }
+            if let Some(e) = conn.error() {
+                return Err(e.clone());
+            }
+            match deadline {
+                None => self.changed.wait(&mut conn),
+                Some(d) => {
+                    if self.changed.wait_until(&mut conn, d).timed_out() && ready(&mut conn).is_none() {
+                        return Err(Error::new(ErrorKind::Timeout, format!("timed out waiting for {what}")));
+                    }
+                }
+            }
+        }
+    }
+
+    fn wake_writer_if_needed(&self, conn: &MutexGuard<'_, Connection>) {
+        if conn.pending_transmit() > 0 {
+            self.writer_wake.notify_one();
+        }
+    }
+
+    /// Unblocks both threads: they see the socket shut and end.
+    pub fn shutdown(&self) {
+        let _ = self.socket.shutdown(Shutdown::Both);
+        self.writer_wake.notify_all();
+        self.changed.notify_all();
+    }
+}
+
+/// The running I/O threads of one transport.
+pub(super) struct Driver {
+    pub shared: Arc<Shared>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl Driver {
+    /// Starts the threads for `conn` over `socket`.
+    pub fn start(conn: Connection, socket: TcpStream) -> Result<Driver> {
+        let read_half = socket.try_clone()?;
+        let write_half = socket.try_clone()?;
+        let shared = Arc::new(Shared {
+            state: Mutex::new(conn),
+            changed: Condvar::new(),
+            writer_wake: Condvar::new(),
+            socket,
+        });
+        let reader = {
+            let shared = Arc::clone(&shared);
+            std::thread::Builder::new().name("sekura-read".into()).spawn(move || read_loop(&shared, read_half))?
+        };
+        let writer = {
+            let shared = Arc::clone(&shared);
+            std::thread::Builder::new().name("sekura-write".into()).spawn(move || write_loop(&shared, write_half))?
+        };
+        shared.writer_wake.notify_one();
+        Ok(Driver { shared, threads: vec![reader, writer] })
+    }
+
+    /// Flushes what is queued (bounded by `linger`), shuts the socket and joins the threads.
+    pub fn stop(&mut self, linger: Duration) {
+        let deadline = Instant::now() + linger;
+        {
+            let mut conn = self.shared.state.lock();
+            while conn.pending_transmit() > 0 && Instant::now() < deadline {
+                self.shared.writer_wake.notify_one();
+                if self.shared.changed.wait_until(&mut conn, deadline).timed_out() {
+                    break;
+                }
+            }
+        }
+        self.shared.shutdown();
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        self.stop(Duration::from_millis(200));
+    }
+}
+
+fn read_loop(shared: &Shared, mut socket: TcpStream) {
+    let mut buf = vec![0u8; READ_CHUNK];
+    loop {
+        let n = match socket.read(&mut buf) {
+            Ok(0) => {
+                shared.with(Connection::handle_eof);
+                break;
+            }
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(_) => {
+                shared.with(Connection::handle_eof);
+                break;
+            }
+        };
+        let failed = shared.with(|conn| conn.handle_bytes(buf.get(..n).unwrap_or_default()).is_err());
+        shared.changed.notify_all();
+        if failed {
+            break;
+        }
+    }
+    shared.changed.notify_all();
+    shared.writer_wake.notify_all();
+}
+
+fn write_loop(shared: &Shared, mut socket: TcpStream) {
+    loop {
+        let chunk = {
+            let mut conn = shared.state.lock();
+            loop {
+                let bytes = conn.take_transmit();
+                if !bytes.is_empty() {
+                    break bytes;
+                }
+                if conn.error().is_some() {
+                    // Nothing left to say on a failed connection: the DISCONNECT went out.
+                    shared.changed.notify_all();
+                    return;
+                }
+                shared.writer_wake.wait(&mut conn);
+            }
+        };
+        let result = socket.write_all(&chunk);
+        shared.changed.notify_all();
+        if result.is_err() {
+            shared.with(Connection::handle_eof);
+            shared.changed.notify_all();
+            return;
+        }
+    }
+}

@@ -1,0 +1,261 @@
+//! Drives a [`Connection`](crate::proto::Connection) over a socket: Paramiko's Transport.
+//! Blocking calls wait for the background threads' progress, each with a timeout.
+
+mod channel;
+mod io;
+
+use std::net::{TcpStream, ToSocketAddrs};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+
+pub use channel::Channel;
+
+use crate::crypto::rng::OsRandom;
+use crate::keys::{PrivateKey, PublicKey};
+use crate::proto::{msg, AlgorithmKind, AuthStatus, Connection, InfoRequest, Preferences};
+use crate::{Error, ErrorKind, Result};
+use io::{Driver, Shared};
+
+/// How long blocking transport calls wait unless told otherwise.
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// One SSH connection, client side.
+///
+/// Thread safety: all methods take `&self` and may be called from several threads.
+pub struct Transport {
+    socket: Mutex<Option<TcpStream>>,
+    preferences: Mutex<Preferences>,
+    driver: Mutex<Option<Driver>>,
+    timeout: Mutex<Option<Duration>>,
+    closed: AtomicBool,
+}
+
+/// The outcome of one authentication attempt that the server refused.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AuthDenied {
+    /// Methods that can continue.
+    pub methods: Vec<String>,
+    /// The attempt succeeded but more authentication is required.
+    pub partial: bool,
+}
+
+impl Transport {
+    /// Connects to `host:port` over TCP; `timeout` bounds the connect and becomes the
+    /// default for later blocking calls.
+    pub fn connect(host: &str, port: u16, timeout: Option<Duration>) -> Result<Transport> {
+        let addrs: Vec<_> = (host, port)
+            .to_socket_addrs()
+            .map_err(|e| Error::new(ErrorKind::Io, format!("cannot resolve {host}: {e}")))?
+            .collect();
+        let mut last = None;
+        for addr in &addrs {
+            let attempt = match timeout {
+                Some(t) => TcpStream::connect_timeout(addr, t),
+                None => TcpStream::connect(addr),
+            };
+            match attempt {
+                Ok(socket) => {
+                    let t = Transport::new(socket);
+                    *t.timeout.lock() = timeout.or(Some(DEFAULT_TIMEOUT));
+                    return Ok(t);
+                }
+                Err(e) => last = Some(e),
+            }
+        }
+        let why = last.map_or_else(|| "no address".to_owned(), |e| e.to_string());
+        Err(Error::new(ErrorKind::Io, format!("connect to {host} port {port} failed: {why}")))
+    }
+
+    /// Wraps a connected socket.
+    pub fn new(socket: TcpStream) -> Transport {
+        let _ = socket.set_nodelay(true);
+        Transport {
+            socket: Mutex::new(Some(socket)),
+            preferences: Mutex::new(Preferences::default()),
+            driver: Mutex::new(None),
+            timeout: Mutex::new(Some(DEFAULT_TIMEOUT)),
+            closed: AtomicBool::new(false),
+        }
+    }
+
+    /// Sets how long blocking calls (handshake, authentication, channel open) wait;
+    /// `None` waits forever.
+    pub fn set_timeout(&self, timeout: Option<Duration>) {
+        *self.timeout.lock() = timeout;
+    }
+
+    fn timeout(&self) -> Option<Duration> {
+        *self.timeout.lock()
+    }
+
+    /// Sets the ordered algorithm list for `kind`; takes effect at the next key exchange.
+    pub fn set_preferred(&self, kind: AlgorithmKind, names: &str) -> Result<()> {
+        self.preferences.lock().set(kind, names)
+    }
+
+    /// The ordered algorithm list for `kind`.
+    pub fn preferred(&self, kind: AlgorithmKind) -> Vec<&'static str> {
+        self.preferences.lock().get(kind).to_vec()
+    }
+
+    fn shared(&self) -> Result<Arc<Shared>> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(Error::new(ErrorKind::Closed, "the transport is closed"));
+        }
+        self.driver
+            .lock()
+            .as_ref()
+            .map(|d| Arc::clone(&d.shared))
+            .ok_or_else(|| Error::new(ErrorKind::State, "the transport has not been started"))
+    }
+
+    /// Runs the version exchange and first key exchange as a client, verifying the server's
+    /// signature. The host key is then available from [`Transport::remote_server_key`]; the
+    /// caller decides whether it trusts it before authenticating.
+    pub fn start_client(&self) -> Result<()> {
+        let socket = self
+            .socket
+            .lock()
+            .take()
+            .ok_or_else(|| Error::new(ErrorKind::State, "the transport was already started"))?;
+        let conn = Connection::client(self.preferences.lock().clone(), Box::new(OsRandom));
+        let driver = Driver::start(conn, socket)?;
+        let shared = Arc::clone(&driver.shared);
+        *self.driver.lock() = Some(driver);
+        shared.wait(self.timeout(), "the key exchange", |c| c.is_established().then_some(Ok(())))
+    }
+
+    /// The server's host key, verified against the key exchange signature.
+    pub fn remote_server_key(&self) -> Result<PublicKey> {
+        let shared = self.shared()?;
+        let conn = shared.state.lock();
+        conn.host_key().cloned().ok_or_else(|| Error::new(ErrorKind::State, "no key exchange has completed"))
+    }
+
+    /// True while the connection is up.
+    pub fn is_active(&self) -> bool {
+        self.shared().is_ok_and(|s| s.state.lock().error().is_none())
+    }
+
+    /// True once authentication succeeded.
+    pub fn is_authenticated(&self) -> bool {
+        self.shared().is_ok_and(|s| {
+            let c = s.state.lock();
+            c.error().is_none() && *c.auth_status() == AuthStatus::Success
+        })
+    }
+
+    /// After a refusal: the methods that can continue, and whether it was a partial success.
+    pub fn auth_denied(&self) -> Option<AuthDenied> {
+        let shared = self.shared().ok()?;
+        let conn = shared.state.lock();
+        match conn.auth_status() {
+            AuthStatus::Failed { methods, partial } => Some(AuthDenied { methods: methods.clone(), partial: *partial }),
+            _ => None,
+        }
+    }
+
+    /// The server's userauth banner, if it sent one.
+    pub fn banner(&self) -> Option<String> {
+        self.shared().ok()?.state.lock().banner().map(str::to_owned)
+    }
+
+    fn authenticate(&self, send: impl FnOnce(&mut Connection) -> Result<()>) -> Result<()> {
+        let shared = self.shared()?;
+        let timeout = self.timeout();
+        shared.wait(timeout, "the server to accept authentication", |c| {
+            (*c.auth_status() != AuthStatus::AwaitingService).then_some(Ok(()))
+        })?;
+        shared.with(send)?;
+        self.await_auth_result(&shared, |_| None)
+    }
+
+    /// Waits for the server's verdict; `on_info` answers keyboard-interactive rounds.
+    fn await_auth_result(
+        &self,
+        shared: &Shared,
+        mut on_info: impl FnMut(&InfoRequest) -> Option<Vec<String>>,
+    ) -> Result<()> {
+        loop {
+            let status = shared.wait(self.timeout(), "the authentication result", |c| match c.auth_status() {
+                AuthStatus::Pending(_) => None,
+                s => Some(Ok(s.clone())),
+            })?;
+            match status {
+                AuthStatus::Success => return Ok(()),
+                AuthStatus::Failed { methods, partial } => {
+                    let verdict = if partial { "partial success; more authentication required" } else { "permission denied" };
+                    return Err(Error::new(
+                        ErrorKind::AuthDenied,
+                        format!("authentication failed ({verdict}); methods that can continue: {}", methods.join(",")),
+                    ));
+                }
+                AuthStatus::InfoRequest(req) => {
+                    let Some(answers) = on_info(&req) else {
+                        return Err(Error::new(ErrorKind::AuthDenied, "keyboard-interactive authentication abandoned"));
+                    };
+                    shared.with(|c| c.auth_info_response(&answers))?;
+                }
+                AuthStatus::AwaitingService | AuthStatus::Ready | AuthStatus::Pending(_) => {
+                    return Err(Error::new(ErrorKind::Internal, "authentication state lost"))
+                }
+            }
+        }
+    }
+
+    /// "none" authentication: succeeds only on servers that need none; otherwise the
+    /// refusal lists the methods to try.
+    pub fn auth_none(&self, user: &str) -> Result<()> {
+        self.authenticate(|c| c.auth_none(user))
+    }
+
+    /// Password authentication.
+    pub fn auth_password(&self, user: &str, password: &str) -> Result<()> {
+        self.authenticate(|c| c.auth_password(user, password))
+    }
+
+    /// Public key authentication with a private key.
+    pub fn auth_publickey(&self, user: &str, key: &PrivateKey) -> Result<()> {
+        self.authenticate(|c| c.auth_publickey(user, key))
+    }
+
+    /// Keyboard-interactive authentication; `answer` is called for each round of prompts on
+    /// the calling thread and returns one answer per prompt, or `None` to give up.
+    pub fn auth_interactive(
+        &self,
+        user: &str,
+        answer: impl FnMut(&InfoRequest) -> Option<Vec<String>>,
+    ) -> Result<()> {
+        let shared = self.shared()?;
+        shared.wait(self.timeout(), "the server to accept authentication", |c| {
+            (*c.auth_status() != AuthStatus::AwaitingService).then_some(Ok(()))
+        })?;
+        shared.with(|c| c.auth_keyboard_interactive(user))?;
+        self.await_auth_result(&shared, answer)
+    }
+
+    /// Opens a session channel (for exec, shell or a subsystem).
+    pub fn open_session(&self) -> Result<Channel> {
+        Channel::open_session(self.shared()?, self.timeout())
+    }
+
+    /// Sends DISCONNECT and closes the socket. Channels become closed.
+    pub fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+        let driver = self.driver.lock().take();
+        if let Some(mut d) = driver {
+            d.shared.with(|c| c.disconnect(msg::reason::BY_APPLICATION, "closed by application"));
+            d.stop(Duration::from_secs(1));
+        }
+        self.socket.lock().take();
+    }
+}
+
+impl Drop for Transport {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
