@@ -278,7 +278,7 @@ mod tests {
             String::new(),
             hashed[0].clone(),
             hashed[1].clone(),
-            format!("ssh-dss.example.com ssh-dss AAAAB3NzaC1kc3MAAACBAP"),
+            "ssh-dss.example.com ssh-dss AAAAB3NzaC1kc3MAAACBAP".to_string(),
         ];
         let path = dir.join("known_hosts");
         fs::write(&path, lines.join("\n")).unwrap();

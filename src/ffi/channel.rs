@@ -162,7 +162,7 @@ pub unsafe extern "C" fn ssh_channel_recv_exit_status(c: *mut ssh_channel, out_s
             }
             Ok(ExitStatus::Signal { name, core_dumped, message }) => {
                 let core = if core_dumped { " (core dumped)" } else { "" };
-                fail(SSH_ERR_EXIT_SIGNAL, &format!("remote command killed by signal {name}{core} {message}").trim_end().to_owned())
+                fail(SSH_ERR_EXIT_SIGNAL, format!("remote command killed by signal {name}{core} {message}").trim_end())
             }
             Err(e) if e.kind() == ErrorKind::Eof => fail(SSH_ERR_NO_EXIT_STATUS, e.message()),
             Err(e) => fail_with(&e),

@@ -4,8 +4,8 @@
 //! File and blob formats are parsed by the `ssh-key` crate; signing and verifying use the
 //! RustCrypto primitives directly (`ed25519-dalek`, `p256`, `rsa`).
 //!
-//! Adding a key kind (ecdsa-sha2-nistp384/521, ssh-dss) means one variant in [`KeyType`], its
-//! rows in [`SIGNATURE_ALGORITHMS`], and one arm in each `match` on the key material in
+//! Adding a key kind (ecdsa-sha2-nistp384/521, ssh-dss) means one variant in `KeyType`, its
+//! rows in `SIGNATURE_ALGORITHMS`, and one arm in each `match` on the key material in
 //! `public.rs` and `private.rs`; the compiler lists the arms that are missing.
 #![deny(
     clippy::unwrap_used,

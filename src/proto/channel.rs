@@ -358,6 +358,7 @@ fn receive_request(channel: &mut Channel, kind: &[u8], r: &mut Reader<'_>) -> Re
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
     use super::*;
 
     fn open_channel() -> (Channels, ChannelId) {

@@ -94,19 +94,23 @@ impl Connection {
         self.error.clone().map_or(Ok(()), Err)
     }
 
-    /// Feeds bytes received from the peer.
+    /// Feeds bytes received from the peer, buffering any incomplete packet internally.
     pub fn handle_bytes(&mut self, data: &[u8]) -> Result<()> {
         self.check_alive()?;
-        self.inbound.extend_from_slice(data);
         let mut buf = std::mem::take(&mut self.inbound);
-        let result = self.process(&mut buf);
-        let consumed = match result {
-            Ok(n) => n,
-            Err(e) => return Err(self.fail(e)),
-        };
+        buf.extend_from_slice(data);
+        let consumed = self.handle_bytes_in_place(&mut buf)?;
         buf.drain(..consumed.min(buf.len()));
         self.inbound = buf;
         Ok(())
+    }
+
+    /// Processes received bytes where they lie (decrypting in place, no copy) and returns
+    /// how many were consumed. The caller keeps the rest and passes it again, at the start of
+    /// `data`, with the bytes that follow. Do not mix with [`Self::handle_bytes`].
+    pub fn handle_bytes_in_place(&mut self, data: &mut [u8]) -> Result<usize> {
+        self.check_alive()?;
+        self.process(data).map_err(|e| self.fail(e))
     }
 
     /// The peer closed the stream.
@@ -154,12 +158,11 @@ impl Connection {
     fn process(&mut self, buf: &mut [u8]) -> Result<usize> {
         let mut pos = 0;
         if self.peer_version.is_none() {
-            match self.version_reader.parse(buf)? {
-                None => return Ok(0),
-                Some((line, used)) => {
-                    self.peer_version = Some(line);
-                    pos = used;
-                }
+            let (line, used) = self.version_reader.parse(buf)?;
+            pos = used;
+            match line {
+                None => return Ok(pos),
+                Some(line) => self.peer_version = Some(line),
             }
         }
         while self.error.is_none() {

@@ -161,8 +161,8 @@ impl ClientKex {
         })?;
         let session_id = self.session_id.get_or_insert_with(|| exchange_hash.clone()).clone();
         let keys = Derivation { hash, shared: &shared, exchange_hash: &exchange_hash, session_id: &session_id };
-        let sealing = keys.sealing(negotiated.cipher_c2s, negotiated.mac_c2s, b'A', b'C', b'E')?;
-        let opening = keys.opening(negotiated.cipher_s2c, negotiated.mac_s2c, b'B', b'D', b'F')?;
+        let sealing = keys.direction(negotiated.cipher_c2s, negotiated.mac_c2s, *b"ACE")?.sealing();
+        let opening = keys.direction(negotiated.cipher_s2c, negotiated.mac_s2c, *b"BDF")?.opening();
         self.phase = Phase::AwaitNewKeys { opening };
         Ok(ReplyOutcome { newkeys: vec![msg::NEWKEYS], sealing, host_key, negotiated })
     }
@@ -196,15 +196,11 @@ impl Derivation<'_> {
         key
     }
 
-    fn parts(
-        &self,
-        cipher_name: &str,
-        mac_name: Option<&str>,
-        iv: u8,
-        enc: u8,
-        integrity: u8,
-    ) -> Result<(&'static cipher::CipherAlgorithm, Zeroizing<Vec<u8>>, Zeroizing<Vec<u8>>, Option<(&'static mac::MacAlgorithm, Zeroizing<Vec<u8>>)>)> {
-        let alg = cipher::find(cipher_name).ok_or_else(|| Error::protocol(format!("cipher {cipher_name} unavailable")))?;
+    /// Cipher and MAC keys for one direction; `letters` are RFC 4253's IV, key and MAC
+    /// letters for that direction ('A', 'C', 'E' client to server; 'B', 'D', 'F' back).
+    fn direction(&self, cipher_name: &str, mac_name: Option<&str>, letters: [u8; 3]) -> Result<DirectionKeys> {
+        let [iv, enc, integrity] = letters;
+        let cipher = cipher::find(cipher_name).ok_or_else(|| Error::protocol(format!("cipher {cipher_name} unavailable")))?;
         let mac = match mac_name {
             Some(name) => {
                 let m = mac::find(name).ok_or_else(|| Error::protocol(format!("MAC {name} unavailable")))?;
@@ -212,16 +208,28 @@ impl Derivation<'_> {
             }
             None => None,
         };
-        Ok((alg, self.derive(enc, alg.key_len), self.derive(iv, alg.iv_len), mac))
+        Ok(DirectionKeys { cipher, key: self.derive(enc, cipher.key_len), iv: self.derive(iv, cipher.iv_len), mac })
+    }
+}
+
+/// Derived key material for one direction, zeroized when dropped.
+struct DirectionKeys {
+    cipher: &'static cipher::CipherAlgorithm,
+    key: Zeroizing<Vec<u8>>,
+    iv: Zeroizing<Vec<u8>>,
+    mac: Option<(&'static mac::MacAlgorithm, Zeroizing<Vec<u8>>)>,
+}
+
+impl DirectionKeys {
+    fn mac(&self) -> Option<(&'static mac::MacAlgorithm, &[u8])> {
+        self.mac.as_ref().map(|(m, k)| (*m, k.as_slice()))
     }
 
-    fn sealing(&self, cipher_name: &str, mac_name: Option<&str>, iv: u8, enc: u8, integrity: u8) -> Result<Box<dyn SealingKey>> {
-        let (alg, key, iv, mac) = self.parts(cipher_name, mac_name, iv, enc, integrity)?;
-        Ok(alg.sealing_key(&key, &iv, mac.as_ref().map(|(m, k)| (*m, k.as_slice()))))
+    fn sealing(&self) -> Box<dyn SealingKey> {
+        self.cipher.sealing_key(&self.key, &self.iv, self.mac())
     }
 
-    fn opening(&self, cipher_name: &str, mac_name: Option<&str>, iv: u8, enc: u8, integrity: u8) -> Result<Box<dyn OpeningKey>> {
-        let (alg, key, iv, mac) = self.parts(cipher_name, mac_name, iv, enc, integrity)?;
-        Ok(alg.opening_key(&key, &iv, mac.as_ref().map(|(m, k)| (*m, k.as_slice()))))
+    fn opening(&self) -> Box<dyn OpeningKey> {
+        self.cipher.opening_key(&self.key, &self.iv, self.mac())
     }
 }

@@ -272,6 +272,7 @@ fn no_match(kind: AlgorithmKind, client: &[String], server: &[String]) -> Error 
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
     use super::*;
 
     fn init(prefs: &Preferences, extra: &[&str]) -> KexInit {
@@ -293,8 +294,7 @@ mod tests {
     fn aead_needs_no_mac() {
         let mut c = Preferences::default();
         c.set(AlgorithmKind::Cipher, "chacha20-poly1305@openssh.com").unwrap();
-        let mut s = Preferences::default();
-        s.mac = vec!["hmac-sha2-512"];
+        let s = Preferences { mac: vec!["hmac-sha2-512"], ..Preferences::default() };
         c.mac = vec!["hmac-sha2-256"];
         let n = negotiate(&init(&c, &[]), &init(&s, &[])).unwrap();
         assert_eq!(n.mac_c2s, None);
@@ -303,8 +303,7 @@ mod tests {
     #[test]
     fn failure_names_both_lists_and_the_legacy_option() {
         let c = Preferences::default();
-        let mut s = Preferences::default();
-        s.cipher = vec!["aes128-cbc"];
+        let s = Preferences { cipher: vec!["aes128-cbc"], ..Preferences::default() };
         let e = negotiate(&init(&c, &[]), &init(&s, &[])).unwrap_err();
         let m = e.message();
         assert!(m.contains("no matching cipher"), "{m}");

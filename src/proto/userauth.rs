@@ -225,6 +225,7 @@ fn parse_info_request(payload: &[u8]) -> Result<InfoRequest> {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
     use super::*;
 
     fn accepted() -> ClientAuth {

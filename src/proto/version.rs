@@ -22,9 +22,10 @@ pub struct VersionReader {
 }
 
 impl VersionReader {
-    /// Looks for the identification line in `buf`. Returns the line (without CR LF) and how
-    /// many bytes it and the lines before it took, or `None` when more input is needed.
-    pub fn parse(&mut self, buf: &[u8]) -> Result<Option<(Vec<u8>, usize)>> {
+    /// Looks for the identification line in `buf`. Returns the line (without CR LF) if it
+    /// is complete, and how many bytes were consumed: the lines before it are consumed as
+    /// they complete, so an endless preamble never needs an endless buffer.
+    pub fn parse(&mut self, buf: &[u8]) -> Result<(Option<Vec<u8>>, usize)> {
         let mut start = 0;
         loop {
             let rest = buf.get(start..).unwrap_or_default();
@@ -33,7 +34,7 @@ impl VersionReader {
                 if rest.len() > limit {
                     return Err(bad("identification line too long"));
                 }
-                return Ok(None);
+                return Ok((None, start));
             };
             let line = rest.get(..nl).unwrap_or_default();
             let line = line.strip_suffix(b"\r").unwrap_or(line);
@@ -43,7 +44,7 @@ impl VersionReader {
                     return Err(bad("identification line longer than 255 bytes"));
                 }
                 check_version(line)?;
-                return Ok(Some((line.to_vec(), consumed)));
+                return Ok((Some(line.to_vec()), consumed));
             }
             if nl > MAX_PRE_LINE {
                 return Err(bad("line before the identification too long"));
@@ -74,20 +75,22 @@ fn check_version(line: &[u8]) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
     use super::*;
 
     #[test]
     fn tolerates_lines_before_identification() {
         let mut r = VersionReader::default();
         let input = b"hello\r\nworld\nSSH-2.0-OpenSSH_9.2 Debian\r\nrest";
-        let (line, used) = r.parse(input).unwrap().unwrap();
-        assert_eq!(line, b"SSH-2.0-OpenSSH_9.2 Debian");
+        let (line, used) = r.parse(input).unwrap();
+        assert_eq!(line.unwrap(), b"SSH-2.0-OpenSSH_9.2 Debian");
         assert_eq!(&input[used..], b"rest");
     }
 
     #[test]
     fn waits_for_more_input() {
-        assert!(VersionReader::default().parse(b"SSH-2.0-Open").unwrap().is_none());
+        assert_eq!(VersionReader::default().parse(b"SSH-2.0-Open").unwrap(), (None, 0));
+        assert_eq!(VersionReader::default().parse(b"pre\nSSH-2.0-Open").unwrap(), (None, 4));
     }
 
     #[test]
@@ -98,7 +101,9 @@ mod tests {
         let mut long = b"SSH-2.0-".to_vec();
         long.extend([b'a'; 300]);
         assert!(VersionReader::default().parse(&long).is_err());
-        let many = b"x\n".repeat(MAX_PRE_LINES + 1);
-        assert!(VersionReader::default().parse(&many).is_err());
+        let mut r = VersionReader::default();
+        let half = b"x\n".repeat(MAX_PRE_LINES / 2 + 1);
+        assert_eq!(r.parse(&half).unwrap(), (None, half.len()));
+        assert!(r.parse(&half).is_err(), "the line limit spans calls");
     }
 }

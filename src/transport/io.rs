@@ -137,25 +137,30 @@ impl Drop for Driver {
     }
 }
 
+/// Reads into one buffer and decrypts there: a packet's tail left incomplete by one read is
+/// moved to the front and completed by the next.
 fn read_loop(shared: &Shared, mut socket: TcpStream) {
-    let mut buf = vec![0u8; READ_CHUNK];
+    let mut buf = vec![0u8; READ_CHUNK + crate::proto::MAX_PACKET_LEN + 64];
+    let mut filled = 0;
     loop {
-        let n = match socket.read(&mut buf) {
-            Ok(0) => {
-                shared.with(Connection::handle_eof);
-                break;
-            }
-            Ok(n) => n,
+        let space = buf.get_mut(filled..).unwrap_or_default();
+        let n = match socket.read(space) {
+            Ok(n) if n > 0 => n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(_) => {
+            Ok(_) | Err(_) => {
                 shared.with(Connection::handle_eof);
                 break;
             }
         };
-        let failed = shared.with(|conn| conn.handle_bytes(buf.get(..n).unwrap_or_default()).is_err());
+        filled += n;
+        let result = shared.with(|conn| conn.handle_bytes_in_place(buf.get_mut(..filled).unwrap_or_default()));
         shared.changed.notify_all();
-        if failed {
-            break;
+        match result {
+            Ok(consumed) => {
+                buf.copy_within(consumed..filled, 0);
+                filled -= consumed;
+            }
+            Err(_) => break,
         }
     }
     shared.changed.notify_all();

@@ -140,7 +140,14 @@ impl Sshd {
                     failures.push_str(&report());
                 }
                 Err(_) => {
-                    let message = report();
+                    let mut message = report();
+                    if accounts.is_some() {
+                        message.push_str(
+                            "(with a password, sshd runs under `unshare --mount`, which needs \
+                             root with CAP_SYS_ADMIN: in Docker, --privileged or \
+                             --cap-add SYS_ADMIN)\n",
+                        );
+                    }
                     keep_dir(&dir);
                     panic!(
                         "private sshd failed to start ({}):\n{message}",

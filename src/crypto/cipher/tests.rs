@@ -1,5 +1,11 @@
 //! Cipher tests: table, round trips for every cipher × MAC, every single-bit corruption
 //! refused, hostile lengths refused without panicking, and known answers.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 
 use super::*;
 use crate::crypto::hex;
@@ -222,19 +228,12 @@ fn open_as_received(
 
 #[test]
 fn hostile_sizes_are_refused_without_panicking() {
-    let mut all: Vec<(Box<dyn SealingKey>, Box<dyn OpeningKey>, String)> = suites()
+    let mut all: Vec<(Box<dyn OpeningKey>, String)> = suites()
         .into_iter()
-        .map(|(c, m)| {
-            let (s, o) = Material::new(c, m).keys(c, m);
-            (s, o, label(c, m))
-        })
+        .map(|(c, m)| (Material::new(c, m).keys(c, m).1, label(c, m)))
         .collect();
-    all.push((
-        plaintext_sealing_key(),
-        plaintext_opening_key(),
-        "none".into(),
-    ));
-    for (_, o, name) in &mut all {
+    all.push((plaintext_opening_key(), "none".into()));
+    for (o, name) in &mut all {
         for prefix_len in 0..o.length_prefix_len() {
             let mut prefix = vec![0xffu8; prefix_len];
             assert_eq!(o.packet_length(0, &mut prefix), 0, "{name}");

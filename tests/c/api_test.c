@@ -1,0 +1,483 @@
+/*
+ * api_test: calls every function of sekura.h at least once, through the shared library, as
+ * a C program would. tests/c_programs.rs builds it and runs it against a private sshd.
+ *
+ *   api_test HOST PORT USER KEY UNAUTHORIZED_KEY ENCRYPTED_KEY PASSPHRASE KNOWN_HOSTS
+ *
+ * KEY is authorized for USER, UNAUTHORIZED_KEY is not, ENCRYPTED_KEY is KEY's kind of key
+ * encrypted with PASSPHRASE, KNOWN_HOSTS lists the server's host keys.
+ *
+ * Every check prints "ok - ..." or "not ok - ..."; the exit status is the number of failed
+ * checks (capped at 100), 0 if all passed.
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include <netdb.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <sekura.h>
+
+static int failures;
+
+static void check_at(int ok, const char *what, int line)
+{
+    if (ok) {
+        printf("ok - %s\n", what);
+        return;
+    }
+    failures++;
+    printf("not ok - %s (line %d; last result %d, last error \"%s\")\n", what, line,
+           sekura_last_result(), sekura_last_error());
+}
+
+#define CHECK(cond) check_at((cond) ? 1 : 0, #cond, __LINE__)
+
+/* The call failed with code and left a message saying why. */
+#define CHECK_FAILS(call, code)                                                                \
+    do {                                                                                       \
+        int rc_ = (int)(call);                                                                 \
+        check_at(rc_ == (code) && sekura_last_result() == (code) &&                            \
+                     sekura_last_error()[0] != '\0',                                           \
+                 #call " fails with " #code, __LINE__);                                        \
+    } while (0)
+
+/* A constructor returned NULL and recorded code. */
+#define CHECK_NULL(call, code)                                                                 \
+    check_at((call) == NULL && sekura_last_result() == (code), #call " is NULL, " #code,        \
+             __LINE__)
+
+struct config {
+    const char *host;
+    uint16_t port;
+    const char *user;
+    const char *key;
+    const char *unauthorized_key;
+    const char *encrypted_key;
+    const char *passphrase;
+    const char *known_hosts;
+};
+
+/* ---- the library as a whole ----------------------------------------------------------- */
+
+static void *fresh_thread_state(void *arg)
+{
+    int *ok = arg;
+    *ok = sekura_last_result() == SSH_OK && strcmp(sekura_last_error(), "") == 0;
+    return NULL;
+}
+
+static void *fail_in_other_thread(void *arg)
+{
+    (void)arg;
+    ssh_channel_close(NULL);
+    return NULL;
+}
+
+static void test_library(void)
+{
+    int fresh = 0;
+    pthread_t thread;
+    CHECK(pthread_create(&thread, NULL, fresh_thread_state, &fresh) == 0);
+    pthread_join(thread, NULL);
+    CHECK(fresh);
+
+    CHECK(strcmp(sekura_version(), SEKURA_VERSION_STRING) == 0);
+    char numbers[64];
+    snprintf(numbers, sizeof numbers, "%d.%d.%d", SEKURA_VERSION_MAJOR, SEKURA_VERSION_MINOR,
+             SEKURA_VERSION_PATCH);
+    CHECK(strcmp(numbers, SEKURA_VERSION_STRING) == 0);
+
+    CHECK(strcmp(sekura_result_str(12345), "unknown result") == 0);
+    for (int code = SSH_OK; code >= SSH_ERR_INTERNAL; code--)
+        check_at(sekura_result_str(code) != NULL &&
+                     strcmp(sekura_result_str(code), "unknown result") != 0,
+                 "sekura_result_str knows every code", __LINE__);
+
+    /* The last error is per thread: a failure elsewhere leaves this thread's alone. */
+    CHECK_FAILS(ssh_transport_close(NULL), SSH_ERR_INVALID_ARG);
+    CHECK(pthread_create(&thread, NULL, fail_in_other_thread, NULL) == 0);
+    pthread_join(thread, NULL);
+    CHECK(sekura_last_result() == SSH_ERR_INVALID_ARG);
+    CHECK(strstr(sekura_last_error(), "transport") != NULL);
+
+    sekura_string_free(NULL);
+}
+
+/* ---- NULL everywhere ------------------------------------------------------------------- */
+
+static int refuse_prompts(void *userdata, const char *name, const char *instruction,
+                          size_t num_prompts, const char *const *prompts, const bool *echo,
+                          ssh_kbdint_answers *answers)
+{
+    (void)userdata;
+    (void)name;
+    (void)instruction;
+    (void)num_prompts;
+    (void)prompts;
+    (void)echo;
+    (void)answers;
+    return 1;
+}
+
+static void test_null_transport(void)
+{
+    ssh_pkey *key = (ssh_pkey *)&failures; /* a sentinel: must not be overwritten */
+    char *methods = (char *)&failures;
+    bool partial = true;
+
+    CHECK_NULL(ssh_transport_connect(NULL, 22, 1000), SSH_ERR_INVALID_ARG);
+    CHECK_NULL(ssh_transport_new(-1), SSH_ERR_INVALID_ARG);
+    CHECK_FAILS(ssh_transport_set_timeout(NULL, 1000), SSH_ERR_INVALID_ARG);
+    CHECK_FAILS(ssh_transport_set_preferred(NULL, SSH_ALG_CIPHER, "aes128-ctr"),
+                SSH_ERR_INVALID_ARG);
+    CHECK_FAILS(ssh_transport_start_client(NULL), SSH_ERR_INVALID_ARG);
+    CHECK_FAILS(ssh_transport_get_remote_server_key(NULL, &key), SSH_ERR_INVALID_ARG);
+    CHECK(key == (ssh_pkey *)&failures);
+    CHECK_FAILS(ssh_transport_auth_none(NULL, "user"), SSH_ERR_INVALID_ARG);
+    CHECK_FAILS(ssh_transport_auth_password(NULL, "user", "pw"), SSH_ERR_INVALID_ARG);
+    CHECK_FAILS(ssh_transport_auth_publickey(NULL, "user", NULL), SSH_ERR_INVALID_ARG);
+    CHECK_FAILS(ssh_kbdint_answers_set(NULL, 0, "answer"), SSH_ERR_INVALID_ARG);
+    CHECK_FAILS(ssh_transport_auth_interactive(NULL, "user", refuse_prompts, NULL),
+                SSH_ERR_INVALID_ARG);
+    CHECK_FAILS(ssh_transport_get_auth_methods(NULL, &methods, &partial), SSH_ERR_INVALID_ARG);
+    CHECK(methods == (char *)&failures && partial);
+    CHECK(!ssh_transport_is_active(NULL));
+    CHECK(!ssh_transport_is_authenticated(NULL));
+    CHECK_NULL(ssh_transport_open_session(NULL), SSH_ERR_INVALID_ARG);
+    CHECK_FAILS(ssh_transport_close(NULL), SSH_ERR_INVALID_ARG);
+    ssh_transport_free(NULL);
+}
+
+static void test_null_pkey(const struct config *c)
+{
+    CHECK_NULL(ssh_pkey_from_file(NULL, NULL), SSH_ERR_INVALID_ARG);
+    CHECK_NULL(ssh_pkey_get_type(NULL), SSH_ERR_INVALID_ARG);
+    CHECK_NULL(ssh_pkey_get_fingerprint(NULL), SSH_ERR_INVALID_ARG);
+    CHECK_NULL(ssh_pkey_get_base64(NULL), SSH_ERR_INVALID_ARG);
+    ssh_pkey_free(NULL);
+    CHECK_FAILS(ssh_knownhosts_check(NULL, "host", 22, NULL), SSH_ERR_INVALID_ARG);
+    CHECK_FAILS(ssh_knownhosts_check(c->known_hosts, NULL, 22, NULL), SSH_ERR_INVALID_ARG);
+    CHECK_FAILS(ssh_knownhosts_add(NULL, "host", 22, NULL), SSH_ERR_INVALID_ARG);
+}
+
+static void test_null_channel(void)
+{
+    uint8_t buf[16] = {0};
+    int status = 12345;
+    char *signal_name = (char *)&failures;
+
+    CHECK_FAILS(ssh_channel_settimeout(NULL, 0), SSH_ERR_INVALID_ARG);
+    CHECK_FAILS(ssh_channel_exec(NULL, "true"), SSH_ERR_INVALID_ARG);
+    CHECK_FAILS(ssh_channel_recv(NULL, buf, sizeof buf), SSH_ERR_INVALID_ARG);
+    CHECK_FAILS(ssh_channel_recv_stderr(NULL, buf, sizeof buf), SSH_ERR_INVALID_ARG);
+    CHECK_FAILS(ssh_channel_send(NULL, buf, sizeof buf), SSH_ERR_INVALID_ARG);
+    CHECK_FAILS(ssh_channel_sendall(NULL, buf, sizeof buf), SSH_ERR_INVALID_ARG);
+    CHECK_FAILS(ssh_channel_send_eof(NULL), SSH_ERR_INVALID_ARG);
+    CHECK(!ssh_channel_exit_status_ready(NULL));
+    CHECK_FAILS(ssh_channel_recv_exit_status(NULL, &status), SSH_ERR_INVALID_ARG);
+    CHECK(status == 12345);
+    CHECK_FAILS(ssh_channel_get_exit_signal(NULL, &signal_name), SSH_ERR_INVALID_ARG);
+    CHECK(signal_name == (char *)&failures);
+    CHECK_FAILS(ssh_channel_close(NULL), SSH_ERR_INVALID_ARG);
+    ssh_channel_free(NULL);
+}
+
+/* ---- keys and known_hosts --------------------------------------------------------------- */
+
+static int starts_with(const char *s, const char *prefix)
+{
+    return s != NULL && strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+static void test_keys(const struct config *c)
+{
+    ssh_pkey *key = ssh_pkey_from_file(c->key, NULL);
+    CHECK(key != NULL);
+    char *type = ssh_pkey_get_type(key);
+    char *fingerprint = ssh_pkey_get_fingerprint(key);
+    char *base64 = ssh_pkey_get_base64(key);
+    CHECK(starts_with(type, "ssh-") || starts_with(type, "ecdsa-"));
+    CHECK(starts_with(fingerprint, "SHA256:"));
+    CHECK(base64 != NULL && strlen(base64) > 40);
+    sekura_string_free(type);
+    sekura_string_free(fingerprint);
+    sekura_string_free(base64);
+    ssh_pkey_free(key);
+
+    CHECK_NULL(ssh_pkey_from_file("/nonexistent/sekura/key", NULL), SSH_ERR_IO);
+    CHECK_NULL(ssh_pkey_from_file(c->known_hosts, NULL), SSH_ERR_KEY_FORMAT);
+    CHECK_NULL(ssh_pkey_from_file(c->encrypted_key, NULL), SSH_ERR_PASSWORD_REQUIRED);
+    CHECK_NULL(ssh_pkey_from_file(c->encrypted_key, "not the passphrase"),
+               SSH_ERR_BAD_PASSPHRASE);
+    key = ssh_pkey_from_file(c->encrypted_key, c->passphrase);
+    CHECK(key != NULL);
+    ssh_pkey_free(key);
+}
+
+/* known_hosts: the given file matches; a fresh file knows nothing until the key is added; a
+ * file with another key of the same type for the host reports a mismatch. */
+static void test_known_hosts(const struct config *c, const ssh_pkey *host_key)
+{
+    CHECK(ssh_knownhosts_check(c->known_hosts, c->host, c->port, host_key) ==
+          SSH_KNOWNHOSTS_MATCH);
+
+    char dir[] = "/tmp/sekura-api-test-XXXXXX";
+    CHECK(mkdtemp(dir) != NULL);
+    char fresh[64], other[64];
+    snprintf(fresh, sizeof fresh, "%s/known_hosts", dir);
+    snprintf(other, sizeof other, "%s/other", dir);
+
+    CHECK(ssh_knownhosts_check(fresh, c->host, c->port, host_key) == SSH_KNOWNHOSTS_NOT_FOUND);
+    CHECK(ssh_knownhosts_add(fresh, c->host, c->port, host_key) == SSH_OK);
+    CHECK(ssh_knownhosts_check(fresh, c->host, c->port, host_key) == SSH_KNOWNHOSTS_MATCH);
+    CHECK(ssh_knownhosts_check(fresh, c->host, (uint16_t)(c->port + 1), host_key) ==
+          SSH_KNOWNHOSTS_NOT_FOUND);
+
+    ssh_pkey *user_key = ssh_pkey_from_file(c->key, NULL);
+    char *user_type = ssh_pkey_get_type(user_key);
+    char *host_type = ssh_pkey_get_type(host_key);
+    CHECK(ssh_knownhosts_add(other, c->host, c->port, user_key) == SSH_OK);
+    int expected = user_type != NULL && host_type != NULL && strcmp(user_type, host_type) == 0
+                       ? SSH_KNOWNHOSTS_MISMATCH
+                       : SSH_KNOWNHOSTS_NOT_FOUND;
+    CHECK(ssh_knownhosts_check(other, c->host, c->port, host_key) == expected);
+    sekura_string_free(user_type);
+    sekura_string_free(host_type);
+    ssh_pkey_free(user_key);
+
+    unlink(fresh);
+    unlink(other);
+    rmdir(dir);
+}
+
+/* ---- a connection ---------------------------------------------------------------------- */
+
+/* Reads a stream to EOF into out (NUL-terminated, truncated to size). */
+static ssize_t read_all(ssh_channel *ch, ssize_t (*receive)(ssh_channel *, uint8_t *, size_t),
+                        char *out, size_t size)
+{
+    size_t used = 0;
+    for (;;) {
+        uint8_t buf[256];
+        ssize_t n = receive(ch, buf, sizeof buf);
+        if (n < 0)
+            return n;
+        if (n == 0)
+            break;
+        size_t take = (size_t)n < size - 1 - used ? (size_t)n : size - 1 - used;
+        memcpy(out + used, buf, take);
+        used += take;
+    }
+    out[used] = '\0';
+    return (ssize_t)used;
+}
+
+static void test_authentication(ssh_transport *t, const struct config *c)
+{
+    char *methods = NULL;
+    bool partial = true;
+
+    CHECK(ssh_transport_get_auth_methods(t, &methods, &partial) != SSH_OK);
+    CHECK(ssh_transport_auth_none(t, c->user) == SSH_ERR_AUTH_DENIED);
+    CHECK(ssh_transport_get_auth_methods(t, &methods, &partial) == SSH_OK);
+    CHECK(methods != NULL && strstr(methods, "publickey") != NULL);
+    CHECK(!partial);
+    sekura_string_free(methods);
+
+    CHECK(ssh_transport_auth_password(t, c->user, "not the password") == SSH_ERR_AUTH_DENIED);
+    CHECK_FAILS(ssh_transport_auth_interactive(t, c->user, NULL, NULL), SSH_ERR_INVALID_ARG);
+    int rc = ssh_transport_auth_interactive(t, c->user, refuse_prompts, NULL);
+    CHECK(rc == SSH_ERR_AUTH_DENIED);
+    CHECK_FAILS(ssh_transport_auth_publickey(t, c->user, NULL), SSH_ERR_INVALID_ARG);
+
+    ssh_pkey *stranger = ssh_pkey_from_file(c->unauthorized_key, NULL);
+    CHECK(ssh_transport_auth_publickey(t, c->user, stranger) == SSH_ERR_AUTH_DENIED);
+    ssh_pkey_free(stranger);
+    CHECK(!ssh_transport_is_authenticated(t));
+
+    ssh_pkey *key = ssh_pkey_from_file(c->key, NULL);
+    CHECK(ssh_transport_auth_publickey(t, c->user, key) == SSH_OK);
+    ssh_pkey_free(key);
+    CHECK(ssh_transport_is_authenticated(t));
+}
+
+/* echo hello: output, EOF, exit status 0, no signal; the channel cannot exec twice. */
+static void test_echo(ssh_transport *t)
+{
+    ssh_channel *ch = ssh_transport_open_session(t);
+    CHECK(ch != NULL);
+    CHECK(ssh_channel_settimeout(ch, 20000) == SSH_OK);
+    CHECK(ssh_channel_exec(ch, "echo hello") == SSH_OK);
+    char out[64];
+    CHECK(read_all(ch, ssh_channel_recv, out, sizeof out) == 6);
+    CHECK(strcmp(out, "hello\n") == 0);
+    int status = -1;
+    CHECK(ssh_channel_recv_exit_status(ch, &status) == SSH_OK);
+    CHECK(status == 0);
+    CHECK(ssh_channel_exit_status_ready(ch));
+    char *signal_name = NULL;
+    CHECK(ssh_channel_get_exit_signal(ch, &signal_name) != SSH_OK && signal_name == NULL);
+    CHECK(ssh_channel_exec(ch, "echo again") != SSH_OK);
+    CHECK(ssh_channel_close(ch) == SSH_OK);
+    ssh_channel_free(ch);
+}
+
+/* Input in, both output streams out, a non-zero exit status. */
+static void test_streams(ssh_transport *t)
+{
+    ssh_channel *ch = ssh_transport_open_session(t);
+    CHECK(ch != NULL);
+    CHECK(ssh_channel_exec(ch, "cat; echo to-stderr >&2; exit 7") == SSH_OK);
+    static const uint8_t first[] = "ping ";
+    static const uint8_t second[] = "pong\n";
+    ssize_t sent = ssh_channel_send(ch, first, sizeof first - 1);
+    CHECK(sent > 0 && sent <= (ssize_t)(sizeof first - 1));
+    if (sent > 0 && sent < (ssize_t)(sizeof first - 1))
+        CHECK(ssh_channel_sendall(ch, first + sent, sizeof first - 1 - (size_t)sent) == SSH_OK);
+    CHECK(ssh_channel_sendall(ch, second, sizeof second - 1) == SSH_OK);
+    CHECK(ssh_channel_send_eof(ch) == SSH_OK);
+    char out[64], err[64];
+    CHECK(read_all(ch, ssh_channel_recv, out, sizeof out) >= 0);
+    CHECK(strcmp(out, "ping pong\n") == 0);
+    CHECK(read_all(ch, ssh_channel_recv_stderr, err, sizeof err) >= 0);
+    CHECK(strcmp(err, "to-stderr\n") == 0);
+    int status = -1;
+    CHECK(ssh_channel_recv_exit_status(ch, &status) == SSH_OK);
+    CHECK(status == 7);
+    ssh_channel_free(ch);
+}
+
+/* A command killed by a signal has no exit status but a signal name. */
+static void test_signal(ssh_transport *t)
+{
+    ssh_channel *ch = ssh_transport_open_session(t);
+    CHECK(ch != NULL);
+    CHECK(ssh_channel_exec(ch, "kill -TERM $$") == SSH_OK);
+    int status = 12345;
+    CHECK_FAILS(ssh_channel_recv_exit_status(ch, &status), SSH_ERR_EXIT_SIGNAL);
+    CHECK(status == 12345);
+    char *signal_name = NULL;
+    CHECK(ssh_channel_get_exit_signal(ch, &signal_name) == SSH_OK);
+    CHECK(signal_name != NULL && strcmp(signal_name, "TERM") == 0);
+    sekura_string_free(signal_name);
+    ssh_channel_free(ch);
+}
+
+/* Timeouts per channel: 0 does not wait, n waits n ms, -1 waits for the data. */
+static void test_timeouts(ssh_transport *t)
+{
+    ssh_channel *ch = ssh_transport_open_session(t);
+    CHECK(ch != NULL);
+    CHECK(ssh_channel_exec(ch, "sleep 2; echo late") == SSH_OK);
+    uint8_t buf[64];
+    CHECK(ssh_channel_settimeout(ch, 0) == SSH_OK);
+    CHECK_FAILS(ssh_channel_recv(ch, buf, sizeof buf), SSH_ERR_AGAIN);
+    CHECK(!ssh_channel_exit_status_ready(ch));
+    CHECK(ssh_channel_settimeout(ch, 100) == SSH_OK);
+    CHECK_FAILS(ssh_channel_recv(ch, buf, sizeof buf), SSH_ERR_TIMEOUT);
+    CHECK(ssh_channel_settimeout(ch, -1) == SSH_OK);
+    char out[64];
+    CHECK(read_all(ch, ssh_channel_recv, out, sizeof out) == 5);
+    CHECK(strcmp(out, "late\n") == 0);
+    ssh_channel_free(ch);
+}
+
+/* After the transport closes, its channels answer SSH_ERR_CLOSED and can still be freed. */
+static void test_close(ssh_transport *t)
+{
+    ssh_channel *ch = ssh_transport_open_session(t);
+    CHECK(ch != NULL);
+    CHECK(ssh_transport_close(t) == SSH_OK);
+    CHECK(!ssh_transport_is_active(t));
+    CHECK_FAILS(ssh_channel_exec(ch, "true"), SSH_ERR_CLOSED);
+    CHECK_NULL(ssh_transport_open_session(t), SSH_ERR_CLOSED);
+    ssh_transport_free(t);
+    uint8_t buf[16];
+    CHECK(ssh_channel_recv(ch, buf, sizeof buf) < 0);
+    ssh_channel_free(ch);
+}
+
+static void test_connection(const struct config *c)
+{
+    ssh_transport *t = ssh_transport_connect(c->host, c->port, 20000);
+    CHECK(t != NULL);
+    if (t == NULL)
+        return;
+    CHECK(ssh_transport_set_timeout(t, 20000) == SSH_OK);
+    CHECK_FAILS(ssh_transport_set_preferred(t, 99, "aes128-ctr"), SSH_ERR_INVALID_ARG);
+    CHECK_FAILS(ssh_transport_set_preferred(t, SSH_ALG_CIPHER, "no-such-cipher"),
+                SSH_ERR_INVALID_ARG);
+    CHECK(ssh_transport_set_preferred(t, SSH_ALG_CIPHER,
+                                      "aes256-gcm@openssh.com,chacha20-poly1305@openssh.com") ==
+          SSH_OK);
+    CHECK(!ssh_transport_is_active(t));
+    CHECK(ssh_transport_start_client(t) == SSH_OK);
+    CHECK(ssh_transport_is_active(t));
+    CHECK(!ssh_transport_is_authenticated(t));
+
+    CHECK_FAILS(ssh_transport_get_remote_server_key(t, NULL), SSH_ERR_INVALID_ARG);
+    ssh_pkey *host_key = NULL;
+    CHECK(ssh_transport_get_remote_server_key(t, &host_key) == SSH_OK);
+    test_known_hosts(c, host_key);
+    ssh_pkey_free(host_key);
+
+    test_authentication(t, c);
+    test_echo(t);
+    test_streams(t);
+    test_signal(t);
+    test_timeouts(t);
+    test_close(t);
+}
+
+/* ssh_transport_new: a socket the program connected itself. */
+static void test_own_socket(const struct config *c)
+{
+    struct addrinfo hints, *found = NULL;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_socktype = SOCK_STREAM;
+    char port[8];
+    snprintf(port, sizeof port, "%u", (unsigned)c->port);
+    CHECK(getaddrinfo(c->host, port, &hints, &found) == 0);
+    if (found == NULL)
+        return;
+    int fd = socket(found->ai_family, found->ai_socktype, found->ai_protocol);
+    CHECK(fd >= 0 && connect(fd, found->ai_addr, found->ai_addrlen) == 0);
+    freeaddrinfo(found);
+
+    ssh_transport *t = ssh_transport_new(fd);
+    CHECK(t != NULL);
+    CHECK(ssh_transport_start_client(t) == SSH_OK);
+    ssh_pkey *key = ssh_pkey_from_file(c->key, NULL);
+    CHECK(ssh_transport_auth_publickey(t, c->user, key) == SSH_OK);
+    ssh_pkey_free(key);
+    test_echo(t);
+    ssh_transport_free(t);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 9) {
+        fprintf(stderr, "usage: %s HOST PORT USER KEY UNAUTHORIZED_KEY ENCRYPTED_KEY "
+                        "PASSPHRASE KNOWN_HOSTS\n", argv[0]);
+        return 100;
+    }
+    struct config c = {argv[1], (uint16_t)atoi(argv[2]), argv[3], argv[4],
+                       argv[5], argv[6], argv[7], argv[8]};
+    setvbuf(stdout, NULL, _IOLBF, 0);
+
+    test_library();
+    test_null_transport();
+    test_null_pkey(&c);
+    test_null_channel();
+    test_keys(&c);
+    test_connection(&c);
+    test_own_socket(&c);
+
+    printf("%d failed\n", failures);
+    return failures > 100 ? 100 : failures;
+}
