@@ -1,5 +1,11 @@
 //! Randomness. The sans-IO core never reaches for the OS itself: a [`SecureRandom`] is passed
 //! in, so tests and fuzzers can be deterministic and the transport decides the source.
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 
 use std::convert::Infallible;
 
@@ -57,6 +63,8 @@ impl TryCryptoRng for RandCoreAdapter<'_> {}
 
 #[cfg(test)]
 pub(crate) mod tests {
+    #![allow(clippy::indexing_slicing)]
+
     use super::*;
 
     /// Replays fixed bytes, for known-answer tests that need a chosen secret.
