@@ -2,7 +2,12 @@
 //!
 //! [`Reader`] parses borrowed bytes and never panics: every read checks what remains and
 //! fails with [`WireError`] instead. [`Writer`] appends to a `Vec<u8>`.
-#![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 
 use std::fmt;
 
@@ -153,7 +158,9 @@ impl Writer {
 
     /// A message that starts with the message number `msg`.
     pub fn message(msg: u8) -> Self {
-        let mut w = Writer { buf: Vec::with_capacity(64) };
+        let mut w = Writer {
+            buf: Vec::with_capacity(64),
+        };
         w.u8(msg);
         w
     }
@@ -215,7 +222,10 @@ impl Writer {
 
     /// Appends a non-negative mpint from unsigned big-endian bytes (leading zeros allowed).
     pub fn mpint_unsigned(&mut self, magnitude: &[u8]) -> &mut Self {
-        let start = magnitude.iter().position(|&x| x != 0).unwrap_or(magnitude.len());
+        let start = magnitude
+            .iter()
+            .position(|&x| x != 0)
+            .unwrap_or(magnitude.len());
         let digits = magnitude.get(start..).unwrap_or(&[]);
         let pad = digits.first().is_some_and(|&b| b & 0x80 != 0);
         let len = digits.len() + usize::from(pad);
@@ -243,7 +253,12 @@ pub fn string_bytes(v: &[u8]) -> Vec<u8> {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+    #![allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::panic
+    )]
     use super::*;
 
     #[test]
@@ -261,7 +276,9 @@ mod tests {
     fn mpint_round_trip_and_negative_refused() {
         let enc = mpint_bytes(&[0x80, 1]);
         assert_eq!(Reader::new(&enc).mpint_unsigned("x").unwrap(), [0x80, 1]);
-        assert!(Reader::new(&[0, 0, 0, 1, 0xff]).mpint_unsigned("x").is_err());
+        assert!(Reader::new(&[0, 0, 0, 1, 0xff])
+            .mpint_unsigned("x")
+            .is_err());
     }
 
     #[test]
@@ -280,6 +297,8 @@ mod tests {
         assert_eq!(r.name_list("l").unwrap(), ["a", "b-c@d"]);
         assert!(r.name_list("l").unwrap().is_empty());
         assert!(r.finish("trailing").is_ok());
-        assert!(Reader::new(&[0, 0, 0, 2, b'a', b',']).name_list("l").is_err());
+        assert!(Reader::new(&[0, 0, 0, 2, b'a', b','])
+            .name_list("l")
+            .is_err());
     }
 }

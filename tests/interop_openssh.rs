@@ -581,25 +581,3 @@ fn killed_command_reports_the_signal() {
         }
     }
 }
-
-#[test]
-fn zz_timing_probe() {
-    let sshd = Sshd::start();
-    for _ in 0..5 {
-        let s = Instant::now();
-        let mut cmd = sshd.ssh_command();
-        cmd.arg("-i").arg(sshd.user_key("ed25519")).args(["-o", "BatchMode=yes", "127.0.0.1", "true"]);
-        let out = support::run_with_timeout(&mut cmd, TIMEOUT);
-        out.assert_success("ssh");
-        println!("openssh ssh true: {:.0?}", s.elapsed());
-        let s = Instant::now();
-        let t = login(&sshd);
-        let a = s.elapsed();
-        let ch = exec(&t, "true").unwrap();
-        let b = s.elapsed();
-        let _ = read_to_end(&ch, false).unwrap();
-        let c = s.elapsed();
-        ch.recv_exit_status().unwrap();
-        println!("sekura: login {a:.0?} exec {b:.0?} eof {c:.0?} status {:.0?}", s.elapsed());
-    }
-}

@@ -44,7 +44,10 @@ fn cat_round_trip_64m() {
             let mut x = 1u32;
             let mut sent = 0;
             while sent < total {
-                for b in block.iter_mut() { x = x.wrapping_mul(1664525).wrapping_add(1013904223); *b = (x >> 24) as u8; }
+                for b in block.iter_mut() {
+                    x = x.wrapping_mul(1664525).wrapping_add(1013904223);
+                    *b = (x >> 24) as u8;
+                }
                 h.update(&block);
                 ch.sendall(&block).unwrap();
                 sent += block.len();
@@ -59,12 +62,17 @@ fn cat_round_trip_64m() {
     let mut got = 0;
     loop {
         let n = ch.recv(&mut buf).unwrap();
-        if n == 0 { break; }
+        if n == 0 {
+            break;
+        }
         h.update(&buf[..n]);
         got += n;
     }
     let sent_hash = writer.join().unwrap();
-    println!("{} MB/s", total as f64 / 1e6 / start.elapsed().as_secs_f64());
+    println!(
+        "{} MB/s",
+        total as f64 / 1e6 / start.elapsed().as_secs_f64()
+    );
     assert_eq!(got, total);
     assert_eq!(h.finalize(), sent_hash);
     assert_eq!(ch.recv_exit_status().unwrap(), ExitStatus::Code(0));
@@ -74,10 +82,19 @@ fn cat_round_trip_64m() {
 #[ignore]
 fn read_throughput() {
     let sshd = Sshd::start();
-    for cipher in ["aes128-gcm@openssh.com", "chacha20-poly1305@openssh.com", "aes128-ctr"] {
+    for cipher in [
+        "aes128-gcm@openssh.com",
+        "chacha20-poly1305@openssh.com",
+        "aes128-ctr",
+    ] {
         let t = Transport::connect("127.0.0.1", sshd.port, Some(Duration::from_secs(10))).unwrap();
-        t.set_preferred(sekura::proto::AlgorithmKind::Cipher, cipher).unwrap();
-        t.set_preferred(sekura::proto::AlgorithmKind::Mac, "hmac-sha2-256-etm@openssh.com").unwrap();
+        t.set_preferred(sekura::proto::AlgorithmKind::Cipher, cipher)
+            .unwrap();
+        t.set_preferred(
+            sekura::proto::AlgorithmKind::Mac,
+            "hmac-sha2-256-etm@openssh.com",
+        )
+        .unwrap();
         t.start_client().unwrap();
         let key = PrivateKey::from_file(&sshd.user_key("ed25519"), None).unwrap();
         t.auth_publickey(&sshd.user, &key).unwrap();
@@ -88,14 +105,30 @@ fn read_throughput() {
         let mut got = 0;
         loop {
             let n = ch.recv(&mut buf).unwrap();
-            if n == 0 { break; }
+            if n == 0 {
+                break;
+            }
             got += n;
         }
-        println!("{cipher}: {} MB/s", got as f64 / 1e6 / start.elapsed().as_secs_f64());
+        println!(
+            "{cipher}: {} MB/s",
+            got as f64 / 1e6 / start.elapsed().as_secs_f64()
+        );
         let mut cmd = sshd.ssh_command();
-        cmd.arg("-i").arg(sshd.user_key("ed25519")).arg("-c").arg(cipher).arg("-m").arg("hmac-sha2-256-etm@openssh.com").arg("127.0.0.1").arg("head -c 1G /dev/zero").stdout(std::process::Stdio::null());
+        cmd.arg("-i")
+            .arg(sshd.user_key("ed25519"))
+            .arg("-c")
+            .arg(cipher)
+            .arg("-m")
+            .arg("hmac-sha2-256-etm@openssh.com")
+            .arg("127.0.0.1")
+            .arg("head -c 1G /dev/zero")
+            .stdout(std::process::Stdio::null());
         let start = std::time::Instant::now();
         assert!(cmd.status().unwrap().success());
-        println!("ssh {cipher}: {} MB/s", (1u64<<30) as f64 / 1e6 / start.elapsed().as_secs_f64());
+        println!(
+            "ssh {cipher}: {} MB/s",
+            (1u64 << 30) as f64 / 1e6 / start.elapsed().as_secs_f64()
+        );
     }
 }

@@ -155,9 +155,13 @@ pub(crate) fn to_handle<C: Castable>(value: C::RustType) -> *mut C {
 ///
 /// # Safety
 /// `ptr` must be NULL or a live handle of type `C` made by [`to_handle`].
-pub(crate) unsafe fn borrow<'a, C: Castable>(ptr: *const C, name: &str) -> crate::Result<&'a C::RustType> {
+pub(crate) unsafe fn borrow<'a, C: Castable>(
+    ptr: *const C,
+    name: &str,
+) -> crate::Result<&'a C::RustType> {
     // SAFETY: the caller guarantees ptr is NULL or a live handle made by to_handle::<C>.
-    unsafe { ptr.cast::<C::RustType>().as_ref() }.ok_or_else(|| Error::invalid_arg(format!("{name} is NULL")))
+    unsafe { ptr.cast::<C::RustType>().as_ref() }
+        .ok_or_else(|| Error::invalid_arg(format!("{name} is NULL")))
 }
 
 /// Frees a handle made by [`to_handle`]; NULL is ignored.
@@ -189,7 +193,10 @@ pub(crate) unsafe fn str_arg<'a>(ptr: *const c_char, name: &str) -> crate::Resul
 ///
 /// # Safety
 /// As [`str_arg`].
-pub(crate) unsafe fn opt_str_arg<'a>(ptr: *const c_char, name: &str) -> crate::Result<Option<&'a str>> {
+pub(crate) unsafe fn opt_str_arg<'a>(
+    ptr: *const c_char,
+    name: &str,
+) -> crate::Result<Option<&'a str>> {
     if ptr.is_null() {
         Ok(None)
     } else {
@@ -202,9 +209,17 @@ pub(crate) unsafe fn opt_str_arg<'a>(ptr: *const c_char, name: &str) -> crate::R
 ///
 /// # Safety
 /// `ptr` must be valid for `len` bytes when non-NULL.
-pub(crate) unsafe fn slice_arg<'a>(ptr: *const u8, len: usize, name: &str) -> crate::Result<&'a [u8]> {
+pub(crate) unsafe fn slice_arg<'a>(
+    ptr: *const u8,
+    len: usize,
+    name: &str,
+) -> crate::Result<&'a [u8]> {
     if ptr.is_null() {
-        return if len == 0 { Ok(&[]) } else { Err(Error::invalid_arg(format!("{name} is NULL"))) };
+        return if len == 0 {
+            Ok(&[])
+        } else {
+            Err(Error::invalid_arg(format!("{name} is NULL")))
+        };
     }
     // SAFETY: the caller guarantees ptr is valid for len bytes.
     Ok(unsafe { std::slice::from_raw_parts(ptr, len) })
@@ -214,9 +229,17 @@ pub(crate) unsafe fn slice_arg<'a>(ptr: *const u8, len: usize, name: &str) -> cr
 ///
 /// # Safety
 /// `ptr` must be valid for writes of `len` bytes when non-NULL.
-pub(crate) unsafe fn slice_mut_arg<'a>(ptr: *mut u8, len: usize, name: &str) -> crate::Result<&'a mut [u8]> {
+pub(crate) unsafe fn slice_mut_arg<'a>(
+    ptr: *mut u8,
+    len: usize,
+    name: &str,
+) -> crate::Result<&'a mut [u8]> {
     if ptr.is_null() {
-        return if len == 0 { Ok(&mut []) } else { Err(Error::invalid_arg(format!("{name} is NULL"))) };
+        return if len == 0 {
+            Ok(&mut [])
+        } else {
+            Err(Error::invalid_arg(format!("{name} is NULL")))
+        };
     }
     // SAFETY: the caller guarantees ptr is valid for len bytes of writes.
     Ok(unsafe { std::slice::from_raw_parts_mut(ptr, len) })
@@ -226,7 +249,10 @@ pub(crate) unsafe fn slice_mut_arg<'a>(ptr: *mut u8, len: usize, name: &str) -> 
 ///
 /// # Safety
 /// `ptr` must be NULL or valid for a write of `T`.
-pub(crate) unsafe fn out_arg<'a, T>(ptr: *mut T, name: &str) -> crate::Result<&'a mut std::mem::MaybeUninit<T>> {
+pub(crate) unsafe fn out_arg<'a, T>(
+    ptr: *mut T,
+    name: &str,
+) -> crate::Result<&'a mut std::mem::MaybeUninit<T>> {
     // SAFETY: the caller guarantees ptr is NULL or valid for writes.
     unsafe { ptr.cast::<std::mem::MaybeUninit<T>>().as_mut() }
         .ok_or_else(|| Error::invalid_arg(format!("{name} is NULL")))
@@ -234,7 +260,9 @@ pub(crate) unsafe fn out_arg<'a, T>(ptr: *mut T, name: &str) -> crate::Result<&'
 
 /// A string allocated for C, freed with `sekura_string_free`.
 pub(crate) fn to_c_string(s: &str) -> *mut c_char {
-    CString::new(s.replace('\0', " ")).unwrap_or_default().into_raw()
+    CString::new(s.replace('\0', " "))
+        .unwrap_or_default()
+        .into_raw()
 }
 
 /// Marker keeping handle structs zero-sized, unconstructible and `!Send` in Rust.

@@ -5,7 +5,10 @@ use std::time::Duration;
 
 use libc::ssize_t;
 
-use super::boundary::{borrow, fail, fail_with, ffi, free_handle, out_arg, slice_arg, slice_mut_arg, str_arg, to_c_string, to_code, Castable, Opaque};
+use super::boundary::{
+    borrow, fail, fail_with, ffi, free_handle, out_arg, slice_arg, slice_mut_arg, str_arg,
+    to_c_string, to_code, Castable, Opaque,
+};
 use super::result::*;
 use crate::proto::ExitStatus;
 use crate::transport::Channel;
@@ -64,11 +67,20 @@ pub unsafe extern "C" fn ssh_channel_exec(c: *mut ssh_channel, command: *const c
 
 fn recv_into(c: *mut ssh_channel, buf: *mut u8, len: usize, stderr: bool) -> ssize_t {
     // SAFETY: c and buf per the callers' contracts.
-    let (c, buf) = match unsafe { (borrow::<ssh_channel>(c, "channel"), slice_mut_arg(buf, len, "buf")) } {
+    let (c, buf) = match unsafe {
+        (
+            borrow::<ssh_channel>(c, "channel"),
+            slice_mut_arg(buf, len, "buf"),
+        )
+    } {
         (Ok(c), Ok(b)) => (c, b),
         (Err(e), _) | (_, Err(e)) => return fail_with(&e) as ssize_t,
     };
-    count(if stderr { c.recv_stderr(buf) } else { c.recv(buf) })
+    count(if stderr {
+        c.recv_stderr(buf)
+    } else {
+        c.recv(buf)
+    })
 }
 
 /// Reads the command's standard output into `buf`: returns the count, 0 at EOF, or a
@@ -77,7 +89,11 @@ fn recv_into(c: *mut ssh_channel, buf: *mut u8, len: usize, stderr: bool) -> ssi
 /// # Safety
 /// `c` must be NULL or a live `ssh_channel`; `buf` writable for `len` bytes.
 #[no_mangle]
-pub unsafe extern "C" fn ssh_channel_recv(c: *mut ssh_channel, buf: *mut u8, len: usize) -> ssize_t {
+pub unsafe extern "C" fn ssh_channel_recv(
+    c: *mut ssh_channel,
+    buf: *mut u8,
+    len: usize,
+) -> ssize_t {
     ffi! { recv_into(c, buf, len, false) }
 }
 
@@ -86,7 +102,11 @@ pub unsafe extern "C" fn ssh_channel_recv(c: *mut ssh_channel, buf: *mut u8, len
 /// # Safety
 /// `c` must be NULL or a live `ssh_channel`; `buf` writable for `len` bytes.
 #[no_mangle]
-pub unsafe extern "C" fn ssh_channel_recv_stderr(c: *mut ssh_channel, buf: *mut u8, len: usize) -> ssize_t {
+pub unsafe extern "C" fn ssh_channel_recv_stderr(
+    c: *mut ssh_channel,
+    buf: *mut u8,
+    len: usize,
+) -> ssize_t {
     ffi! { recv_into(c, buf, len, true) }
 }
 
@@ -96,7 +116,11 @@ pub unsafe extern "C" fn ssh_channel_recv_stderr(c: *mut ssh_channel, buf: *mut 
 /// # Safety
 /// `c` must be NULL or a live `ssh_channel`; `buf` readable for `len` bytes.
 #[no_mangle]
-pub unsafe extern "C" fn ssh_channel_send(c: *mut ssh_channel, buf: *const u8, len: usize) -> ssize_t {
+pub unsafe extern "C" fn ssh_channel_send(
+    c: *mut ssh_channel,
+    buf: *const u8,
+    len: usize,
+) -> ssize_t {
     ffi! {
         // SAFETY: per the contract above.
         let (c, buf) = match unsafe { (borrow::<ssh_channel>(c, "channel"), slice_arg(buf, len, "buf")) } {
@@ -112,7 +136,11 @@ pub unsafe extern "C" fn ssh_channel_send(c: *mut ssh_channel, buf: *const u8, l
 /// # Safety
 /// `c` must be NULL or a live `ssh_channel`; `buf` readable for `len` bytes.
 #[no_mangle]
-pub unsafe extern "C" fn ssh_channel_sendall(c: *mut ssh_channel, buf: *const u8, len: usize) -> c_int {
+pub unsafe extern "C" fn ssh_channel_sendall(
+    c: *mut ssh_channel,
+    buf: *const u8,
+    len: usize,
+) -> c_int {
     ffi! {
         // SAFETY: per the contract above.
         let buf = match unsafe { slice_arg(buf, len, "buf") } { Ok(b) => b, Err(e) => return fail_with(&e) };
@@ -148,7 +176,10 @@ pub unsafe extern "C" fn ssh_channel_exit_status_ready(c: *const ssh_channel) ->
 /// # Safety
 /// `c` must be NULL or a live `ssh_channel`; `out_status` NULL or writable.
 #[no_mangle]
-pub unsafe extern "C" fn ssh_channel_recv_exit_status(c: *mut ssh_channel, out_status: *mut c_int) -> c_int {
+pub unsafe extern "C" fn ssh_channel_recv_exit_status(
+    c: *mut ssh_channel,
+    out_status: *mut c_int,
+) -> c_int {
     ffi! {
         // SAFETY: per the contract above.
         let (c, out) = match unsafe { (borrow::<ssh_channel>(c, "channel"), out_arg(out_status, "out_status")) } {
@@ -178,7 +209,10 @@ pub unsafe extern "C" fn ssh_channel_recv_exit_status(c: *mut ssh_channel, out_s
 /// # Safety
 /// `c` must be NULL or a live `ssh_channel`; `out_signal` NULL or writable.
 #[no_mangle]
-pub unsafe extern "C" fn ssh_channel_get_exit_signal(c: *const ssh_channel, out_signal: *mut *mut c_char) -> c_int {
+pub unsafe extern "C" fn ssh_channel_get_exit_signal(
+    c: *const ssh_channel,
+    out_signal: *mut *mut c_char,
+) -> c_int {
     ffi! {
         // SAFETY: per the contract above.
         let out = match unsafe { out_arg(out_signal, "out_signal") } { Ok(o) => o, Err(e) => return fail_with(&e) };

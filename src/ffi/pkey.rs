@@ -3,7 +3,10 @@
 use std::ffi::{c_char, c_int};
 use std::path::Path;
 
-use super::boundary::{borrow, ffi, free_handle, opt_str_arg, str_arg, to_c_string, to_code, to_handle, try_arg, Castable, Opaque};
+use super::boundary::{
+    borrow, ffi, free_handle, opt_str_arg, str_arg, to_c_string, to_code, to_handle, try_arg,
+    Castable, Opaque,
+};
 use super::result::*;
 use crate::hostkeys::{self, HostKeyStatus};
 use crate::keys::{PrivateKey, PublicKey};
@@ -28,7 +31,10 @@ impl Castable for ssh_pkey {
 
 /// Wraps a public key as a new handle.
 pub(crate) fn public_key_handle(public: PublicKey) -> *mut ssh_pkey {
-    to_handle::<ssh_pkey>(Pkey { public, private: None })
+    to_handle::<ssh_pkey>(Pkey {
+        public,
+        private: None,
+    })
 }
 
 /// Loads a private key from an OpenSSH-format file (`ssh-keygen`'s default: Ed25519, ECDSA
@@ -41,7 +47,10 @@ pub(crate) fn public_key_handle(public: PublicKey) -> *mut ssh_pkey {
 /// # Safety
 /// `path` and `passphrase` must be NULL or NUL-terminated strings.
 #[no_mangle]
-pub unsafe extern "C" fn ssh_pkey_from_file(path: *const c_char, passphrase: *const c_char) -> *mut ssh_pkey {
+pub unsafe extern "C" fn ssh_pkey_from_file(
+    path: *const c_char,
+    passphrase: *const c_char,
+) -> *mut ssh_pkey {
     ffi! {
         let null = std::ptr::null_mut();
         // SAFETY: C strings per the contract above.
@@ -117,7 +126,12 @@ pub unsafe extern "C" fn ssh_pkey_free(key: *mut ssh_pkey) {
 /// # Safety
 /// `path` and `host` must be NUL-terminated strings; `key` a live `ssh_pkey`.
 #[no_mangle]
-pub unsafe extern "C" fn ssh_knownhosts_check(path: *const c_char, host: *const c_char, port: u16, key: *const ssh_pkey) -> c_int {
+pub unsafe extern "C" fn ssh_knownhosts_check(
+    path: *const c_char,
+    host: *const c_char,
+    port: u16,
+    key: *const ssh_pkey,
+) -> c_int {
     ffi! {
         // SAFETY: per the contract above.
         let (path, host, key) = match unsafe { (str_arg(path, "path"), str_arg(host, "host"), borrow::<ssh_pkey>(key, "key")) } {
@@ -149,7 +163,12 @@ pub unsafe extern "C" fn ssh_knownhosts_check(path: *const c_char, host: *const 
 /// # Safety
 /// `path` and `host` must be NUL-terminated strings; `key` a live `ssh_pkey`.
 #[no_mangle]
-pub unsafe extern "C" fn ssh_knownhosts_add(path: *const c_char, host: *const c_char, port: u16, key: *const ssh_pkey) -> c_int {
+pub unsafe extern "C" fn ssh_knownhosts_add(
+    path: *const c_char,
+    host: *const c_char,
+    port: u16,
+    key: *const ssh_pkey,
+) -> c_int {
     ffi! {
         // SAFETY: per the contract above.
         let (path, host, key) = match unsafe { (str_arg(path, "path"), str_arg(host, "host"), borrow::<ssh_pkey>(key, "key")) } {

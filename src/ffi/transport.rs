@@ -3,7 +3,10 @@
 use std::ffi::{c_char, c_int, c_void, CString};
 use std::time::Duration;
 
-use super::boundary::{borrow, fail, fail_with, ffi, free_handle, out_arg, str_arg, to_c_string, to_code, to_handle, try_arg, Castable, Opaque};
+use super::boundary::{
+    borrow, fail, fail_with, ffi, free_handle, out_arg, str_arg, to_c_string, to_code, to_handle,
+    try_arg, Castable, Opaque,
+};
 use super::channel::ssh_channel;
 use super::pkey::{public_key_handle, ssh_pkey};
 use super::result::*;
@@ -65,7 +68,11 @@ fn duration_from_ms(timeout_ms: c_int) -> Option<Duration> {
 /// # Safety
 /// `host` must be a NUL-terminated string.
 #[no_mangle]
-pub unsafe extern "C" fn ssh_transport_connect(host: *const c_char, port: u16, timeout_ms: c_int) -> *mut ssh_transport {
+pub unsafe extern "C" fn ssh_transport_connect(
+    host: *const c_char,
+    port: u16,
+    timeout_ms: c_int,
+) -> *mut ssh_transport {
     ffi! {
         let null = std::ptr::null_mut();
         // SAFETY: per the contract above.
@@ -93,7 +100,10 @@ pub extern "C" fn ssh_transport_new(fd: c_int) -> *mut ssh_transport {
 }
 
 /// Runs `f` on a borrowed transport, mapping errors to codes.
-fn with_transport(t: *const ssh_transport, f: impl FnOnce(&Transport) -> crate::Result<()>) -> c_int {
+fn with_transport(
+    t: *const ssh_transport,
+    f: impl FnOnce(&Transport) -> crate::Result<()>,
+) -> c_int {
     // SAFETY: t is NULL or a live handle per every caller's contract.
     match unsafe { borrow::<ssh_transport>(t, "transport") } {
         Ok(t) => to_code(f(t)),
@@ -106,7 +116,10 @@ fn with_transport(t: *const ssh_transport, f: impl FnOnce(&Transport) -> crate::
 /// # Safety
 /// `t` must be NULL or a live `ssh_transport`.
 #[no_mangle]
-pub unsafe extern "C" fn ssh_transport_set_timeout(t: *mut ssh_transport, timeout_ms: c_int) -> c_int {
+pub unsafe extern "C" fn ssh_transport_set_timeout(
+    t: *mut ssh_transport,
+    timeout_ms: c_int,
+) -> c_int {
     ffi! { with_transport(t, |t| { t.set_timeout(duration_from_ms(timeout_ms)); Ok(()) }) }
 }
 
@@ -118,7 +131,11 @@ pub unsafe extern "C" fn ssh_transport_set_timeout(t: *mut ssh_transport, timeou
 /// # Safety
 /// `t` must be NULL or a live `ssh_transport`; `names` a NUL-terminated string.
 #[no_mangle]
-pub unsafe extern "C" fn ssh_transport_set_preferred(t: *mut ssh_transport, kind: c_int, names: *const c_char) -> c_int {
+pub unsafe extern "C" fn ssh_transport_set_preferred(
+    t: *mut ssh_transport,
+    kind: c_int,
+    names: *const c_char,
+) -> c_int {
     ffi! {
         let kind = match kind {
             SSH_ALG_KEX => AlgorithmKind::Kex,
@@ -154,7 +171,10 @@ pub unsafe extern "C" fn ssh_transport_start_client(t: *mut ssh_transport) -> c_
 /// # Safety
 /// `t` must be NULL or a live `ssh_transport`; `out_key` NULL or writable.
 #[no_mangle]
-pub unsafe extern "C" fn ssh_transport_get_remote_server_key(t: *mut ssh_transport, out_key: *mut *mut ssh_pkey) -> c_int {
+pub unsafe extern "C" fn ssh_transport_get_remote_server_key(
+    t: *mut ssh_transport,
+    out_key: *mut *mut ssh_pkey,
+) -> c_int {
     ffi! {
         // SAFETY: per the contract above.
         let out = match unsafe { out_arg(out_key, "out_key") } {
@@ -174,7 +194,10 @@ pub unsafe extern "C" fn ssh_transport_get_remote_server_key(t: *mut ssh_transpo
 /// # Safety
 /// `t` must be NULL or a live `ssh_transport`; `username` a NUL-terminated string.
 #[no_mangle]
-pub unsafe extern "C" fn ssh_transport_auth_none(t: *mut ssh_transport, username: *const c_char) -> c_int {
+pub unsafe extern "C" fn ssh_transport_auth_none(
+    t: *mut ssh_transport,
+    username: *const c_char,
+) -> c_int {
     ffi! {
         // SAFETY: per the contract above.
         let user = match unsafe { str_arg(username, "username") } { Ok(u) => u, Err(e) => return fail_with(&e) };
@@ -187,7 +210,11 @@ pub unsafe extern "C" fn ssh_transport_auth_none(t: *mut ssh_transport, username
 /// # Safety
 /// `t` must be NULL or a live `ssh_transport`; `username` and `password` NUL-terminated.
 #[no_mangle]
-pub unsafe extern "C" fn ssh_transport_auth_password(t: *mut ssh_transport, username: *const c_char, password: *const c_char) -> c_int {
+pub unsafe extern "C" fn ssh_transport_auth_password(
+    t: *mut ssh_transport,
+    username: *const c_char,
+    password: *const c_char,
+) -> c_int {
     ffi! {
         // SAFETY: per the contract above.
         let (user, password) = match unsafe { (str_arg(username, "username"), str_arg(password, "password")) } {
@@ -204,7 +231,11 @@ pub unsafe extern "C" fn ssh_transport_auth_password(t: *mut ssh_transport, user
 /// # Safety
 /// `t` must be NULL or a live `ssh_transport`; `username` NUL-terminated; `key` a live key.
 #[no_mangle]
-pub unsafe extern "C" fn ssh_transport_auth_publickey(t: *mut ssh_transport, username: *const c_char, key: *const ssh_pkey) -> c_int {
+pub unsafe extern "C" fn ssh_transport_auth_publickey(
+    t: *mut ssh_transport,
+    username: *const c_char,
+    key: *const ssh_pkey,
+) -> c_int {
     ffi! {
         // SAFETY: per the contract above.
         let (user, key) = match unsafe { (str_arg(username, "username"), borrow::<ssh_pkey>(key, "key")) } {
@@ -223,7 +254,11 @@ pub unsafe extern "C" fn ssh_transport_auth_publickey(t: *mut ssh_transport, use
 /// # Safety
 /// `answers` must be the pointer passed to the running callback; `answer` NUL-terminated.
 #[no_mangle]
-pub unsafe extern "C" fn ssh_kbdint_answers_set(answers: *mut ssh_kbdint_answers, index: usize, answer: *const c_char) -> c_int {
+pub unsafe extern "C" fn ssh_kbdint_answers_set(
+    answers: *mut ssh_kbdint_answers,
+    index: usize,
+    answer: *const c_char,
+) -> c_int {
     ffi! {
         // SAFETY: per the contract above; answers points at the Vec the callback was given.
         let list = match unsafe { answers.cast::<Vec<String>>().as_mut() } {
@@ -244,7 +279,12 @@ pub unsafe extern "C" fn ssh_kbdint_answers_set(answers: *mut ssh_kbdint_answers
 /// # Safety
 /// `t` must be NULL or a live `ssh_transport`; `username` NUL-terminated; `callback` valid.
 #[no_mangle]
-pub unsafe extern "C" fn ssh_transport_auth_interactive(t: *mut ssh_transport, username: *const c_char, callback: ssh_kbdint_callback, userdata: *mut c_void) -> c_int {
+pub unsafe extern "C" fn ssh_transport_auth_interactive(
+    t: *mut ssh_transport,
+    username: *const c_char,
+    callback: ssh_kbdint_callback,
+    userdata: *mut c_void,
+) -> c_int {
     ffi! {
         // SAFETY: per the contract above.
         let user = match unsafe { str_arg(username, "username") } { Ok(u) => u, Err(e) => return fail_with(&e) };
@@ -254,7 +294,15 @@ pub unsafe extern "C" fn ssh_transport_auth_interactive(t: *mut ssh_transport, u
 }
 
 fn call_kbdint(
-    callback: unsafe extern "C" fn(*mut c_void, *const c_char, *const c_char, usize, *const *const c_char, *const bool, *mut ssh_kbdint_answers) -> c_int,
+    callback: unsafe extern "C" fn(
+        *mut c_void,
+        *const c_char,
+        *const c_char,
+        usize,
+        *const *const c_char,
+        *const bool,
+        *mut ssh_kbdint_answers,
+    ) -> c_int,
     userdata: *mut c_void,
     req: &InfoRequest,
 ) -> Option<Vec<String>> {
@@ -268,7 +316,17 @@ fn call_kbdint(
     let answers_ptr = std::ptr::addr_of_mut!(answers).cast::<ssh_kbdint_answers>();
     // SAFETY: every pointer is valid for the duration of the call; the callback's contract
     // is documented on ssh_kbdint_callback.
-    let rc = unsafe { callback(userdata, name.as_ptr(), instruction.as_ptr(), prompts.len(), prompt_ptrs.as_ptr(), echo.as_ptr(), answers_ptr) };
+    let rc = unsafe {
+        callback(
+            userdata,
+            name.as_ptr(),
+            instruction.as_ptr(),
+            prompts.len(),
+            prompt_ptrs.as_ptr(),
+            echo.as_ptr(),
+            answers_ptr,
+        )
+    };
     (rc == 0).then_some(answers)
 }
 
@@ -281,7 +339,11 @@ fn call_kbdint(
 /// # Safety
 /// `t` must be NULL or a live `ssh_transport`; the out pointers NULL or writable.
 #[no_mangle]
-pub unsafe extern "C" fn ssh_transport_get_auth_methods(t: *const ssh_transport, out_methods: *mut *mut c_char, out_partial: *mut bool) -> c_int {
+pub unsafe extern "C" fn ssh_transport_get_auth_methods(
+    t: *const ssh_transport,
+    out_methods: *mut *mut c_char,
+    out_partial: *mut bool,
+) -> c_int {
     ffi! {
         // SAFETY: per the contract above.
         let out = match unsafe { out_arg(out_methods, "out_methods") } { Ok(o) => o, Err(e) => return fail_with(&e) };

@@ -1,7 +1,12 @@
 //! The connection protocol's channels (RFC 4254 §5-6): open, windows, data, EOF, close,
 //! requests and their replies. Each channel buffers what arrived up to its window; the window
 //! is re-opened only as the application reads, so a slow reader slows the sender.
-#![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 
 use std::collections::{HashMap, VecDeque};
 
@@ -38,7 +43,11 @@ pub enum ExitStatus {
     /// exit-status.
     Code(u32),
     /// exit-signal: signal name without "SIG", whether core was dumped, error message.
-    Signal { name: String, core_dumped: bool, message: String },
+    Signal {
+        name: String,
+        core_dumped: bool,
+        message: String,
+    },
 }
 
 /// Bytes received and not yet read by the application.
@@ -118,8 +127,14 @@ impl Channel {
     /// Re-opens the window by what the application read, once that is worth a message
     /// (half the window), and returns the WINDOW_ADJUST to send.
     pub fn on_consumed(&mut self, n: usize) -> Option<Vec<u8>> {
-        self.consumed = self.consumed.saturating_add(u32::try_from(n).unwrap_or(u32::MAX));
-        if self.consumed < WINDOW_SIZE / 2 || self.close_sent || self.close_received || self.state != ChannelState::Open {
+        self.consumed = self
+            .consumed
+            .saturating_add(u32::try_from(n).unwrap_or(u32::MAX));
+        if self.consumed < WINDOW_SIZE / 2
+            || self.close_sent
+            || self.close_received
+            || self.state != ChannelState::Open
+        {
             return None;
         }
         let grant = std::mem::take(&mut self.consumed);
@@ -131,7 +146,10 @@ impl Channel {
 
     /// Bytes of `len` that may go out now in one packet.
     pub fn sendable(&self, len: usize) -> usize {
-        let limit = self.remote_window.min(self.remote_max_packet).min(MAX_SEND_PACKET);
+        let limit = self
+            .remote_window
+            .min(self.remote_max_packet)
+            .min(MAX_SEND_PACKET);
         len.min(limit as usize)
     }
 
@@ -157,7 +175,10 @@ impl Channel {
             self.awaiting_replies += 1;
         }
         let mut w = Writer::message(msg::CHANNEL_REQUEST);
-        w.u32(self.remote_id).string(kind).bool(want_reply).raw(body);
+        w.u32(self.remote_id)
+            .string(kind)
+            .bool(want_reply)
+            .raw(body);
         w.into_bytes()
     }
 
@@ -244,7 +265,9 @@ impl Channels {
 
     fn lookup(&mut self, r: &mut Reader<'_>) -> Result<&mut Channel> {
         let id = r.u32("recipient channel")?;
-        self.map.get_mut(&id).ok_or_else(|| Error::protocol(format!("message for unknown channel {id}")))
+        self.map
+            .get_mut(&id)
+            .ok_or_else(|| Error::protocol(format!("message for unknown channel {id}")))
     }
 
     /// Dispatches one channel message (numbers 91-100). Returns payloads to send in reply.
@@ -256,7 +279,9 @@ impl Channels {
         match number {
             msg::CHANNEL_OPEN_CONFIRMATION => {
                 if channel.state != ChannelState::Opening {
-                    return Err(Error::protocol("CHANNEL_OPEN_CONFIRMATION for a channel not being opened"));
+                    return Err(Error::protocol(
+                        "CHANNEL_OPEN_CONFIRMATION for a channel not being opened",
+                    ));
                 }
                 channel.remote_id = r.u32("sender channel")?;
                 channel.remote_window = r.u32("initial window size")?;
@@ -268,11 +293,16 @@ impl Channels {
             }
             msg::CHANNEL_OPEN_FAILURE => {
                 if channel.state != ChannelState::Opening {
-                    return Err(Error::protocol("CHANNEL_OPEN_FAILURE for a channel not being opened"));
+                    return Err(Error::protocol(
+                        "CHANNEL_OPEN_FAILURE for a channel not being opened",
+                    ));
                 }
                 let reason = r.u32("reason code")?;
                 let description = String::from_utf8_lossy(r.string("description")?).into_owned();
-                channel.state = ChannelState::OpenFailed { reason, description };
+                channel.state = ChannelState::OpenFailed {
+                    reason,
+                    description,
+                };
             }
             msg::CHANNEL_WINDOW_ADJUST => {
                 let add = r.u32("bytes to add")?;
@@ -282,7 +312,11 @@ impl Channels {
                     .ok_or_else(|| Error::protocol("channel window adjusted past 2^32-1"))?;
             }
             msg::CHANNEL_DATA | msg::CHANNEL_EXTENDED_DATA => {
-                let code = if number == msg::CHANNEL_EXTENDED_DATA { Some(r.u32("data type")?) } else { None };
+                let code = if number == msg::CHANNEL_EXTENDED_DATA {
+                    Some(r.u32("data type")?)
+                } else {
+                    None
+                };
                 let data = r.string("channel data")?;
                 receive_data(channel, code, data)?;
             }
@@ -299,7 +333,11 @@ impl Channels {
                 let want_reply = r.bool("want reply")?;
                 let known = receive_request(channel, kind, &mut r)?;
                 if want_reply && !channel.close_sent {
-                    let mut w = Writer::message(if known { msg::CHANNEL_SUCCESS } else { msg::CHANNEL_FAILURE });
+                    let mut w = Writer::message(if known {
+                        msg::CHANNEL_SUCCESS
+                    } else {
+                        msg::CHANNEL_FAILURE
+                    });
                     w.u32(channel.remote_id);
                     replies.push(w.into_bytes());
                 }
@@ -311,7 +349,11 @@ impl Channels {
                 channel.awaiting_replies -= 1;
                 channel.replies.push_back(number == msg::CHANNEL_SUCCESS);
             }
-            other => return Err(Error::protocol(format!("unexpected channel message {other}"))),
+            other => {
+                return Err(Error::protocol(format!(
+                    "unexpected channel message {other}"
+                )))
+            }
         }
         Ok(replies)
     }
@@ -319,11 +361,15 @@ impl Channels {
 
 fn receive_data(channel: &mut Channel, code: Option<u32>, data: &[u8]) -> Result<()> {
     if channel.state != ChannelState::Open || channel.eof_received {
-        return Err(Error::protocol("channel data after EOF or outside an open channel"));
+        return Err(Error::protocol(
+            "channel data after EOF or outside an open channel",
+        ));
     }
     let len = u32::try_from(data.len()).unwrap_or(u32::MAX);
     if len > MAX_PACKET {
-        return Err(Error::protocol(format!("channel data of {len} bytes exceeds the maximum packet size {MAX_PACKET}")));
+        return Err(Error::protocol(format!(
+            "channel data of {len} bytes exceeds the maximum packet size {MAX_PACKET}"
+        )));
     }
     channel.local_window = channel
         .local_window
@@ -349,7 +395,11 @@ fn receive_request(channel: &mut Channel, kind: &[u8], r: &mut Reader<'_>) -> Re
             let name = String::from_utf8_lossy(r.string("signal name")?).into_owned();
             let core_dumped = r.bool("core dumped")?;
             let message = String::from_utf8_lossy(r.string("error message")?).into_owned();
-            channel.exit = Some(ExitStatus::Signal { name, core_dumped, message });
+            channel.exit = Some(ExitStatus::Signal {
+                name,
+                core_dumped,
+                message,
+            });
             Ok(true)
         }
         _ => Ok(false),
@@ -358,7 +408,12 @@ fn receive_request(channel: &mut Channel, kind: &[u8], r: &mut Reader<'_>) -> Re
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+    #![allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::panic
+    )]
     use super::*;
 
     fn open_channel() -> (Channels, ChannelId) {
@@ -383,7 +438,10 @@ mod tests {
         for _ in 0..WINDOW_SIZE / MAX_PACKET {
             chans.handle(&data(id, &chunk)).unwrap();
         }
-        assert!(chans.handle(&data(id, b"x")).is_err(), "data past the window must end the connection");
+        assert!(
+            chans.handle(&data(id, b"x")).is_err(),
+            "data past the window must end the connection"
+        );
         let c = chans.get_mut(id).unwrap();
         let mut out = vec![0u8; WINDOW_SIZE as usize / 2];
         assert_eq!(c.stdout.read(&mut out), out.len());
@@ -409,7 +467,13 @@ mod tests {
     fn exit_signal_and_close_reply() {
         let (mut chans, id) = open_channel();
         let mut w = Writer::message(msg::CHANNEL_REQUEST);
-        w.u32(id).string("exit-signal").bool(false).string("KILL").bool(false).string("").string("");
+        w.u32(id)
+            .string("exit-signal")
+            .bool(false)
+            .string("KILL")
+            .bool(false)
+            .string("")
+            .string("");
         assert!(chans.handle(w.as_bytes()).unwrap().is_empty());
         let mut w = Writer::message(msg::CHANNEL_CLOSE);
         w.u32(id);

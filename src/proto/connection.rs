@@ -4,11 +4,16 @@
 //! [`Connection::handle_bytes`] and send what [`Connection::take_transmit`] returns. Commands
 //! (authentication, channels) queue their messages the same way. The first fatal error is
 //! sticky: every later call returns it, and the DISCONNECT it queued can still be flushed.
-#![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 
 use std::collections::VecDeque;
 
-use super::channel::{Channel, ChannelId, Channels, ChannelState};
+use super::channel::{Channel, ChannelId, ChannelState, Channels};
 use super::kex::{ClientKex, Phase};
 use super::kexinit::{Negotiated, Preferences};
 use super::msg::{self, Family};
@@ -116,7 +121,10 @@ impl Connection {
     /// The peer closed the stream.
     pub fn handle_eof(&mut self) {
         if self.error.is_none() {
-            self.error = Some(Error::new(ErrorKind::Closed, "connection closed by the server"));
+            self.error = Some(Error::new(
+                ErrorKind::Closed,
+                "connection closed by the server",
+            ));
             self.channels.close_all();
         }
     }
@@ -135,7 +143,10 @@ impl Connection {
     pub fn disconnect(&mut self, reason: u32, description: &str) {
         if self.error.is_none() {
             self.queue_disconnect(reason, description);
-            self.error = Some(Error::new(ErrorKind::Closed, "connection closed by the application"));
+            self.error = Some(Error::new(
+                ErrorKind::Closed,
+                "connection closed by the application",
+            ));
             self.channels.close_all();
         }
     }
@@ -166,8 +177,12 @@ impl Connection {
             }
         }
         while self.error.is_none() {
-            let Some(rest) = buf.get_mut(pos..) else { break };
-            let Some(d) = self.reader.decode(rest)? else { break };
+            let Some(rest) = buf.get_mut(pos..) else {
+                break;
+            };
+            let Some(d) = self.reader.decode(rest)? else {
+                break;
+            };
             let payload = rest.get(d.payload_start..d.payload_end).unwrap_or_default();
             self.dispatch(payload, d.seq)?;
             pos += d.consumed;
@@ -177,23 +192,38 @@ impl Connection {
 
     /// The legality table: which message may arrive now, for a client.
     fn verdict(&self, number: u8) -> Verdict {
-        let peer_in_kex = matches!(self.kex.phase, Phase::AwaitReply { .. } | Phase::AwaitNewKeys { .. });
+        let peer_in_kex = matches!(
+            self.kex.phase,
+            Phase::AwaitReply { .. } | Phase::AwaitNewKeys { .. }
+        );
         let strict_initial = self.kex.strict && !self.established;
         let authed = self.auth.status == AuthStatus::Success;
         let fatal = |why: &str| Verdict::Fatal(format!("message {number} {why}"));
         match msg::family(number) {
             _ if number == msg::DISCONNECT => Verdict::Handle,
-            Family::TransportGeneric if strict_initial => fatal("is not allowed during a strict key exchange"),
+            Family::TransportGeneric if strict_initial => {
+                fatal("is not allowed during a strict key exchange")
+            }
             Family::TransportGeneric => Verdict::Handle,
             Family::Kex => match number {
-                msg::KEXINIT if matches!(self.kex.phase, Phase::Idle | Phase::SentKexInit { .. }) => Verdict::Handle,
-                msg::NEWKEYS if matches!(self.kex.phase, Phase::AwaitNewKeys { .. }) => Verdict::Handle,
-                msg::KEX_ECDH_REPLY if matches!(self.kex.phase, Phase::AwaitReply { .. }) => Verdict::Handle,
+                msg::KEXINIT
+                    if matches!(self.kex.phase, Phase::Idle | Phase::SentKexInit { .. }) =>
+                {
+                    Verdict::Handle
+                }
+                msg::NEWKEYS if matches!(self.kex.phase, Phase::AwaitNewKeys { .. }) => {
+                    Verdict::Handle
+                }
+                msg::KEX_ECDH_REPLY if matches!(self.kex.phase, Phase::AwaitReply { .. }) => {
+                    Verdict::Handle
+                }
                 _ => fatal("is out of sequence in the key exchange"),
             },
             _ if !self.established || peer_in_kex => fatal("is not allowed during key exchange"),
             Family::Service => match number {
-                msg::SERVICE_ACCEPT if self.auth.status == AuthStatus::AwaitingService => Verdict::Handle,
+                msg::SERVICE_ACCEPT if self.auth.status == AuthStatus::AwaitingService => {
+                    Verdict::Handle
+                }
                 msg::EXT_INFO => Verdict::Handle,
                 _ => fatal("is not valid from a server at this point"),
             },
@@ -210,7 +240,9 @@ impl Connection {
             Family::Connection => match number {
                 msg::GLOBAL_REQUEST | msg::CHANNEL_OPEN => Verdict::Handle,
                 msg::CHANNEL_OPEN_CONFIRMATION..=msg::CHANNEL_FAILURE => Verdict::Handle,
-                msg::REQUEST_SUCCESS | msg::REQUEST_FAILURE => fatal("answers a global request we did not send"),
+                msg::REQUEST_SUCCESS | msg::REQUEST_FAILURE => {
+                    fatal("answers a global request we did not send")
+                }
                 _ => Verdict::Unimplemented,
             },
             Family::Other => Verdict::Unimplemented,
@@ -218,7 +250,9 @@ impl Connection {
     }
 
     fn dispatch(&mut self, payload: &[u8], seq: u32) -> Result<()> {
-        let number = *payload.first().ok_or_else(|| Error::protocol("empty packet"))?;
+        let number = *payload
+            .first()
+            .ok_or_else(|| Error::protocol("empty packet"))?;
         if self.kex.ignore_next_kex_packet && (30..=49).contains(&number) {
             self.kex.ignore_next_kex_packet = false;
             return Ok(());
@@ -238,7 +272,9 @@ impl Connection {
             msg::IGNORE | msg::DEBUG | msg::UNIMPLEMENTED => {}
             msg::KEXINIT => {
                 let first_packet = seq == 0 && !self.established;
-                let out = self.kex.on_kexinit(payload, &self.prefs, self.rng.as_mut(), first_packet)?;
+                let out =
+                    self.kex
+                        .on_kexinit(payload, &self.prefs, self.rng.as_mut(), first_packet)?;
                 out.iter().for_each(|p| self.write_now(p));
             }
             msg::KEX_ECDH_REPLY => self.on_kex_reply(payload)?,
@@ -278,7 +314,10 @@ impl Connection {
         let outcome = self.kex.on_reply(payload, &self.our_version, &peer)?;
         if let Some(known) = &self.host_key {
             if *known != outcome.host_key {
-                return Err(Error::new(ErrorKind::HostKeyRejected, "server host key changed during re-exchange"));
+                return Err(Error::new(
+                    ErrorKind::HostKeyRejected,
+                    "server host key changed during re-exchange",
+                ));
             }
         }
         self.write_now(&outcome.newkeys);
@@ -362,7 +401,8 @@ impl Connection {
 
     /// Frames and seals a payload immediately, whatever the key exchange state.
     fn write_now(&mut self, payload: &[u8]) {
-        self.writer.write(&mut self.outbound, payload, self.rng.as_mut());
+        self.writer
+            .write(&mut self.outbound, payload, self.rng.as_mut());
     }
 
     /// Sends a payload, or holds it while our key exchange forbids non-kex messages.
@@ -377,7 +417,10 @@ impl Connection {
 
     /// Between our KEXINIT and our NEWKEYS only key exchange messages may be sent.
     fn sending_held(&self) -> bool {
-        matches!(self.kex.phase, Phase::SentKexInit { .. } | Phase::AwaitReply { .. })
+        matches!(
+            self.kex.phase,
+            Phase::SentKexInit { .. } | Phase::AwaitReply { .. }
+        )
     }
 
     // ----- authentication -----
@@ -417,7 +460,11 @@ impl Connection {
     /// announced in server-sig-algs (for RSA: rsa-sha2-512, then -256, else ssh-rsa).
     pub fn auth_publickey(&mut self, user: &str, key: &PrivateKey) -> Result<()> {
         self.check_alive()?;
-        let session_id = self.kex.session_id.clone().ok_or_else(|| Error::new(ErrorKind::State, "no session yet"))?;
+        let session_id = self
+            .kex
+            .session_id
+            .clone()
+            .ok_or_else(|| Error::new(ErrorKind::State, "no session yet"))?;
         let algorithm = self.signature_algorithm(&key.public_key());
         let p = self.auth.publickey(user, key, algorithm, &session_id)?;
         self.send(p);
@@ -429,9 +476,10 @@ impl Connection {
         let modern = key.signature_algorithms(false);
         let first = modern.first().copied().unwrap_or(key.key_type());
         match &self.server_sig_algs {
-            Some(server) => {
-                candidates.into_iter().find(|a| server.iter().any(|s| s == a)).unwrap_or(first)
-            }
+            Some(server) => candidates
+                .into_iter()
+                .find(|a| server.iter().any(|s| s == a))
+                .unwrap_or(first),
             None if key.key_type() == "ssh-rsa" && candidates.contains(&"ssh-rsa") => "ssh-rsa",
             None => first,
         }
@@ -478,7 +526,10 @@ impl Connection {
 
     fn open_channel(&mut self, id: ChannelId) -> Result<&mut Channel> {
         self.check_alive()?;
-        let c = self.channels.get_mut(id).ok_or_else(|| Error::invalid_arg("no such channel"))?;
+        let c = self
+            .channels
+            .get_mut(id)
+            .ok_or_else(|| Error::invalid_arg("no such channel"))?;
         match c.state {
             ChannelState::Open if !c.close_sent => Ok(c),
             _ => Err(Error::new(ErrorKind::Closed, "channel is closed")),
@@ -486,7 +537,13 @@ impl Connection {
     }
 
     /// Sends a channel request; with `want_reply` the answer lands in the channel's replies.
-    pub fn channel_request(&mut self, id: ChannelId, kind: &str, want_reply: bool, body: &[u8]) -> Result<()> {
+    pub fn channel_request(
+        &mut self,
+        id: ChannelId,
+        kind: &str,
+        want_reply: bool,
+        body: &[u8],
+    ) -> Result<()> {
         let p = self.open_channel(id)?.request(kind, want_reply, body);
         self.send(p);
         Ok(())
@@ -499,11 +556,19 @@ impl Connection {
 
     /// Sends what the window and packet size allow of `data` in one packet; returns the
     /// number of bytes taken (0 when the window is shut).
-    pub fn channel_send(&mut self, id: ChannelId, data: &[u8], extended: Option<u32>) -> Result<usize> {
+    pub fn channel_send(
+        &mut self,
+        id: ChannelId,
+        data: &[u8],
+        extended: Option<u32>,
+    ) -> Result<usize> {
         let held = self.sending_held();
         let c = self.open_channel(id)?;
         if c.eof_sent {
-            return Err(Error::new(ErrorKind::Closed, "EOF already sent on this channel"));
+            return Err(Error::new(
+                ErrorKind::Closed,
+                "EOF already sent on this channel",
+            ));
         }
         let n = c.sendable(data.len());
         if n == 0 {
@@ -519,15 +584,23 @@ impl Connection {
             let start = PacketWriter::begin(&mut self.outbound);
             self.outbound.extend_from_slice(&header);
             self.outbound.extend_from_slice(body);
-            self.writer.finish(&mut self.outbound, start, self.rng.as_mut());
+            self.writer
+                .finish(&mut self.outbound, start, self.rng.as_mut());
         }
         Ok(n)
     }
 
     /// Reads received data (stdout, or stderr with `stderr`), re-opening the window.
     pub fn channel_read(&mut self, id: ChannelId, out: &mut [u8], stderr: bool) -> Result<usize> {
-        let c = self.channels.get_mut(id).ok_or_else(|| Error::invalid_arg("no such channel"))?;
-        let n = if stderr { c.stderr.read(out) } else { c.stdout.read(out) };
+        let c = self
+            .channels
+            .get_mut(id)
+            .ok_or_else(|| Error::invalid_arg("no such channel"))?;
+        let n = if stderr {
+            c.stderr.read(out)
+        } else {
+            c.stdout.read(out)
+        };
         if let Some(adjust) = c.on_consumed(n) {
             if self.error.is_none() {
                 self.send(adjust);
@@ -566,6 +639,12 @@ fn peer_disconnect(payload: &[u8]) -> Error {
     let mut r = Reader::new(payload);
     let _ = r.u8("message number");
     let reason = r.u32("reason code").unwrap_or(0);
-    let description = r.string("description").map(String::from_utf8_lossy).unwrap_or_default();
-    Error::new(ErrorKind::Closed, format!("server disconnected: {description} (reason {reason})"))
+    let description = r
+        .string("description")
+        .map(String::from_utf8_lossy)
+        .unwrap_or_default();
+    Error::new(
+        ErrorKind::Closed,
+        format!("server disconnected: {description} (reason {reason})"),
+    )
 }

@@ -1,7 +1,12 @@
 //! Key exchange, client side (RFC 4253 §7-8, RFC 5656, RFC 8731): KEXINIT, the ephemeral
 //! exchange, exchange hash, host key signature check, key derivation and NEWKEYS. Used for
 //! the first exchange and for every re-exchange.
-#![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 
 use zeroize::Zeroizing;
 
@@ -54,7 +59,12 @@ pub(super) struct ClientKex {
 
 impl ClientKex {
     pub fn new() -> Self {
-        ClientKex { phase: Phase::Idle, strict: false, session_id: None, ignore_next_kex_packet: false }
+        ClientKex {
+            phase: Phase::Idle,
+            strict: false,
+            session_id: None,
+            ignore_next_kex_packet: false,
+        }
     }
 
     /// Starts an exchange: returns our KEXINIT payload to send.
@@ -95,7 +105,9 @@ impl ClientKex {
         if self.session_id.is_none() && server.kex.iter().any(|n| n == kexinit::STRICT_KEX_S) {
             self.strict = true;
             if !was_first_packet {
-                return Err(Error::protocol("strict key exchange: KEXINIT was not the first packet"));
+                return Err(Error::protocol(
+                    "strict key exchange: KEXINIT was not the first packet",
+                ));
             }
         }
         let negotiated = kexinit::negotiate(&client, &server)?;
@@ -110,15 +122,29 @@ impl ClientKex {
         let mut init = Writer::message(msg::KEX_ECDH_INIT);
         init.raw(method.public_encoded());
         out.push(init.into_bytes());
-        self.phase = Phase::AwaitReply { ours, theirs: payload.to_vec(), negotiated, method };
+        self.phase = Phase::AwaitReply {
+            ours,
+            theirs: payload.to_vec(),
+            negotiated,
+            method,
+        };
         Ok(out)
     }
 
     /// Handles KEX_ECDH_REPLY / KEXDH_REPLY: checks the server's signature over the exchange
     /// hash and derives the new keys.
-    pub fn on_reply(&mut self, payload: &[u8], client_version: &[u8], server_version: &[u8]) -> Result<ReplyOutcome> {
-        let Phase::AwaitReply { ours, theirs, negotiated, method } =
-            std::mem::replace(&mut self.phase, Phase::Idle)
+    pub fn on_reply(
+        &mut self,
+        payload: &[u8],
+        client_version: &[u8],
+        server_version: &[u8],
+    ) -> Result<ReplyOutcome> {
+        let Phase::AwaitReply {
+            ours,
+            theirs,
+            negotiated,
+            method,
+        } = std::mem::replace(&mut self.phase, Phase::Idle)
         else {
             return Err(Error::protocol("unexpected key exchange reply"));
         };
@@ -130,12 +156,22 @@ impl ClientKex {
         r.finish("trailing bytes in key exchange reply")?;
 
         let host_key = PublicKey::from_blob(host_key_blob).map_err(|e| {
-            Error::new(ErrorKind::HostKeyRejected, format!("server host key unusable: {}", e.message()))
+            Error::new(
+                ErrorKind::HostKeyRejected,
+                format!("server host key unusable: {}", e.message()),
+            )
         })?;
-        if !host_key.signature_algorithms(true).contains(&negotiated.host_key) {
+        if !host_key
+            .signature_algorithms(true)
+            .contains(&negotiated.host_key)
+        {
             return Err(Error::new(
                 ErrorKind::HostKeyRejected,
-                format!("server sent a {} host key for algorithm {}", host_key.key_type(), negotiated.host_key),
+                format!(
+                    "server sent a {} host key for algorithm {}",
+                    host_key.key_type(),
+                    negotiated.host_key
+                ),
             ));
         }
         let hash = method.hash();
@@ -153,18 +189,40 @@ impl ClientKex {
             &string_bytes(server_public),
             &shared,
         ]);
-        host_key.verify(negotiated.host_key, &exchange_hash, signature).map_err(|e| {
-            Error::new(
-                ErrorKind::HostKeyRejected,
-                format!("server's signature over the exchange hash is invalid: {}", e.message()),
-            )
-        })?;
-        let session_id = self.session_id.get_or_insert_with(|| exchange_hash.clone()).clone();
-        let keys = Derivation { hash, shared: &shared, exchange_hash: &exchange_hash, session_id: &session_id };
-        let sealing = keys.direction(negotiated.cipher_c2s, negotiated.mac_c2s, *b"ACE")?.sealing();
-        let opening = keys.direction(negotiated.cipher_s2c, negotiated.mac_s2c, *b"BDF")?.opening();
+        host_key
+            .verify(negotiated.host_key, &exchange_hash, signature)
+            .map_err(|e| {
+                Error::new(
+                    ErrorKind::HostKeyRejected,
+                    format!(
+                        "server's signature over the exchange hash is invalid: {}",
+                        e.message()
+                    ),
+                )
+            })?;
+        let session_id = self
+            .session_id
+            .get_or_insert_with(|| exchange_hash.clone())
+            .clone();
+        let keys = Derivation {
+            hash,
+            shared: &shared,
+            exchange_hash: &exchange_hash,
+            session_id: &session_id,
+        };
+        let sealing = keys
+            .direction(negotiated.cipher_c2s, negotiated.mac_c2s, *b"ACE")?
+            .sealing();
+        let opening = keys
+            .direction(negotiated.cipher_s2c, negotiated.mac_s2c, *b"BDF")?
+            .opening();
         self.phase = Phase::AwaitNewKeys { opening };
-        Ok(ReplyOutcome { newkeys: vec![msg::NEWKEYS], sealing, host_key, negotiated })
+        Ok(ReplyOutcome {
+            newkeys: vec![msg::NEWKEYS],
+            sealing,
+            host_key,
+            negotiated,
+        })
     }
 
     /// Handles the server's NEWKEYS: returns the inbound keys to put in force.
@@ -187,7 +245,12 @@ struct Derivation<'a> {
 impl Derivation<'_> {
     /// HASH(K || H || letter || session_id), extended with HASH(K || H || K1 || ...) to `len`.
     fn derive(&self, letter: u8, len: usize) -> Zeroizing<Vec<u8>> {
-        let mut key = Zeroizing::new(self.hash.digest(&[self.shared, self.exchange_hash, &[letter], self.session_id]));
+        let mut key = Zeroizing::new(self.hash.digest(&[
+            self.shared,
+            self.exchange_hash,
+            &[letter],
+            self.session_id,
+        ]));
         while key.len() < len {
             let more = self.hash.digest(&[self.shared, self.exchange_hash, &key]);
             key.extend_from_slice(&more);
@@ -198,17 +261,29 @@ impl Derivation<'_> {
 
     /// Cipher and MAC keys for one direction; `letters` are RFC 4253's IV, key and MAC
     /// letters for that direction ('A', 'C', 'E' client to server; 'B', 'D', 'F' back).
-    fn direction(&self, cipher_name: &str, mac_name: Option<&str>, letters: [u8; 3]) -> Result<DirectionKeys> {
+    fn direction(
+        &self,
+        cipher_name: &str,
+        mac_name: Option<&str>,
+        letters: [u8; 3],
+    ) -> Result<DirectionKeys> {
         let [iv, enc, integrity] = letters;
-        let cipher = cipher::find(cipher_name).ok_or_else(|| Error::protocol(format!("cipher {cipher_name} unavailable")))?;
+        let cipher = cipher::find(cipher_name)
+            .ok_or_else(|| Error::protocol(format!("cipher {cipher_name} unavailable")))?;
         let mac = match mac_name {
             Some(name) => {
-                let m = mac::find(name).ok_or_else(|| Error::protocol(format!("MAC {name} unavailable")))?;
+                let m = mac::find(name)
+                    .ok_or_else(|| Error::protocol(format!("MAC {name} unavailable")))?;
                 Some((m, self.derive(integrity, m.key_len)))
             }
             None => None,
         };
-        Ok(DirectionKeys { cipher, key: self.derive(enc, cipher.key_len), iv: self.derive(iv, cipher.iv_len), mac })
+        Ok(DirectionKeys {
+            cipher,
+            key: self.derive(enc, cipher.key_len),
+            iv: self.derive(iv, cipher.iv_len),
+            mac,
+        })
     }
 }
 

@@ -1,6 +1,11 @@
 //! KEXINIT messages and algorithm negotiation (RFC 4253 §7.1), plus the ordered algorithm
 //! preferences an application can set.
-#![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 
 use super::msg;
 use crate::crypto::{cipher, kex, mac};
@@ -33,7 +38,10 @@ impl AlgorithmKind {
     /// Every name Sekura implements for this kind, with its legacy flag, preferred first.
     fn supported(self) -> Vec<(&'static str, bool)> {
         match self {
-            AlgorithmKind::Kex => kex::KEX_METHODS.iter().map(|m| (m.name, m.legacy)).collect(),
+            AlgorithmKind::Kex => kex::KEX_METHODS
+                .iter()
+                .map(|m| (m.name, m.legacy))
+                .collect(),
             AlgorithmKind::HostKey => HOST_KEY_ALGORITHMS.to_vec(),
             AlgorithmKind::Cipher => cipher::CIPHERS.iter().map(|c| (c.name, c.legacy)).collect(),
             AlgorithmKind::Mac => mac::MACS.iter().map(|m| (m.name, m.legacy)).collect(),
@@ -66,7 +74,11 @@ pub struct Preferences {
 impl Default for Preferences {
     fn default() -> Self {
         let modern = |kind: AlgorithmKind| {
-            kind.supported().into_iter().filter(|(_, legacy)| !legacy).map(|(n, _)| n).collect()
+            kind.supported()
+                .into_iter()
+                .filter(|(_, legacy)| !legacy)
+                .map(|(n, _)| n)
+                .collect()
         };
         Preferences {
             kex: modern(AlgorithmKind::Kex),
@@ -96,11 +108,18 @@ impl Preferences {
                 "unknown {} algorithm(s): {}; supported: {}",
                 kind.label(),
                 unknown.join(","),
-                supported.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(",")
+                supported
+                    .iter()
+                    .map(|(n, _)| *n)
+                    .collect::<Vec<_>>()
+                    .join(",")
             )));
         }
         if list.is_empty() {
-            return Err(Error::invalid_arg(format!("empty {} algorithm list", kind.label())));
+            return Err(Error::invalid_arg(format!(
+                "empty {} algorithm list",
+                kind.label()
+            )));
         }
         *self.list_mut(kind) = list;
         Ok(())
@@ -223,8 +242,16 @@ pub fn negotiate(client: &KexInit, server: &KexInit) -> Result<Negotiated> {
             .and_then(|name| supported.iter().find(|(n, _)| n == name).map(|(n, _)| *n))
             .ok_or_else(|| no_match(kind, c, s))
     };
-    let cipher_c2s = pick(AlgorithmKind::Cipher, &client.cipher_c2s, &server.cipher_c2s)?;
-    let cipher_s2c = pick(AlgorithmKind::Cipher, &client.cipher_s2c, &server.cipher_s2c)?;
+    let cipher_c2s = pick(
+        AlgorithmKind::Cipher,
+        &client.cipher_c2s,
+        &server.cipher_c2s,
+    )?;
+    let cipher_s2c = pick(
+        AlgorithmKind::Cipher,
+        &client.cipher_s2c,
+        &server.cipher_s2c,
+    )?;
     let mac_for = |cipher_name: &str, c: &[String], s: &[String]| -> Result<Option<&'static str>> {
         let aead = cipher::find(cipher_name).is_some_and(|c| c.aead);
         if aead {
@@ -234,8 +261,16 @@ pub fn negotiate(client: &KexInit, server: &KexInit) -> Result<Negotiated> {
         }
     };
     for (c, s, dir) in [
-        (&client.compression_c2s, &server.compression_c2s, "client to server"),
-        (&client.compression_s2c, &server.compression_s2c, "server to client"),
+        (
+            &client.compression_c2s,
+            &server.compression_c2s,
+            "client to server",
+        ),
+        (
+            &client.compression_s2c,
+            &server.compression_s2c,
+            "server to client",
+        ),
     ] {
         if !(c.iter().any(|n| n == "none") && s.iter().any(|n| n == "none")) {
             return Err(Error::protocol(format!(
@@ -260,7 +295,9 @@ fn no_match(kind: AlgorithmKind, client: &[String], server: &[String]) -> Error 
         .supported()
         .iter()
         .find(|(n, legacy)| *legacy && server.iter().any(|s| s == n))
-        .map(|(n, _)| format!("; the peer needs the legacy algorithm {n}, which must be enabled explicitly"))
+        .map(|(n, _)| {
+            format!("; the peer needs the legacy algorithm {n}, which must be enabled explicitly")
+        })
         .unwrap_or_default();
     Error::protocol(format!(
         "no matching {} algorithm: client offers {}, server offers {}{hint}",
@@ -272,7 +309,12 @@ fn no_match(kind: AlgorithmKind, client: &[String], server: &[String]) -> Error 
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+    #![allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::panic
+    )]
     use super::*;
 
     fn init(prefs: &Preferences, extra: &[&str]) -> KexInit {
@@ -282,7 +324,8 @@ mod tests {
     #[test]
     fn client_preference_wins() {
         let mut c = Preferences::default();
-        c.set(AlgorithmKind::Cipher, "aes256-ctr,aes128-gcm@openssh.com").unwrap();
+        c.set(AlgorithmKind::Cipher, "aes256-ctr,aes128-gcm@openssh.com")
+            .unwrap();
         let s = Preferences::default();
         let n = negotiate(&init(&c, &[EXT_INFO_C]), &init(&s, &[STRICT_KEX_S])).unwrap();
         assert_eq!(n.cipher_c2s, "aes256-ctr");
@@ -293,8 +336,12 @@ mod tests {
     #[test]
     fn aead_needs_no_mac() {
         let mut c = Preferences::default();
-        c.set(AlgorithmKind::Cipher, "chacha20-poly1305@openssh.com").unwrap();
-        let s = Preferences { mac: vec!["hmac-sha2-512"], ..Preferences::default() };
+        c.set(AlgorithmKind::Cipher, "chacha20-poly1305@openssh.com")
+            .unwrap();
+        let s = Preferences {
+            mac: vec!["hmac-sha2-512"],
+            ..Preferences::default()
+        };
         c.mac = vec!["hmac-sha2-256"];
         let n = negotiate(&init(&c, &[]), &init(&s, &[])).unwrap();
         assert_eq!(n.mac_c2s, None);
@@ -303,7 +350,10 @@ mod tests {
     #[test]
     fn failure_names_both_lists_and_the_legacy_option() {
         let c = Preferences::default();
-        let s = Preferences { cipher: vec!["aes128-cbc"], ..Preferences::default() };
+        let s = Preferences {
+            cipher: vec!["aes128-cbc"],
+            ..Preferences::default()
+        };
         let e = negotiate(&init(&c, &[]), &init(&s, &[])).unwrap_err();
         let m = e.message();
         assert!(m.contains("no matching cipher"), "{m}");
@@ -312,7 +362,9 @@ mod tests {
 
     #[test]
     fn unknown_names_are_refused() {
-        let e = Preferences::default().set(AlgorithmKind::Mac, "hmac-md5,hmac-sha2-256").unwrap_err();
+        let e = Preferences::default()
+            .set(AlgorithmKind::Mac, "hmac-md5,hmac-sha2-256")
+            .unwrap_err();
         assert!(e.message().contains("hmac-md5"), "{e}");
     }
 

@@ -1,6 +1,11 @@
 //! The binary packet protocol (RFC 4253 §6): framing, padding, sequence numbers, and the
 //! current sealing and opening keys. Encryption happens in place in the caller's buffers.
-#![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 
 use crate::crypto::cipher::{plaintext_opening_key, plaintext_sealing_key, OpeningKey, SealingKey};
 use crate::crypto::rng::SecureRandom;
@@ -45,7 +50,10 @@ impl PacketWriter {
         PacketWriter {
             key: plaintext_sealing_key(),
             seq: 0,
-            padding: PaddingPool { bytes: Vec::new(), used: 0 },
+            padding: PaddingPool {
+                bytes: Vec::new(),
+                used: 0,
+            },
             bytes_since_keys: 0,
         }
     }
@@ -61,7 +69,11 @@ impl PacketWriter {
     pub fn finish(&mut self, out: &mut Vec<u8>, start: usize, rng: &mut dyn SecureRandom) {
         let payload_len = out.len() - start - 5;
         let block = self.key.block_size().max(8);
-        let unpadded = if self.key.length_excluded() { 1 + payload_len } else { 5 + payload_len };
+        let unpadded = if self.key.length_excluded() {
+            1 + payload_len
+        } else {
+            5 + payload_len
+        };
         let mut pad = block - unpadded % block;
         if pad < 4 {
             pad += block;
@@ -143,7 +155,9 @@ impl PacketReader {
             Some(n) => n,
             None => {
                 let prefix_len = self.key.length_prefix_len();
-                let Some(prefix) = buf.get_mut(..prefix_len) else { return Ok(None) };
+                let Some(prefix) = buf.get_mut(..prefix_len) else {
+                    return Ok(None);
+                };
                 let n = self.key.packet_length(self.seq, prefix) as usize;
                 self.check_length(n)?;
                 self.pending_len = Some(n);
@@ -152,12 +166,14 @@ impl PacketReader {
         };
         let tag_len = self.key.tag_len();
         let total = 4 + packet_len + tag_len;
-        let Some(whole) = buf.get_mut(..total) else { return Ok(None) };
+        let Some(whole) = buf.get_mut(..total) else {
+            return Ok(None);
+        };
         self.pending_len = None;
         let (packet, tag) = whole.split_at_mut(4 + packet_len);
-        self.key.open(self.seq, packet, tag).map_err(|e| {
-            Error::new(ErrorKind::Protocol, format!("{e} (packet {})", self.seq))
-        })?;
+        self.key
+            .open(self.seq, packet, tag)
+            .map_err(|e| Error::new(ErrorKind::Protocol, format!("{e} (packet {})", self.seq)))?;
         let pad = usize::from(packet.get(4).copied().unwrap_or(0));
         if pad < 4 || pad + 1 > packet_len {
             return Err(Error::protocol(format!("invalid padding length {pad}")));
@@ -166,7 +182,12 @@ impl PacketReader {
         self.seq = self.seq.wrapping_add(1);
         let payload_end = 4 + packet_len - pad;
         self.bytes_since_keys += (payload_end - 5) as u64;
-        Ok(Some(Decoded { consumed: total, payload_start: 5, payload_end, seq }))
+        Ok(Some(Decoded {
+            consumed: total,
+            payload_start: 5,
+            payload_end,
+            seq,
+        }))
     }
 
     fn check_length(&self, n: usize) -> Result<()> {
@@ -197,7 +218,12 @@ impl PacketReader {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+    #![allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::panic
+    )]
     use super::*;
     use crate::crypto::rng::OsRandom;
 

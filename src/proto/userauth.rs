@@ -1,5 +1,10 @@
 //! User authentication, client side (RFC 4252, RFC 4256 keyboard-interactive).
-#![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 
 use zeroize::Zeroizing;
 
@@ -69,7 +74,11 @@ pub(super) struct ClientAuth {
 
 impl ClientAuth {
     pub fn new() -> Self {
-        ClientAuth { status: AuthStatus::AwaitingService, username: String::new(), banner: None }
+        ClientAuth {
+            status: AuthStatus::AwaitingService,
+            username: String::new(),
+            banner: None,
+        }
     }
 
     pub fn service_request() -> Vec<u8> {
@@ -81,7 +90,9 @@ impl ClientAuth {
     pub fn on_service_accept(&mut self, payload: &[u8]) -> Result<()> {
         let mut r = Reader::new(payload);
         r.u8("message number")?;
-        if r.string("service name")? != b"ssh-userauth" || self.status != AuthStatus::AwaitingService {
+        if r.string("service name")? != b"ssh-userauth"
+            || self.status != AuthStatus::AwaitingService
+        {
             return Err(Error::protocol("unexpected SERVICE_ACCEPT"));
         }
         self.status = AuthStatus::Ready;
@@ -91,11 +102,21 @@ impl ClientAuth {
     fn begin(&mut self, user: &str, method: Method) -> Result<Writer> {
         match &self.status {
             AuthStatus::Ready | AuthStatus::Failed { .. } => {}
-            AuthStatus::Success => return Err(Error::new(ErrorKind::State, "already authenticated")),
-            AuthStatus::AwaitingService => {
-                return Err(Error::new(ErrorKind::State, "the server has not accepted the userauth service yet"))
+            AuthStatus::Success => {
+                return Err(Error::new(ErrorKind::State, "already authenticated"))
             }
-            _ => return Err(Error::new(ErrorKind::State, "an authentication request is already in progress")),
+            AuthStatus::AwaitingService => {
+                return Err(Error::new(
+                    ErrorKind::State,
+                    "the server has not accepted the userauth service yet",
+                ))
+            }
+            _ => {
+                return Err(Error::new(
+                    ErrorKind::State,
+                    "an authentication request is already in progress",
+                ))
+            }
         }
         self.username = user.to_owned();
         self.status = AuthStatus::Pending(method);
@@ -115,7 +136,13 @@ impl ClientAuth {
     }
 
     /// A signed publickey request. `algorithm` is the signature algorithm chosen for the key.
-    pub fn publickey(&mut self, user: &str, key: &PrivateKey, algorithm: &str, session_id: &[u8]) -> Result<Vec<u8>> {
+    pub fn publickey(
+        &mut self,
+        user: &str,
+        key: &PrivateKey,
+        algorithm: &str,
+        session_id: &[u8],
+    ) -> Result<Vec<u8>> {
         let blob = key.public_key().to_blob();
         let mut w = self.begin(user, Method::PublicKey)?;
         w.bool(true).string(algorithm).string(&blob);
@@ -137,7 +164,10 @@ impl ClientAuth {
     /// Answers the outstanding keyboard-interactive round.
     pub fn info_response(&mut self, answers: &[String]) -> Result<Zeroizing<Vec<u8>>> {
         let AuthStatus::InfoRequest(req) = &self.status else {
-            return Err(Error::new(ErrorKind::State, "no keyboard-interactive question is pending"));
+            return Err(Error::new(
+                ErrorKind::State,
+                "no keyboard-interactive question is pending",
+            ));
         };
         if answers.len() != req.prompts.len() {
             return Err(Error::invalid_arg(format!(
@@ -159,7 +189,11 @@ impl ClientAuth {
         self.expect_pending()?;
         let mut r = Reader::new(payload);
         r.u8("message number")?;
-        let methods = r.name_list("authentications that can continue")?.into_iter().map(str::to_owned).collect();
+        let methods = r
+            .name_list("authentications that can continue")?
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
         let partial = r.bool("partial success")?;
         self.status = AuthStatus::Failed { methods, partial };
         Ok(())
@@ -189,10 +223,19 @@ impl ClientAuth {
             }
             Method::Password => {
                 // We do not offer password changes: treat the request as a refusal.
-                self.status = AuthStatus::Failed { methods: vec![], partial: false };
-                Err(Error::new(ErrorKind::AuthDenied, "the server requires a password change"))
+                self.status = AuthStatus::Failed {
+                    methods: vec![],
+                    partial: false,
+                };
+                Err(Error::new(
+                    ErrorKind::AuthDenied,
+                    "the server requires a password change",
+                ))
             }
-            _ => Err(Error::protocol(format!("unexpected message 60 during {} authentication", method.name()))),
+            _ => Err(Error::protocol(format!(
+                "unexpected message 60 during {} authentication",
+                method.name()
+            ))),
         }
     }
 
@@ -207,25 +250,38 @@ impl ClientAuth {
 fn parse_info_request(payload: &[u8]) -> Result<InfoRequest> {
     let mut r = Reader::new(payload);
     r.u8("message number")?;
-    let text = |r: &mut Reader, what| -> Result<String> { Ok(String::from_utf8_lossy(r.string(what)?).into_owned()) };
+    let text = |r: &mut Reader, what| -> Result<String> {
+        Ok(String::from_utf8_lossy(r.string(what)?).into_owned())
+    };
     let name = text(&mut r, "name")?;
     let instruction = text(&mut r, "instruction")?;
     r.string("language tag")?;
     let count = r.u32("prompt count")? as usize;
     if count > MAX_PROMPTS {
-        return Err(Error::protocol(format!("keyboard-interactive request with {count} prompts")));
+        return Err(Error::protocol(format!(
+            "keyboard-interactive request with {count} prompts"
+        )));
     }
     let mut prompts = Vec::with_capacity(count);
     for _ in 0..count {
         let prompt = text(&mut r, "prompt")?;
         prompts.push((prompt, r.bool("echo")?));
     }
-    Ok(InfoRequest { name, instruction, prompts })
+    Ok(InfoRequest {
+        name,
+        instruction,
+        prompts,
+    })
 }
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+    #![allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::panic
+    )]
     use super::*;
 
     fn accepted() -> ClientAuth {
@@ -245,7 +301,10 @@ mod tests {
         a.on_failure(w.as_bytes()).unwrap();
         assert_eq!(
             a.status,
-            AuthStatus::Failed { methods: vec!["publickey".into(), "password".into()], partial: true }
+            AuthStatus::Failed {
+                methods: vec!["publickey".into(), "password".into()],
+                partial: true
+            }
         );
     }
 
@@ -259,9 +318,18 @@ mod tests {
         let mut a = accepted();
         a.keyboard_interactive("bob").unwrap();
         let mut w = Writer::message(msg::USERAUTH_60);
-        w.string("n").string("i").string("").u32(2).string("Password: ").bool(false).string("Code: ").bool(true);
+        w.string("n")
+            .string("i")
+            .string("")
+            .u32(2)
+            .string("Password: ")
+            .bool(false)
+            .string("Code: ")
+            .bool(true);
         a.on_60(w.as_bytes()).unwrap();
-        let AuthStatus::InfoRequest(req) = &a.status else { panic!("no request") };
+        let AuthStatus::InfoRequest(req) = &a.status else {
+            panic!("no request")
+        };
         assert_eq!(req.prompts[1], ("Code: ".to_owned(), true));
         assert!(a.info_response(&["x".into()]).is_err());
         a.info_response(&["x".into(), "y".into()]).unwrap();

@@ -1,5 +1,10 @@
 //! Protocol version exchange (RFC 4253 §4.2).
-#![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 
 use crate::{Error, ErrorKind, Result};
 
@@ -29,8 +34,15 @@ impl VersionReader {
         let mut start = 0;
         loop {
             let rest = buf.get(start..).unwrap_or_default();
-            let Some(nl) = rest.iter().position(|&b| b == b'\n') else {
-                let limit = if rest.starts_with(b"SSH-") { MAX_VERSION_LINE } else { MAX_PRE_LINE };
+            let nl = rest.iter().position(|&b| b == b'\n');
+            let text = nl.map_or(rest, |n| rest.get(..n).unwrap_or_default());
+            check_line_bytes(text)?;
+            let Some(nl) = nl else {
+                let limit = if rest.starts_with(b"SSH-") {
+                    MAX_VERSION_LINE
+                } else {
+                    MAX_PRE_LINE
+                };
                 if rest.len() > limit {
                     return Err(bad("identification line too long"));
                 }
@@ -58,8 +70,23 @@ impl VersionReader {
     }
 }
 
+/// Like OpenSSH, refuse a NUL anywhere, or a CR that does not end the line: no real banner
+/// has them, and binary garbage is then reported at once instead of at the timeout.
+fn check_line_bytes(text: &[u8]) -> Result<()> {
+    let body = text.strip_suffix(b"\r").unwrap_or(text);
+    if body.iter().any(|&b| b == 0 || b == b'\r') {
+        return Err(bad(
+            "banner line contains invalid characters (peer does not speak SSH)",
+        ));
+    }
+    Ok(())
+}
+
 fn bad(what: &str) -> Error {
-    Error::new(ErrorKind::Protocol, format!("version exchange failed: {what}"))
+    Error::new(
+        ErrorKind::Protocol,
+        format!("version exchange failed: {what}"),
+    )
 }
 
 fn check_version(line: &[u8]) -> Result<()> {
@@ -75,7 +102,12 @@ fn check_version(line: &[u8]) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+    #![allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::panic
+    )]
     use super::*;
 
     #[test]
@@ -88,9 +120,24 @@ mod tests {
     }
 
     #[test]
+    fn binary_garbage_fails_at_once() {
+        assert!(VersionReader::default().parse(b"ab\0cd").is_err());
+        assert!(VersionReader::default().parse(b"ab\rcd\n").is_err());
+        assert!(VersionReader::default().parse(b"ok line\r\n").is_ok());
+    }
+
+    #[test]
     fn waits_for_more_input() {
-        assert_eq!(VersionReader::default().parse(b"SSH-2.0-Open").unwrap(), (None, 0));
-        assert_eq!(VersionReader::default().parse(b"pre\nSSH-2.0-Open").unwrap(), (None, 4));
+        assert_eq!(
+            VersionReader::default().parse(b"SSH-2.0-Open").unwrap(),
+            (None, 0)
+        );
+        assert_eq!(
+            VersionReader::default()
+                .parse(b"pre\nSSH-2.0-Open")
+                .unwrap(),
+            (None, 4)
+        );
     }
 
     #[test]

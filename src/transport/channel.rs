@@ -25,7 +25,12 @@ pub struct Channel {
 impl Channel {
     pub(super) fn open_session(shared: Arc<Shared>, timeout: Option<Duration>) -> Result<Channel> {
         let id = shared.with(Connection::open_session)?;
-        let channel = Channel { shared, id, timeout: Mutex::new(None), request_timeout: timeout };
+        let channel = Channel {
+            shared,
+            id,
+            timeout: Mutex::new(None),
+            request_timeout: timeout,
+        };
         channel.shared.wait(timeout, "the server to open the channel", |c| match &c.channel(id)?.state {
             ChannelState::Opening => None,
             ChannelState::Open => Some(Ok(())),
@@ -50,20 +55,32 @@ impl Channel {
     /// Sends a request and waits for the server's answer.
     fn request(&self, kind: &str, body: &[u8]) -> Result<()> {
         let id = self.id;
-        self.shared.with(|c| c.channel_request(id, kind, true, body))?;
-        let ok = self.shared.wait(self.request_timeout, "the server to answer the channel request", |c| {
-            match c.channel_take_reply(id) {
+        self.shared
+            .with(|c| c.channel_request(id, kind, true, body))?;
+        let ok = self.shared.wait(
+            self.request_timeout,
+            "the server to answer the channel request",
+            |c| match c.channel_take_reply(id) {
                 Some(reply) => Some(Ok(reply)),
-                None if c.channel(id).is_none_or(|ch| ch.state == ChannelState::Closed) => {
-                    Some(Err(Error::new(ErrorKind::Closed, "channel closed before the server answered")))
+                None if c
+                    .channel(id)
+                    .is_none_or(|ch| ch.state == ChannelState::Closed) =>
+                {
+                    Some(Err(Error::new(
+                        ErrorKind::Closed,
+                        "channel closed before the server answered",
+                    )))
                 }
                 None => None,
-            }
-        })?;
+            },
+        )?;
         if ok {
             Ok(())
         } else {
-            Err(Error::new(ErrorKind::Refused, format!("the server refused the {kind} request")))
+            Err(Error::new(
+                ErrorKind::Refused,
+                format!("the server refused the {kind} request"),
+            ))
         }
     }
 
@@ -76,18 +93,23 @@ impl Channel {
 
     fn read(&self, out: &mut [u8], stderr: bool) -> Result<usize> {
         let id = self.id;
-        self.shared.wait(self.io_timeout(), "channel data", |c| {
-            let ch = c.channel(id)?;
-            let buffered = if stderr { ch.stderr.len() } else { ch.stdout.len() };
-            if buffered > 0 || out.is_empty() {
-                return Some(c.channel_read(id, out, stderr));
-            }
-            if ch.at_eof() || c.error().is_some() {
-                return Some(Ok(0));
-            }
-            None
-        })
-        .map_err(|e| again_on_zero_timeout(e, self.io_timeout()))
+        self.shared
+            .wait(self.io_timeout(), "channel data", |c| {
+                let ch = c.channel(id)?;
+                let buffered = if stderr {
+                    ch.stderr.len()
+                } else {
+                    ch.stdout.len()
+                };
+                if buffered > 0 || out.is_empty() {
+                    return Some(c.channel_read(id, out, stderr));
+                }
+                if ch.at_eof() || c.error().is_some() {
+                    return Some(Ok(0));
+                }
+                None
+            })
+            .map_err(|e| again_on_zero_timeout(e, self.io_timeout()))
     }
 
     /// Reads standard output; 0 means EOF.
@@ -142,13 +164,18 @@ impl Channel {
 
     /// True once the server sent EOF or closed the channel.
     pub fn eof_received(&self) -> bool {
-        self.shared.state.lock().channel(self.id).is_none_or(|c| c.at_eof())
+        self.shared
+            .state
+            .lock()
+            .channel(self.id)
+            .is_none_or(|c| c.at_eof())
     }
 
     /// True once exit-status or exit-signal arrived, or the channel closed without one.
     pub fn exit_status_ready(&self) -> bool {
         let conn = self.shared.state.lock();
-        conn.channel(self.id).is_none_or(|c| c.exit.is_some() || c.state == ChannelState::Closed)
+        conn.channel(self.id)
+            .is_none_or(|c| c.exit.is_some() || c.state == ChannelState::Closed)
             || conn.error().is_some()
     }
 
@@ -161,20 +188,25 @@ impl Channel {
     /// closed without either is an error. Waits with the channel timeout.
     pub fn recv_exit_status(&self) -> Result<ExitStatus> {
         let id = self.id;
-        self.shared.wait(self.io_timeout(), "the exit status", |c| {
-            let ch = c.channel(id)?;
-            match (&ch.exit, &ch.state) {
-                (Some(exit), _) => Some(Ok(exit.clone())),
-                (None, ChannelState::Closed) => {
-                    Some(Err(Error::new(ErrorKind::Eof, "the channel closed without an exit status")))
+        self.shared
+            .wait(self.io_timeout(), "the exit status", |c| {
+                let ch = c.channel(id)?;
+                match (&ch.exit, &ch.state) {
+                    (Some(exit), _) => Some(Ok(exit.clone())),
+                    (None, ChannelState::Closed) => Some(Err(Error::new(
+                        ErrorKind::Eof,
+                        "the channel closed without an exit status",
+                    ))),
+                    _ => None,
                 }
-                _ => None,
-            }
-        })
-        .map_err(|e| match e.kind() {
-            ErrorKind::Closed => Error::new(ErrorKind::Eof, "the connection closed without an exit status"),
-            _ => again_on_zero_timeout(e, self.io_timeout()),
-        })
+            })
+            .map_err(|e| match e.kind() {
+                ErrorKind::Closed => Error::new(
+                    ErrorKind::Eof,
+                    "the connection closed without an exit status",
+                ),
+                _ => again_on_zero_timeout(e, self.io_timeout()),
+            })
     }
 
     /// Closes the channel; buffered data stays readable.

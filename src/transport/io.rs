@@ -61,8 +61,13 @@ impl Shared {
             match deadline {
                 None => self.changed.wait(&mut conn),
                 Some(d) => {
-                    if self.changed.wait_until(&mut conn, d).timed_out() && ready(&mut conn).is_none() {
-                        return Err(Error::new(ErrorKind::Timeout, format!("timed out waiting for {what}")));
+                    if self.changed.wait_until(&mut conn, d).timed_out()
+                        && ready(&mut conn).is_none()
+                    {
+                        return Err(Error::new(
+                            ErrorKind::Timeout,
+                            format!("timed out waiting for {what}"),
+                        ));
                     }
                 }
             }
@@ -102,14 +107,21 @@ impl Driver {
         });
         let reader = {
             let shared = Arc::clone(&shared);
-            std::thread::Builder::new().name("sekura-read".into()).spawn(move || read_loop(&shared, read_half))?
+            std::thread::Builder::new()
+                .name("sekura-read".into())
+                .spawn(move || read_loop(&shared, read_half))?
         };
         let writer = {
             let shared = Arc::clone(&shared);
-            std::thread::Builder::new().name("sekura-write".into()).spawn(move || write_loop(&shared, write_half))?
+            std::thread::Builder::new()
+                .name("sekura-write".into())
+                .spawn(move || write_loop(&shared, write_half))?
         };
         shared.writer_wake.notify_one();
-        Ok(Driver { shared, threads: vec![reader, writer] })
+        Ok(Driver {
+            shared,
+            threads: vec![reader, writer],
+        })
     }
 
     /// Flushes what is queued (bounded by `linger`), shuts the socket and joins the threads.
@@ -119,7 +131,12 @@ impl Driver {
             let mut conn = self.shared.state.lock();
             while conn.pending_transmit() > 0 && Instant::now() < deadline {
                 self.shared.writer_wake.notify_one();
-                if self.shared.changed.wait_until(&mut conn, deadline).timed_out() {
+                if self
+                    .shared
+                    .changed
+                    .wait_until(&mut conn, deadline)
+                    .timed_out()
+                {
                     break;
                 }
             }
@@ -153,7 +170,8 @@ fn read_loop(shared: &Shared, mut socket: TcpStream) {
             }
         };
         filled += n;
-        let result = shared.with(|conn| conn.handle_bytes_in_place(buf.get_mut(..filled).unwrap_or_default()));
+        let result = shared
+            .with(|conn| conn.handle_bytes_in_place(buf.get_mut(..filled).unwrap_or_default()));
         shared.changed.notify_all();
         match result {
             Ok(consumed) => {

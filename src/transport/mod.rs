@@ -66,7 +66,10 @@ impl Transport {
             }
         }
         let why = last.map_or_else(|| "no address".to_owned(), |e| e.to_string());
-        Err(Error::new(ErrorKind::Io, format!("connect to {host} port {port} failed: {why}")))
+        Err(Error::new(
+            ErrorKind::Io,
+            format!("connect to {host} port {port} failed: {why}"),
+        ))
     }
 
     /// Wraps a connected socket.
@@ -125,19 +128,24 @@ impl Transport {
         let driver = Driver::start(conn, socket)?;
         let shared = Arc::clone(&driver.shared);
         *self.driver.lock() = Some(driver);
-        shared.wait(self.timeout(), "the key exchange", |c| c.is_established().then_some(Ok(())))
+        shared.wait(self.timeout(), "the key exchange", |c| {
+            c.is_established().then_some(Ok(()))
+        })
     }
 
     /// The server's host key, verified against the key exchange signature.
     pub fn remote_server_key(&self) -> Result<PublicKey> {
         let shared = self.shared()?;
         let conn = shared.state.lock();
-        conn.host_key().cloned().ok_or_else(|| Error::new(ErrorKind::State, "no key exchange has completed"))
+        conn.host_key()
+            .cloned()
+            .ok_or_else(|| Error::new(ErrorKind::State, "no key exchange has completed"))
     }
 
     /// True while the connection is up.
     pub fn is_active(&self) -> bool {
-        self.shared().is_ok_and(|s| s.state.lock().error().is_none())
+        self.shared()
+            .is_ok_and(|s| s.state.lock().error().is_none())
     }
 
     /// True once authentication succeeded.
@@ -153,7 +161,10 @@ impl Transport {
         let shared = self.shared().ok()?;
         let conn = shared.state.lock();
         match conn.auth_status() {
-            AuthStatus::Failed { methods, partial } => Some(AuthDenied { methods: methods.clone(), partial: *partial }),
+            AuthStatus::Failed { methods, partial } => Some(AuthDenied {
+                methods: methods.clone(),
+                partial: *partial,
+            }),
             _ => None,
         }
     }
@@ -180,22 +191,34 @@ impl Transport {
         mut on_info: impl FnMut(&InfoRequest) -> Option<Vec<String>>,
     ) -> Result<()> {
         loop {
-            let status = shared.wait(self.timeout(), "the authentication result", |c| match c.auth_status() {
-                AuthStatus::Pending(_) => None,
-                s => Some(Ok(s.clone())),
+            let status = shared.wait(self.timeout(), "the authentication result", |c| {
+                match c.auth_status() {
+                    AuthStatus::Pending(_) => None,
+                    s => Some(Ok(s.clone())),
+                }
             })?;
             match status {
                 AuthStatus::Success => return Ok(()),
                 AuthStatus::Failed { methods, partial } => {
-                    let verdict = if partial { "partial success; more authentication required" } else { "permission denied" };
+                    let verdict = if partial {
+                        "partial success; more authentication required"
+                    } else {
+                        "permission denied"
+                    };
                     return Err(Error::new(
                         ErrorKind::AuthDenied,
-                        format!("authentication failed ({verdict}); methods that can continue: {}", methods.join(",")),
+                        format!(
+                            "authentication failed ({verdict}); methods that can continue: {}",
+                            methods.join(",")
+                        ),
                     ));
                 }
                 AuthStatus::InfoRequest(req) => {
                     let Some(answers) = on_info(&req) else {
-                        return Err(Error::new(ErrorKind::AuthDenied, "keyboard-interactive authentication abandoned"));
+                        return Err(Error::new(
+                            ErrorKind::AuthDenied,
+                            "keyboard-interactive authentication abandoned",
+                        ));
                     };
                     shared.with(|c| c.auth_info_response(&answers))?;
                 }
@@ -247,7 +270,8 @@ impl Transport {
         self.closed.store(true, Ordering::Release);
         let driver = self.driver.lock().take();
         if let Some(mut d) = driver {
-            d.shared.with(|c| c.disconnect(msg::reason::BY_APPLICATION, "closed by application"));
+            d.shared
+                .with(|c| c.disconnect(msg::reason::BY_APPLICATION, "closed by application"));
             d.stop(Duration::from_secs(1));
         }
         self.socket.lock().take();
