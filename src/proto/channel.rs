@@ -100,6 +100,8 @@ pub struct Channel {
     local_window: u32,
     /// Bytes the application has read since we last re-opened the window.
     consumed: u32,
+    /// Standard error bytes whose window was re-opened on arrival, before being read.
+    stderr_prepaid: usize,
     /// What arrived as CHANNEL_DATA.
     pub stdout: RecvBuffer,
     /// What arrived as CHANNEL_EXTENDED_DATA type 1.
@@ -124,9 +126,21 @@ impl Channel {
         self.eof_received || self.close_received || self.state == ChannelState::Closed
     }
 
-    /// Re-opens the window by what the application read, once that is worth a message
-    /// (half the window), and returns the WINDOW_ADJUST to send.
-    pub fn on_consumed(&mut self, n: usize) -> Option<Vec<u8>> {
+    /// Re-opens the window by what the application read from stdout (or stderr) and returns
+    /// the WINDOW_ADJUST to send, if one is due.
+    pub fn on_read(&mut self, n: usize, stderr: bool) -> Option<Vec<u8>> {
+        let prepaid = if stderr {
+            n.min(self.stderr_prepaid)
+        } else {
+            0
+        };
+        self.stderr_prepaid -= prepaid;
+        self.credit(n - prepaid)
+    }
+
+    /// Counts `n` bytes as consumed; once that is worth a message (half the window), returns
+    /// the WINDOW_ADJUST that re-opens the window by them.
+    fn credit(&mut self, n: usize) -> Option<Vec<u8>> {
         self.consumed = self
             .consumed
             .saturating_add(u32::try_from(n).unwrap_or(u32::MAX));
@@ -245,6 +259,7 @@ impl Channels {
             remote_id: 0,
             local_window: WINDOW_SIZE,
             consumed: 0,
+            stderr_prepaid: 0,
             stdout: RecvBuffer::default(),
             stderr: RecvBuffer::default(),
             eof_received: false,
@@ -318,7 +333,7 @@ impl Channels {
                     None
                 };
                 let data = r.string("channel data")?;
-                receive_data(channel, code, data)?;
+                replies.extend(receive_data(channel, code, data)?);
             }
             msg::CHANNEL_EOF => channel.eof_received = true,
             msg::CHANNEL_CLOSE => {
@@ -359,7 +374,10 @@ impl Channels {
     }
 }
 
-fn receive_data(channel: &mut Channel, code: Option<u32>, data: &[u8]) -> Result<()> {
+/// Stores arriving data. Standard error gets a window's worth of its own: up to that much
+/// unread stderr re-opens the window at once, so a reader of stdout alone is never stalled
+/// by a chatty stderr (nor stdout by stderr's reader); stdout stays strictly window-bound.
+fn receive_data(channel: &mut Channel, code: Option<u32>, data: &[u8]) -> Result<Option<Vec<u8>>> {
     if channel.state != ChannelState::Open || channel.eof_received {
         return Err(Error::protocol(
             "channel data after EOF or outside an open channel",
@@ -376,12 +394,22 @@ fn receive_data(channel: &mut Channel, code: Option<u32>, data: &[u8]) -> Result
         .checked_sub(len)
         .ok_or_else(|| Error::protocol("peer sent more channel data than the window allows"))?;
     match code {
-        None => channel.stdout.push(data),
-        Some(1) => channel.stderr.push(data),
+        None => {
+            channel.stdout.push(data);
+            Ok(None)
+        }
+        Some(1) => {
+            channel.stderr.push(data);
+            if channel.stderr.len() <= WINDOW_SIZE as usize {
+                channel.stderr_prepaid += data.len();
+                Ok(channel.credit(data.len()))
+            } else {
+                Ok(None)
+            }
+        }
         // Unknown data types are dropped but still re-open the window.
-        Some(_) => channel.consumed = channel.consumed.saturating_add(len),
+        Some(_) => Ok(channel.credit(data.len())),
     }
-    Ok(())
 }
 
 /// Handles a request from the server; returns whether it was understood.
@@ -445,9 +473,33 @@ mod tests {
         let c = chans.get_mut(id).unwrap();
         let mut out = vec![0u8; WINDOW_SIZE as usize / 2];
         assert_eq!(c.stdout.read(&mut out), out.len());
-        let adjust = c.on_consumed(out.len()).expect("window adjust due");
+        let adjust = c.on_read(out.len(), false).expect("window adjust due");
         assert_eq!(&adjust[1..5], &7u32.to_be_bytes());
         assert!(chans.handle(&data(id, b"x")).is_ok());
+    }
+
+    #[test]
+    fn unread_stderr_does_not_stall_stdout() {
+        let (mut chans, id) = open_channel();
+        let chunk = vec![1u8; MAX_PACKET as usize];
+        let mut adjusts = 0;
+        for _ in 0..WINDOW_SIZE / MAX_PACKET {
+            let mut w = Writer::message(msg::CHANNEL_EXTENDED_DATA);
+            w.u32(id).u32(1).string(&chunk);
+            adjusts += chans.handle(w.as_bytes()).unwrap().len();
+        }
+        assert_eq!(adjusts, 2, "a window of unread stderr re-opens the window");
+        assert!(
+            chans.handle(&data(id, &chunk)).is_ok(),
+            "stdout still flows"
+        );
+        let c = chans.get_mut(id).unwrap();
+        let mut out = vec![0u8; WINDOW_SIZE as usize];
+        assert_eq!(c.stderr.read(&mut out), out.len());
+        assert!(
+            c.on_read(out.len(), true).is_none(),
+            "prepaid stderr is not credited twice"
+        );
     }
 
     #[test]

@@ -601,7 +601,7 @@ impl Connection {
         } else {
             c.stdout.read(out)
         };
-        if let Some(adjust) = c.on_consumed(n) {
+        if let Some(adjust) = c.on_read(n, stderr) {
             if self.error.is_none() {
                 self.send(adjust);
             }
