@@ -936,3 +936,53 @@ fn proto_split_input_is_handled() {
         );
     }
 }
+
+/// A KEXINIT with first_kex_packet_follows set, followed by the guessed packet and a reply.
+fn guessing_server(kex_list: &str) -> Vec<u8> {
+    let mut init = kexinit(
+        kex_list,
+        "ssh-ed25519",
+        "aes128-ctr",
+        "hmac-sha2-256",
+        "none",
+    );
+    let flag = init.len() - 5;
+    init[flag] = 1;
+    let mut bytes = VERSION.to_vec();
+    bytes.extend(plaintext_packet(&init));
+    bytes.extend(plaintext_packet(&[30, 0, 0, 0, 4, 1, 2, 3, 4]));
+    let server_public = XorShift(0x6775_6573_7300_0001).bytes(32);
+    bytes.extend(plaintext_packet(&kex_reply(&server_public)));
+    bytes
+}
+
+/// RFC 4253 §7: a wrong guess (the server's first kex is not the one agreed) means the
+/// guessed packet is skipped, so the reply after it is processed (and its bad signature found).
+#[test]
+fn wrongly_guessed_kex_packet_is_ignored() {
+    let peer = peer_writing(guessing_server("ecdh-sha2-nistp256,curve25519-sha256"));
+    handshake(peer.port, |t| {
+        t.set_preferred(AlgorithmKind::Kex, "curve25519-sha256,ecdh-sha2-nistp256")
+            .unwrap()
+    })
+    .expect_quick(
+        "wrong guess skipped",
+        ErrorKind::HostKeyRejected,
+        &["signature"],
+    );
+}
+
+/// A right guess is a real kex packet: a server may not send KEX_ECDH_INIT, so it is fatal.
+#[test]
+fn rightly_guessed_kex_packet_is_processed() {
+    let peer = peer_writing(guessing_server("curve25519-sha256,ecdh-sha2-nistp256"));
+    handshake(peer.port, |t| {
+        t.set_preferred(AlgorithmKind::Kex, "curve25519-sha256,ecdh-sha2-nistp256")
+            .unwrap()
+    })
+    .expect_quick(
+        "right guess processed",
+        ErrorKind::Protocol,
+        &["message 30"],
+    );
+}
