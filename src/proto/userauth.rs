@@ -101,7 +101,8 @@ impl ClientAuth {
 
     fn begin(&mut self, user: &str, method: Method) -> Result<Writer> {
         match &self.status {
-            AuthStatus::Ready | AuthStatus::Failed { .. } => {}
+            // A new request abandons an unanswered keyboard-interactive round (RFC 4252 §5).
+            AuthStatus::Ready | AuthStatus::Failed { .. } | AuthStatus::InfoRequest(_) => {}
             AuthStatus::Success => {
                 return Err(Error::new(ErrorKind::State, "already authenticated"))
             }
