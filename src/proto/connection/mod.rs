@@ -11,27 +11,24 @@
     clippy::panic
 )]
 
+mod auth;
+mod channels;
+mod legality;
+
 use std::collections::VecDeque;
 
-use super::channel::{Channel, ChannelId, ChannelState, Channels};
+use super::channel::Channels;
 use super::kex::{ClientKex, Phase};
 use super::kexinit::{Negotiated, Preferences};
-use super::msg::{self, Family};
+use super::msg;
 use super::packet::{PacketReader, PacketWriter};
-use super::userauth::{AuthStatus, ClientAuth};
+use super::userauth::ClientAuth;
 use super::version::{our_version, VersionReader};
 use crate::crypto::rng::SecureRandom;
-use crate::keys::{PrivateKey, PublicKey};
+use crate::keys::PublicKey;
 use crate::wire::{Reader, Writer};
 use crate::{Error, ErrorKind, Result};
-
-/// What the legality table decides for an incoming message.
-enum Verdict {
-    Handle,
-    /// Reply UNIMPLEMENTED and change nothing.
-    Unimplemented,
-    Fatal(String),
-}
+use legality::Verdict;
 
 /// One client connection.
 pub struct Connection {
@@ -188,65 +185,6 @@ impl Connection {
             pos += d.consumed;
         }
         Ok(pos)
-    }
-
-    /// The legality table: which message may arrive now, for a client.
-    fn verdict(&self, number: u8) -> Verdict {
-        let peer_in_kex = matches!(
-            self.kex.phase,
-            Phase::AwaitReply { .. } | Phase::AwaitNewKeys { .. }
-        );
-        let strict_initial = self.kex.strict && !self.established;
-        let authed = self.auth.status == AuthStatus::Success;
-        let fatal = |why: &str| Verdict::Fatal(format!("message {number} {why}"));
-        match msg::family(number) {
-            _ if number == msg::DISCONNECT => Verdict::Handle,
-            Family::TransportGeneric if strict_initial => {
-                fatal("is not allowed during a strict key exchange")
-            }
-            Family::TransportGeneric => Verdict::Handle,
-            Family::Kex => match number {
-                msg::KEXINIT
-                    if matches!(self.kex.phase, Phase::Idle | Phase::SentKexInit { .. }) =>
-                {
-                    Verdict::Handle
-                }
-                msg::NEWKEYS if matches!(self.kex.phase, Phase::AwaitNewKeys { .. }) => {
-                    Verdict::Handle
-                }
-                msg::KEX_ECDH_REPLY if matches!(self.kex.phase, Phase::AwaitReply { .. }) => {
-                    Verdict::Handle
-                }
-                _ => fatal("is out of sequence in the key exchange"),
-            },
-            _ if !self.established || peer_in_kex => fatal("is not allowed during key exchange"),
-            Family::Service => match number {
-                msg::SERVICE_ACCEPT if self.auth.status == AuthStatus::AwaitingService => {
-                    Verdict::Handle
-                }
-                msg::EXT_INFO => Verdict::Handle,
-                _ => fatal("is not valid from a server at this point"),
-            },
-            Family::UserAuth => match number {
-                msg::USERAUTH_FAILURE | msg::USERAUTH_SUCCESS | msg::USERAUTH_60
-                    if matches!(self.auth.status, AuthStatus::Pending(_)) =>
-                {
-                    Verdict::Handle
-                }
-                msg::USERAUTH_BANNER if !authed => Verdict::Handle,
-                _ => fatal("is not valid from a server at this point of authentication"),
-            },
-            Family::Connection if !authed => fatal("arrived before authentication completed"),
-            Family::Connection => match number {
-                msg::GLOBAL_REQUEST | msg::CHANNEL_OPEN => Verdict::Handle,
-                msg::CHANNEL_OPEN_CONFIRMATION..=msg::CHANNEL_FAILURE => Verdict::Handle,
-                msg::REQUEST_SUCCESS | msg::REQUEST_FAILURE => {
-                    fatal("answers a global request we did not send")
-                }
-                _ => Verdict::Unimplemented,
-            },
-            Family::Other => Verdict::Unimplemented,
-        }
     }
 
     fn dispatch(&mut self, payload: &[u8], seq: u32) -> Result<()> {
@@ -421,217 +359,6 @@ impl Connection {
             self.kex.phase,
             Phase::SentKexInit { .. } | Phase::AwaitReply { .. }
         )
-    }
-
-    // ----- authentication -----
-
-    /// Where authentication stands.
-    pub fn auth_status(&self) -> &AuthStatus {
-        &self.auth.status
-    }
-
-    /// The userauth banner the server sent, if any.
-    pub fn banner(&self) -> Option<&str> {
-        self.auth.banner.as_deref()
-    }
-
-    /// The user name of the last authentication request.
-    pub fn username(&self) -> &str {
-        &self.auth.username
-    }
-
-    /// Sends a "none" request (learns the methods the server allows).
-    pub fn auth_none(&mut self, user: &str) -> Result<()> {
-        self.check_alive()?;
-        let p = self.auth.none(user)?;
-        self.send(p);
-        Ok(())
-    }
-
-    /// Sends a password request.
-    pub fn auth_password(&mut self, user: &str, password: &str) -> Result<()> {
-        self.check_alive()?;
-        let p = self.auth.password(user, password)?;
-        self.send(p.to_vec());
-        Ok(())
-    }
-
-    /// Sends a signed publickey request, choosing the signature algorithm the server
-    /// announced in server-sig-algs (for RSA: rsa-sha2-512, then -256, else ssh-rsa).
-    pub fn auth_publickey(&mut self, user: &str, key: &PrivateKey) -> Result<()> {
-        self.check_alive()?;
-        let session_id = self
-            .kex
-            .session_id
-            .clone()
-            .ok_or_else(|| Error::new(ErrorKind::State, "no session yet"))?;
-        let algorithm = self.signature_algorithm(&key.public_key());
-        let p = self.auth.publickey(user, key, algorithm, &session_id)?;
-        self.send(p);
-        Ok(())
-    }
-
-    fn signature_algorithm(&self, key: &PublicKey) -> &'static str {
-        let candidates = key.signature_algorithms(true);
-        let modern = key.signature_algorithms(false);
-        let first = modern.first().copied().unwrap_or(key.key_type());
-        match &self.server_sig_algs {
-            Some(server) => candidates
-                .into_iter()
-                .find(|a| server.iter().any(|s| s == a))
-                .unwrap_or(first),
-            None if key.key_type() == "ssh-rsa" && candidates.contains(&"ssh-rsa") => "ssh-rsa",
-            None => first,
-        }
-    }
-
-    /// Starts keyboard-interactive authentication.
-    pub fn auth_keyboard_interactive(&mut self, user: &str) -> Result<()> {
-        self.check_alive()?;
-        let p = self.auth.keyboard_interactive(user)?;
-        self.send(p);
-        Ok(())
-    }
-
-    /// Answers the keyboard-interactive prompts in [`AuthStatus::InfoRequest`].
-    pub fn auth_info_response(&mut self, answers: &[String]) -> Result<()> {
-        self.check_alive()?;
-        let p = self.auth.info_response(answers)?;
-        self.send(p.to_vec());
-        Ok(())
-    }
-
-    // ----- channels -----
-
-    fn authed(&self) -> Result<()> {
-        self.check_alive()?;
-        if self.auth.status != AuthStatus::Success {
-            return Err(Error::new(ErrorKind::State, "not authenticated"));
-        }
-        Ok(())
-    }
-
-    /// Opens a session channel; watch its state for the server's answer.
-    pub fn open_session(&mut self) -> Result<ChannelId> {
-        self.authed()?;
-        let (id, p) = self.channels.open("session");
-        self.send(p);
-        Ok(id)
-    }
-
-    /// A channel's state.
-    pub fn channel(&self, id: ChannelId) -> Option<&Channel> {
-        self.channels.get(id)
-    }
-
-    fn open_channel(&mut self, id: ChannelId) -> Result<&mut Channel> {
-        self.check_alive()?;
-        let c = self
-            .channels
-            .get_mut(id)
-            .ok_or_else(|| Error::invalid_arg("no such channel"))?;
-        match c.state {
-            ChannelState::Open if !c.close_sent => Ok(c),
-            _ => Err(Error::new(ErrorKind::Closed, "channel is closed")),
-        }
-    }
-
-    /// Sends a channel request; with `want_reply` the answer lands in the channel's replies.
-    pub fn channel_request(
-        &mut self,
-        id: ChannelId,
-        kind: &str,
-        want_reply: bool,
-        body: &[u8],
-    ) -> Result<()> {
-        let p = self.open_channel(id)?.request(kind, want_reply, body);
-        self.send(p);
-        Ok(())
-    }
-
-    /// Takes the oldest unread answer (true = success) to a channel request.
-    pub fn channel_take_reply(&mut self, id: ChannelId) -> Option<bool> {
-        self.channels.get_mut(id)?.replies.pop_front()
-    }
-
-    /// Sends what the window and packet size allow of `data` in one packet; returns the
-    /// number of bytes taken (0 when the window is shut).
-    pub fn channel_send(
-        &mut self,
-        id: ChannelId,
-        data: &[u8],
-        extended: Option<u32>,
-    ) -> Result<usize> {
-        let held = self.sending_held();
-        let c = self.open_channel(id)?;
-        if c.eof_sent {
-            return Err(Error::new(
-                ErrorKind::Closed,
-                "EOF already sent on this channel",
-            ));
-        }
-        let n = c.sendable(data.len());
-        if n == 0 {
-            return Ok(0);
-        }
-        let header = c.data_header(n, extended);
-        let body = data.get(..n).unwrap_or_default();
-        if held {
-            let mut p = header;
-            p.extend_from_slice(body);
-            self.send(p);
-        } else {
-            let start = PacketWriter::begin(&mut self.outbound);
-            self.outbound.extend_from_slice(&header);
-            self.outbound.extend_from_slice(body);
-            self.writer
-                .finish(&mut self.outbound, start, self.rng.as_mut());
-        }
-        Ok(n)
-    }
-
-    /// Reads received data (stdout, or stderr with `stderr`), re-opening the window.
-    pub fn channel_read(&mut self, id: ChannelId, out: &mut [u8], stderr: bool) -> Result<usize> {
-        let c = self
-            .channels
-            .get_mut(id)
-            .ok_or_else(|| Error::invalid_arg("no such channel"))?;
-        let n = if stderr {
-            c.stderr.read(out)
-        } else {
-            c.stdout.read(out)
-        };
-        if let Some(adjust) = c.on_read(n, stderr) {
-            if self.error.is_none() {
-                self.send(adjust);
-            }
-        }
-        Ok(n)
-    }
-
-    /// Sends EOF on a channel.
-    pub fn channel_eof(&mut self, id: ChannelId) -> Result<()> {
-        if let Some(p) = self.open_channel(id)?.eof() {
-            self.send(p);
-        }
-        Ok(())
-    }
-
-    /// Closes a channel (the peer answers with its own CLOSE).
-    pub fn channel_close(&mut self, id: ChannelId) -> Result<()> {
-        if self.error.is_some() {
-            return Ok(());
-        }
-        if let Some(p) = self.channels.get_mut(id).and_then(Channel::close) {
-            self.send(p);
-        }
-        Ok(())
-    }
-
-    /// Forgets a channel the application has freed, closing it first if needed.
-    pub fn channel_release(&mut self, id: ChannelId) {
-        let _ = self.channel_close(id);
-        self.channels.release(id);
     }
 }
 

@@ -1,0 +1,140 @@
+//! Channel commands of a client connection.
+
+use super::super::channel::{Channel, ChannelId, ChannelState};
+use super::super::packet::PacketWriter;
+use super::super::userauth::AuthStatus;
+use super::Connection;
+use crate::{Error, ErrorKind, Result};
+
+impl Connection {
+    fn authed(&self) -> Result<()> {
+        self.check_alive()?;
+        if self.auth.status != AuthStatus::Success {
+            return Err(Error::new(ErrorKind::State, "not authenticated"));
+        }
+        Ok(())
+    }
+
+    /// Opens a session channel; watch its state for the server's answer.
+    pub fn open_session(&mut self) -> Result<ChannelId> {
+        self.authed()?;
+        let (id, p) = self.channels.open("session");
+        self.send(p);
+        Ok(id)
+    }
+
+    /// A channel's state.
+    pub fn channel(&self, id: ChannelId) -> Option<&Channel> {
+        self.channels.get(id)
+    }
+
+    fn open_channel(&mut self, id: ChannelId) -> Result<&mut Channel> {
+        self.check_alive()?;
+        let c = self
+            .channels
+            .get_mut(id)
+            .ok_or_else(|| Error::invalid_arg("no such channel"))?;
+        match c.state {
+            ChannelState::Open if !c.close_sent => Ok(c),
+            _ => Err(Error::new(ErrorKind::Closed, "channel is closed")),
+        }
+    }
+
+    /// Sends a channel request; with `want_reply` the answer lands in the channel's replies.
+    pub fn channel_request(
+        &mut self,
+        id: ChannelId,
+        kind: &str,
+        want_reply: bool,
+        body: &[u8],
+    ) -> Result<()> {
+        let p = self.open_channel(id)?.request(kind, want_reply, body);
+        self.send(p);
+        Ok(())
+    }
+
+    /// Takes the oldest unread answer (true = success) to a channel request.
+    pub fn channel_take_reply(&mut self, id: ChannelId) -> Option<bool> {
+        self.channels.get_mut(id)?.replies.pop_front()
+    }
+
+    /// Sends what the window and packet size allow of `data` in one packet; returns the
+    /// number of bytes taken (0 when the window is shut).
+    pub fn channel_send(
+        &mut self,
+        id: ChannelId,
+        data: &[u8],
+        extended: Option<u32>,
+    ) -> Result<usize> {
+        let held = self.sending_held();
+        let c = self.open_channel(id)?;
+        if c.eof_sent {
+            return Err(Error::new(
+                ErrorKind::Closed,
+                "EOF already sent on this channel",
+            ));
+        }
+        let n = c.sendable(data.len());
+        if n == 0 {
+            return Ok(0);
+        }
+        let header = c.data_header(n, extended);
+        let body = data.get(..n).unwrap_or_default();
+        if held {
+            let mut p = header;
+            p.extend_from_slice(body);
+            self.send(p);
+        } else {
+            let start = PacketWriter::begin(&mut self.outbound);
+            self.outbound.extend_from_slice(&header);
+            self.outbound.extend_from_slice(body);
+            self.writer
+                .finish(&mut self.outbound, start, self.rng.as_mut());
+        }
+        Ok(n)
+    }
+
+    /// Reads received data (stdout, or stderr with `stderr`), re-opening the window.
+    pub fn channel_read(&mut self, id: ChannelId, out: &mut [u8], stderr: bool) -> Result<usize> {
+        let c = self
+            .channels
+            .get_mut(id)
+            .ok_or_else(|| Error::invalid_arg("no such channel"))?;
+        let n = if stderr {
+            c.stderr.read(out)
+        } else {
+            c.stdout.read(out)
+        };
+        if let Some(adjust) = c.on_read(n, stderr) {
+            if self.error.is_none() {
+                self.send(adjust);
+            }
+        }
+        Ok(n)
+    }
+
+    /// Sends EOF on a channel.
+    pub fn channel_eof(&mut self, id: ChannelId) -> Result<()> {
+        if let Some(p) = self.open_channel(id)?.eof() {
+            self.send(p);
+        }
+        Ok(())
+    }
+
+    /// Closes a channel (the peer answers with its own CLOSE).
+    pub fn channel_close(&mut self, id: ChannelId) -> Result<()> {
+        if self.error.is_some() {
+            return Ok(());
+        }
+        if let Some(p) = self.channels.get_mut(id).and_then(Channel::close) {
+            self.send(p);
+        }
+        Ok(())
+    }
+
+    /// Forgets a channel the application has freed, closing it first if needed.
+    pub fn channel_release(&mut self, id: ChannelId) {
+        let _ = self.channel_close(id);
+        self.channels.release(id);
+    }
+}

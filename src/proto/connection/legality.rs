@@ -1,0 +1,77 @@
+//! The legality table: which message may arrive in which state, for a client. One
+//! exhaustive match, so a message from the wrong side or at the wrong time cannot slip
+//! through to a handler (the libssh and Paramiko authentication bypasses were exactly that).
+
+use super::super::kex::Phase;
+use super::super::msg::{self, Family};
+use super::super::userauth::AuthStatus;
+use super::Connection;
+
+/// What the legality table decides for an incoming message.
+pub(super) enum Verdict {
+    Handle,
+    /// Reply UNIMPLEMENTED and change nothing.
+    Unimplemented,
+    Fatal(String),
+}
+
+impl Connection {
+    /// The legality table: which message may arrive now, for a client.
+    pub(super) fn verdict(&self, number: u8) -> Verdict {
+        let peer_in_kex = matches!(
+            self.kex.phase,
+            Phase::AwaitReply { .. } | Phase::AwaitNewKeys { .. }
+        );
+        let strict_initial = self.kex.strict && !self.established;
+        let authed = self.auth.status == AuthStatus::Success;
+        let fatal = |why: &str| Verdict::Fatal(format!("message {number} {why}"));
+        match msg::family(number) {
+            _ if number == msg::DISCONNECT => Verdict::Handle,
+            Family::TransportGeneric if strict_initial => {
+                fatal("is not allowed during a strict key exchange")
+            }
+            Family::TransportGeneric => Verdict::Handle,
+            Family::Kex => match number {
+                msg::KEXINIT
+                    if matches!(self.kex.phase, Phase::Idle | Phase::SentKexInit { .. }) =>
+                {
+                    Verdict::Handle
+                }
+                msg::NEWKEYS if matches!(self.kex.phase, Phase::AwaitNewKeys { .. }) => {
+                    Verdict::Handle
+                }
+                msg::KEX_ECDH_REPLY if matches!(self.kex.phase, Phase::AwaitReply { .. }) => {
+                    Verdict::Handle
+                }
+                _ => fatal("is out of sequence in the key exchange"),
+            },
+            _ if !self.established || peer_in_kex => fatal("is not allowed during key exchange"),
+            Family::Service => match number {
+                msg::SERVICE_ACCEPT if self.auth.status == AuthStatus::AwaitingService => {
+                    Verdict::Handle
+                }
+                msg::EXT_INFO => Verdict::Handle,
+                _ => fatal("is not valid from a server at this point"),
+            },
+            Family::UserAuth => match number {
+                msg::USERAUTH_FAILURE | msg::USERAUTH_SUCCESS | msg::USERAUTH_60
+                    if matches!(self.auth.status, AuthStatus::Pending(_)) =>
+                {
+                    Verdict::Handle
+                }
+                msg::USERAUTH_BANNER if !authed => Verdict::Handle,
+                _ => fatal("is not valid from a server at this point of authentication"),
+            },
+            Family::Connection if !authed => fatal("arrived before authentication completed"),
+            Family::Connection => match number {
+                msg::GLOBAL_REQUEST | msg::CHANNEL_OPEN => Verdict::Handle,
+                msg::CHANNEL_OPEN_CONFIRMATION..=msg::CHANNEL_FAILURE => Verdict::Handle,
+                msg::REQUEST_SUCCESS | msg::REQUEST_FAILURE => {
+                    fatal("answers a global request we did not send")
+                }
+                _ => Verdict::Unimplemented,
+            },
+            Family::Other => Verdict::Unimplemented,
+        }
+    }
+}
