@@ -42,6 +42,8 @@ pub struct PacketWriter {
     padding: PaddingPool,
     /// Bytes of payload sealed since the last key change, for rekey accounting.
     pub bytes_since_keys: u64,
+    /// Packets sealed since the last key change.
+    pub packets_since_keys: u64,
 }
 
 impl PacketWriter {
@@ -55,6 +57,7 @@ impl PacketWriter {
                 used: 0,
             },
             bytes_since_keys: 0,
+            packets_since_keys: 0,
         }
     }
 
@@ -95,6 +98,7 @@ impl PacketWriter {
         }
         self.seq = self.seq.wrapping_add(1);
         self.bytes_since_keys += payload_len as u64;
+        self.packets_since_keys += 1;
     }
 
     /// Frames one complete payload.
@@ -108,6 +112,7 @@ impl PacketWriter {
     pub fn set_key(&mut self, key: Box<dyn SealingKey>, reset_seq: bool) {
         self.key = key;
         self.bytes_since_keys = 0;
+        self.packets_since_keys = 0;
         if reset_seq {
             self.seq = 0;
         }
@@ -122,6 +127,8 @@ pub struct PacketReader {
     pending_len: Option<usize>,
     /// Bytes of payload opened since the last key change.
     pub bytes_since_keys: u64,
+    /// Packets opened since the last key change.
+    pub packets_since_keys: u64,
 }
 
 /// Where the payload of a decoded packet sits in the buffer given to [`PacketReader::decode`].
@@ -145,6 +152,7 @@ impl PacketReader {
             seq: 0,
             pending_len: None,
             bytes_since_keys: 0,
+            packets_since_keys: 0,
         }
     }
 
@@ -182,6 +190,7 @@ impl PacketReader {
         self.seq = self.seq.wrapping_add(1);
         let payload_end = 4 + packet_len - pad;
         self.bytes_since_keys += (payload_end - 5) as u64;
+        self.packets_since_keys += 1;
         Ok(Some(Decoded {
             consumed: total,
             payload_start: 5,
@@ -210,6 +219,7 @@ impl PacketReader {
     pub fn set_key(&mut self, key: Box<dyn OpeningKey>, reset_seq: bool) {
         self.key = key;
         self.bytes_since_keys = 0;
+        self.packets_since_keys = 0;
         if reset_seq {
             self.seq = 0;
         }

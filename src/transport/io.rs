@@ -16,6 +16,8 @@ use crate::{Error, ErrorKind, Result};
 
 /// Read size of the receive thread.
 const READ_CHUNK: usize = 256 * 1024;
+/// Longest the reader blocks without checking the connection's timers.
+const IDLE_WAKEUP: Duration = Duration::from_secs(1);
 /// Queued outbound bytes past which senders wait for the writer.
 pub(super) const SEND_QUEUE_LIMIT: usize = 1024 * 1024;
 
@@ -160,10 +162,24 @@ fn read_loop(shared: &Shared, mut socket: TcpStream) {
     let mut buf = vec![0u8; READ_CHUNK + crate::proto::MAX_PACKET_LEN + 64];
     let mut filled = 0;
     loop {
+        let _ = socket.set_read_timeout(Some(next_wakeup(shared)));
         let space = buf.get_mut(filled..).unwrap_or_default();
         let n = match socket.read(space) {
             Ok(n) if n > 0 => n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                let failed = shared.with(|conn| conn.handle_timeout(Instant::now()).is_err());
+                shared.changed.notify_all();
+                if failed {
+                    break;
+                }
+                continue;
+            }
             Ok(_) | Err(_) => {
                 shared.with(Connection::handle_eof);
                 break;
@@ -183,6 +199,16 @@ fn read_loop(shared: &Shared, mut socket: TcpStream) {
     }
     shared.changed.notify_all();
     shared.writer_wake.notify_all();
+}
+
+/// How long the reader may block before the connection's timers need it: never more than
+/// a second, so that timers set later (keepalive, rekey interval) are picked up.
+fn next_wakeup(shared: &Shared) -> Duration {
+    let now = Instant::now();
+    let deadline = shared.state.lock().poll_timeout();
+    deadline
+        .map_or(IDLE_WAKEUP, |d| d.saturating_duration_since(now))
+        .clamp(Duration::from_millis(1), IDLE_WAKEUP)
 }
 
 fn write_loop(shared: &Shared, mut socket: TcpStream) {

@@ -3,8 +3,9 @@
 
 mod channel;
 mod io;
+mod upkeep;
 
-use std::net::{TcpStream, ToSocketAddrs};
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,6 +13,7 @@ use std::time::Duration;
 use parking_lot::Mutex;
 
 pub use channel::Channel;
+pub use upkeep::DISCONNECT_BY_APPLICATION;
 
 use crate::crypto::rng::OsRandom;
 use crate::keys::{PrivateKey, PublicKey};
@@ -31,7 +33,14 @@ pub struct Transport {
     driver: Mutex<Option<Driver>>,
     timeout: Mutex<Option<Duration>>,
     closed: AtomicBool,
+    /// The peer's address, when the transport runs over a socket that has one.
+    peer: Option<SocketAddr>,
+    /// Settings made before the transport started, applied to the connection at start.
+    pending_settings: Mutex<Vec<Setting>>,
 }
+
+/// A connection setting waiting for the connection to exist.
+type Setting = Box<dyn Fn(&mut Connection) + Send>;
 
 /// The outcome of one authentication attempt that the server refused.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -75,12 +84,15 @@ impl Transport {
     /// Wraps a connected socket.
     pub fn new(socket: TcpStream) -> Transport {
         let _ = socket.set_nodelay(true);
+        let peer = socket.peer_addr().ok();
         Transport {
             socket: Mutex::new(Some(socket)),
             preferences: Mutex::new(Preferences::default()),
             driver: Mutex::new(None),
             timeout: Mutex::new(Some(DEFAULT_TIMEOUT)),
             closed: AtomicBool::new(false),
+            peer,
+            pending_settings: Mutex::new(Vec::new()),
         }
     }
 
@@ -124,13 +136,21 @@ impl Transport {
             .lock()
             .take()
             .ok_or_else(|| Error::new(ErrorKind::State, "the transport was already started"))?;
-        let conn = Connection::client(self.preferences.lock().clone(), Box::new(OsRandom));
+        let mut conn = Connection::client(self.preferences.lock().clone(), Box::new(OsRandom));
+        for setting in self.pending_settings.lock().drain(..) {
+            setting(&mut conn);
+        }
         let driver = Driver::start(conn, socket)?;
         let shared = Arc::clone(&driver.shared);
         *self.driver.lock() = Some(driver);
         shared.wait(self.timeout(), "the key exchange", |c| {
             c.is_established().then_some(Ok(()))
         })
+    }
+
+    /// The peer's address (Paramiko's getpeername), if the transport has one.
+    pub fn peer_addr(&self) -> Option<SocketAddr> {
+        self.peer
     }
 
     /// The server's host key, verified against the key exchange signature.

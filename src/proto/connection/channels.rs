@@ -90,6 +90,7 @@ impl Connection {
             self.outbound.extend_from_slice(body);
             self.writer
                 .finish(&mut self.outbound, start, self.rng.as_mut());
+            self.rekey_if_due();
         }
         Ok(n)
     }

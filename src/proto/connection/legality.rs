@@ -66,6 +66,9 @@ impl Connection {
             Family::Connection => match number {
                 msg::GLOBAL_REQUEST | msg::CHANNEL_OPEN => Verdict::Handle,
                 msg::CHANNEL_OPEN_CONFIRMATION..=msg::CHANNEL_FAILURE => Verdict::Handle,
+                msg::REQUEST_SUCCESS | msg::REQUEST_FAILURE if self.awaits_global_reply() => {
+                    Verdict::Handle
+                }
                 msg::REQUEST_SUCCESS | msg::REQUEST_FAILURE => {
                     fatal("answers a global request we did not send")
                 }

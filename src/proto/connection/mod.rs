@@ -14,6 +14,7 @@
 mod auth;
 mod channels;
 mod legality;
+mod upkeep;
 
 use std::collections::VecDeque;
 
@@ -29,6 +30,8 @@ use crate::keys::PublicKey;
 use crate::wire::{Reader, Writer};
 use crate::{Error, ErrorKind, Result};
 use legality::Verdict;
+use upkeep::Upkeep;
+pub use upkeep::DEFAULT_REKEY_BYTES;
 
 /// One client connection.
 pub struct Connection {
@@ -52,6 +55,7 @@ pub struct Connection {
     server_sig_algs: Option<Vec<String>>,
     auth: ClientAuth,
     channels: Channels,
+    upkeep: Upkeep,
     error: Option<Error>,
 }
 
@@ -80,6 +84,7 @@ impl Connection {
             server_sig_algs: None,
             auth: ClientAuth::new(),
             channels: Channels::default(),
+            upkeep: Upkeep::default(),
             error: None,
         };
         let kexinit = conn.kex.start(&conn.prefs, conn.rng.as_mut());
@@ -148,6 +153,11 @@ impl Connection {
         }
     }
 
+    /// True once user authentication succeeded.
+    pub fn is_authenticated(&self) -> bool {
+        self.auth.status == super::userauth::AuthStatus::Success
+    }
+
     /// The server's host key, once the first key exchange has verified its signature.
     pub fn host_key(&self) -> Option<&PublicKey> {
         self.host_key.as_ref()
@@ -181,8 +191,10 @@ impl Connection {
                 break;
             };
             let payload = rest.get(d.payload_start..d.payload_end).unwrap_or_default();
+            self.note_activity();
             self.dispatch(payload, d.seq)?;
             pos += d.consumed;
+            self.rekey_if_due();
         }
         Ok(pos)
     }
@@ -219,6 +231,7 @@ impl Connection {
             msg::NEWKEYS => {
                 let opening = self.kex.on_newkeys()?;
                 self.reader.set_key(opening, self.kex.strict);
+                self.on_kex_done();
                 if !self.established {
                     self.established = true;
                     self.send(ClientAuth::service_request());
@@ -237,6 +250,7 @@ impl Connection {
                 }
             }
             msg::GLOBAL_REQUEST => self.on_global_request(payload)?,
+            msg::REQUEST_SUCCESS | msg::REQUEST_FAILURE => self.on_global_reply(payload)?,
             msg::CHANNEL_OPEN => self.refuse_channel_open(payload)?,
             _ => {
                 for reply in self.channels.handle(payload)? {

@@ -1,0 +1,275 @@
+//! What keeps a connection healthy over days: key re-exchange after a byte or time limit,
+//! keepalives that detect a dead peer, and global requests with their replies.
+
+use std::collections::{HashMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use super::super::kex::Phase;
+use super::super::msg;
+use super::Connection;
+use crate::crypto::cipher;
+use crate::wire::{Reader, Writer};
+use crate::{Error, ErrorKind, Result};
+
+/// Default re-exchange limit: data in both directions under one set of keys.
+pub const DEFAULT_REKEY_BYTES: u64 = 1 << 30;
+/// Packets under one set of keys before a re-exchange, well before sequence numbers wrap.
+const REKEY_PACKETS: u64 = 1 << 31;
+
+/// Who is waiting for the answer to a global request we sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum GlobalWaiter {
+    Keepalive,
+    Application(u64),
+}
+
+/// Timers and counters of [`Connection`]'s upkeep.
+#[derive(Debug)]
+pub(super) struct Upkeep {
+    rekey_bytes: u64,
+    rekey_interval: Option<Duration>,
+    rekey_deadline: Option<Instant>,
+    keepalive: Option<(Duration, u32)>,
+    keepalive_deadline: Option<Instant>,
+    keepalive_missed: u32,
+    /// A packet arrived since the last keepalive tick.
+    activity: bool,
+    waiters: VecDeque<GlobalWaiter>,
+    /// Answers to application global requests: reply data, or None for a refusal.
+    replies: HashMap<u64, Option<Vec<u8>>>,
+    next_request: u64,
+    /// Completed key exchanges, the first included.
+    pub kex_count: u64,
+}
+
+impl Default for Upkeep {
+    fn default() -> Self {
+        Upkeep {
+            rekey_bytes: DEFAULT_REKEY_BYTES,
+            rekey_interval: None,
+            rekey_deadline: None,
+            keepalive: None,
+            keepalive_deadline: None,
+            keepalive_missed: 0,
+            activity: false,
+            waiters: VecDeque::new(),
+            replies: HashMap::new(),
+            next_request: 0,
+            kex_count: 0,
+        }
+    }
+}
+
+impl Connection {
+    /// Sets when keys are renewed: after `bytes` of data in both directions together (capped
+    /// by the cipher's safe limit, RFC 4344 §3.2), and after `interval` if given.
+    pub fn set_rekey_limits(&mut self, bytes: u64, interval: Option<Duration>) {
+        self.upkeep.rekey_bytes = bytes.max(1 << 16);
+        self.upkeep.rekey_interval = interval;
+        self.upkeep.rekey_deadline = None;
+    }
+
+    /// Sends a keepalive@openssh.com request after `interval` without traffic from the
+    /// peer; after `max_missed` unanswered ones the connection fails. `None` turns it off.
+    pub fn set_keepalive(&mut self, keepalive: Option<(Duration, u32)>) {
+        self.upkeep.keepalive = keepalive.filter(|(d, _)| !d.is_zero());
+        self.upkeep.keepalive_deadline = None;
+        self.upkeep.keepalive_missed = 0;
+    }
+
+    /// Completed key exchanges so far (1 after the first).
+    pub fn kex_count(&self) -> u64 {
+        self.upkeep.kex_count
+    }
+
+    /// Starts a key re-exchange now, unless one is already under way.
+    pub fn start_rekey(&mut self) -> Result<()> {
+        self.check_alive()?;
+        if !self.established {
+            return Err(Error::new(
+                ErrorKind::State,
+                "the first key exchange has not completed",
+            ));
+        }
+        if matches!(self.kex.phase, Phase::Idle) {
+            let kexinit = self.kex.start(&self.prefs, self.rng.as_mut());
+            self.write_now(&kexinit);
+        }
+        Ok(())
+    }
+
+    /// Called after each packet in either direction: re-exchanges keys when the limits say so.
+    pub(super) fn rekey_if_due(&mut self) {
+        if !self.established || !matches!(self.kex.phase, Phase::Idle) || self.error.is_some() {
+            return;
+        }
+        let bytes = self.writer.bytes_since_keys + self.reader.bytes_since_keys;
+        let packets = self
+            .writer
+            .packets_since_keys
+            .max(self.reader.packets_since_keys);
+        if bytes >= self.effective_rekey_bytes() || packets >= REKEY_PACKETS {
+            let _ = self.start_rekey();
+        }
+    }
+
+    /// The byte limit, lowered to 2^(L/4) cipher blocks of L bits (RFC 4344 §3.2).
+    fn effective_rekey_bytes(&self) -> u64 {
+        let block = self
+            .negotiated
+            .as_ref()
+            .and_then(|n| cipher::find(n.cipher_c2s))
+            .map_or(16, |c| c.block_size.max(8) as u64);
+        let cipher_limit = (1u64 << (block * 8 / 4).min(62)).saturating_mul(block);
+        self.upkeep.rekey_bytes.min(cipher_limit)
+    }
+
+    /// A key exchange completed: restart the time limit.
+    pub(super) fn on_kex_done(&mut self) {
+        self.upkeep.kex_count += 1;
+        self.upkeep.rekey_deadline = None;
+    }
+
+    /// A packet arrived: the peer is alive.
+    pub(super) fn note_activity(&mut self) {
+        self.upkeep.activity = true;
+        self.upkeep.keepalive_missed = 0;
+    }
+
+    /// When [`Self::handle_timeout`] should next be called, if ever.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        if self.error.is_some() {
+            return None;
+        }
+        [self.upkeep.rekey_deadline, self.upkeep.keepalive_deadline]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    /// Advances the timers to `now`: starts a due re-exchange, sends a due keepalive, or fails
+    /// the connection when too many keepalives went unanswered.
+    pub fn handle_timeout(&mut self, now: Instant) -> Result<()> {
+        self.check_alive()?;
+        if !self.established {
+            return Ok(());
+        }
+        if let Some(interval) = self.upkeep.rekey_interval {
+            match self.upkeep.rekey_deadline {
+                None => self.upkeep.rekey_deadline = Some(now + interval),
+                Some(d) if now >= d => {
+                    self.start_rekey()?;
+                    self.upkeep.rekey_deadline = Some(now + interval);
+                }
+                Some(_) => {}
+            }
+        }
+        self.keepalive_tick(now)
+    }
+
+    fn keepalive_tick(&mut self, now: Instant) -> Result<()> {
+        let Some((interval, max_missed)) = self.upkeep.keepalive else {
+            return Ok(());
+        };
+        match self.upkeep.keepalive_deadline {
+            Some(d) if now < d => return Ok(()),
+            None => {
+                self.upkeep.keepalive_deadline = Some(now + interval);
+                return Ok(());
+            }
+            Some(_) => {}
+        }
+        self.upkeep.keepalive_deadline = Some(now + interval);
+        if std::mem::take(&mut self.upkeep.activity) || !self.is_authenticated() {
+            return Ok(());
+        }
+        if self.upkeep.keepalive_missed >= max_missed {
+            let e = Error::new(
+                ErrorKind::Timeout,
+                format!(
+                    "the server did not answer {max_missed} keepalives sent {} s apart; connection considered dead",
+                    interval.as_secs()
+                ),
+            );
+            return Err(self.fail(e));
+        }
+        self.upkeep.keepalive_missed += 1;
+        self.send_global_request("keepalive@openssh.com", true, &[], GlobalWaiter::Keepalive);
+        Ok(())
+    }
+
+    /// Sends a global request (RFC 4254 §4). With `want_reply` returns an id whose answer
+    /// [`Self::take_global_reply`] gives once it arrives.
+    pub fn global_request(
+        &mut self,
+        name: &str,
+        want_reply: bool,
+        data: &[u8],
+    ) -> Result<Option<u64>> {
+        self.check_alive()?;
+        if !self.is_authenticated() {
+            return Err(Error::new(
+                ErrorKind::State,
+                "global requests need an authenticated connection",
+            ));
+        }
+        let id = self.upkeep.next_request;
+        self.upkeep.next_request += 1;
+        self.send_global_request(name, want_reply, data, GlobalWaiter::Application(id));
+        Ok(want_reply.then_some(id))
+    }
+
+    fn send_global_request(
+        &mut self,
+        name: &str,
+        want_reply: bool,
+        data: &[u8],
+        waiter: GlobalWaiter,
+    ) {
+        let mut w = Writer::message(msg::GLOBAL_REQUEST);
+        w.string(name).bool(want_reply).raw(data);
+        if want_reply {
+            self.upkeep.waiters.push_back(waiter);
+        }
+        self.send(w.into_bytes());
+    }
+
+    /// The answer to global request `id`: `Some(Some(data))` accepted with reply data,
+    /// `Some(None)` refused, `None` not yet answered.
+    pub fn take_global_reply(&mut self, id: u64) -> Option<Option<Vec<u8>>> {
+        self.upkeep.replies.remove(&id)
+    }
+
+    /// True while global request replies are awaited (the legality table asks).
+    pub(super) fn awaits_global_reply(&self) -> bool {
+        !self.upkeep.waiters.is_empty()
+    }
+
+    /// REQUEST_SUCCESS or REQUEST_FAILURE: answers the oldest request that wanted a reply.
+    pub(super) fn on_global_reply(&mut self, payload: &[u8]) -> Result<()> {
+        let waiter = self
+            .upkeep
+            .waiters
+            .pop_front()
+            .ok_or_else(|| Error::protocol("global request reply without a request"))?;
+        let mut r = Reader::new(payload);
+        let accepted = r.u8("message number")? == msg::REQUEST_SUCCESS;
+        if let GlobalWaiter::Application(id) = waiter {
+            let data = accepted.then(|| r.remaining().to_vec());
+            self.upkeep.replies.insert(id, data);
+        }
+        Ok(())
+    }
+
+    /// Sends SSH_MSG_IGNORE with `len` random bytes (traffic analysis cover, or a liveness
+    /// poke that needs no answer).
+    pub fn send_ignore(&mut self, len: usize) -> Result<()> {
+        self.check_alive()?;
+        let mut data = vec![0u8; len.min(crate::proto::MAX_PACKET_LEN / 2)];
+        self.rng.fill(&mut data);
+        let mut w = Writer::message(msg::IGNORE);
+        w.string(&data);
+        self.send(w.into_bytes());
+        Ok(())
+    }
+}

@@ -1,0 +1,97 @@
+//! Transport calls for a long-lived connection: key renewal, keepalive, global requests,
+//! IGNORE, disconnect with a reason.
+
+use std::time::Duration;
+
+use super::Transport;
+use crate::proto::msg;
+use crate::{Error, ErrorKind, Result};
+
+impl Transport {
+    /// Forces a key re-exchange and returns once the new keys are in use.
+    pub fn renegotiate_keys(&self) -> Result<()> {
+        let shared = self.shared()?;
+        let before = shared.with(|c| {
+            c.start_rekey()?;
+            Ok::<_, Error>(c.kex_count())
+        })?;
+        shared.wait(self.timeout(), "the key re-exchange", |c| {
+            (c.kex_count() > before).then_some(Ok(()))
+        })
+    }
+
+    /// Renews keys after `bytes` of traffic (both directions; capped by the cipher's safe
+    /// limit) and, if given, after `interval`.
+    pub fn set_rekey_limits(&self, bytes: u64, interval: Option<Duration>) -> Result<()> {
+        self.configure(move |c| c.set_rekey_limits(bytes, interval))
+    }
+
+    /// Sends a keepalive after `interval` of silence from the server and fails the
+    /// connection after `max_missed` unanswered ones (OpenSSH's ServerAliveInterval and
+    /// ServerAliveCountMax). A zero interval turns keepalives off.
+    pub fn set_keepalive(&self, interval: Duration, max_missed: u32) -> Result<()> {
+        self.configure(move |c| c.set_keepalive(Some((interval, max_missed.max(1)))))
+    }
+
+    /// Sends SSH_MSG_IGNORE carrying `len` random bytes.
+    pub fn send_ignore(&self, len: usize) -> Result<()> {
+        self.shared()?.with(|c| c.send_ignore(len))
+    }
+
+    /// Sends a global request. With `want_reply`, waits for the answer: `Ok(Some(data))` when
+    /// accepted (with the reply's data), an error of kind `Refused` when refused; without it
+    /// returns `Ok(None)` at once.
+    pub fn global_request(
+        &self,
+        name: &str,
+        data: &[u8],
+        want_reply: bool,
+    ) -> Result<Option<Vec<u8>>> {
+        let shared = self.shared()?;
+        let Some(id) = shared.with(|c| c.global_request(name, want_reply, data))? else {
+            return Ok(None);
+        };
+        let reply = shared.wait(self.timeout(), "the global request reply", |c| {
+            c.take_global_reply(id).map(Ok)
+        })?;
+        reply.map(Some).ok_or_else(|| {
+            Error::new(
+                ErrorKind::Refused,
+                format!("the server refused the global request {name}"),
+            )
+        })
+    }
+
+    /// Sends DISCONNECT with `reason` (RFC 4250 §4.2.2 codes) and `description`, then closes.
+    pub fn disconnect(&self, reason: u32, description: &str) {
+        if let Ok(shared) = self.shared() {
+            shared.with(|c| c.disconnect(reason, description));
+        }
+        self.close();
+    }
+
+    /// The user name of the last authentication attempt, if any.
+    pub fn username(&self) -> Option<String> {
+        let shared = self.shared().ok()?;
+        let conn = shared.state.lock();
+        Some(conn.username().to_owned()).filter(|u| !u.is_empty())
+    }
+
+    /// Applies a setting to the connection, or keeps it for when the transport starts.
+    fn configure(&self, f: impl Fn(&mut crate::proto::Connection) + Send + 'static) -> Result<()> {
+        match self.shared() {
+            Ok(shared) => {
+                shared.with(|c| f(c));
+                Ok(())
+            }
+            Err(e) if e.kind() == ErrorKind::State => {
+                self.pending_settings.lock().push(Box::new(f));
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// The reason code an application's disconnect carries unless it says otherwise.
+pub const DISCONNECT_BY_APPLICATION: u32 = msg::reason::BY_APPLICATION;
