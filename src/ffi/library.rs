@@ -56,3 +56,13 @@ pub unsafe extern "C" fn sekura_string_free(s: *mut c_char) {
         }
     }
 }
+
+/// Frees a byte buffer returned by Sekura together with its length. NULL is ignored.
+///
+/// # Safety
+/// `ptr` must be NULL or a buffer allocated by Sekura of exactly `len` bytes, not yet freed.
+#[no_mangle]
+pub unsafe extern "C" fn sekura_bytes_free(ptr: *mut u8, len: usize) {
+    // SAFETY: forwarded contract.
+    ffi! { unsafe { super::boundary::free_c_bytes(ptr, len) } }
+}

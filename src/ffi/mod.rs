@@ -8,9 +8,11 @@ mod library;
 mod pkey;
 pub mod result;
 mod transport;
+mod transport_upkeep;
 
 pub use channel::*;
 pub use library::*;
 pub use pkey::*;
 pub use result::*;
 pub use transport::*;
+pub use transport_upkeep::*;

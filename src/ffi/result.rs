@@ -49,6 +49,8 @@ pub const SSH_ALG_HOSTKEY: c_int = 1;
 pub const SSH_ALG_CIPHER: c_int = 2;
 /// `ssh_transport_set_preferred` kind: MACs.
 pub const SSH_ALG_MAC: c_int = 3;
+/// `ssh_transport_set_preferred` kind: compression ("none", "zlib@openssh.com", "zlib").
+pub const SSH_ALG_COMPRESSION: c_int = 4;
 
 /// `ssh_knownhosts_check`: a line lists this host with this key.
 pub const SSH_KNOWNHOSTS_MATCH: c_int = 0;

@@ -10,7 +10,7 @@ use super::boundary::{
 use super::channel::ssh_channel;
 use super::pkey::{public_key_handle, ssh_pkey};
 use super::result::*;
-use crate::proto::{AlgorithmKind, InfoRequest};
+use crate::proto::InfoRequest;
 use crate::transport::Transport;
 use crate::Error;
 
@@ -137,12 +137,9 @@ pub unsafe extern "C" fn ssh_transport_set_preferred(
     names: *const c_char,
 ) -> c_int {
     ffi! {
-        let kind = match kind {
-            SSH_ALG_KEX => AlgorithmKind::Kex,
-            SSH_ALG_HOSTKEY => AlgorithmKind::HostKey,
-            SSH_ALG_CIPHER => AlgorithmKind::Cipher,
-            SSH_ALG_MAC => AlgorithmKind::Mac,
-            other => return fail(SSH_ERR_INVALID_ARG, &format!("unknown algorithm kind {other}")),
+        let kind = match super::transport_upkeep::algorithm_kind(kind) {
+            Ok(k) => k,
+            Err(e) => return fail_with(&e),
         };
         // SAFETY: per the contract above.
         let names = match unsafe { str_arg(names, "names") } {

@@ -23,6 +23,8 @@ pub enum AlgorithmKind {
     Cipher,
     /// MAC algorithm.
     Mac,
+    /// Compression algorithm.
+    Compression,
 }
 
 impl AlgorithmKind {
@@ -32,6 +34,7 @@ impl AlgorithmKind {
             AlgorithmKind::HostKey => "host key",
             AlgorithmKind::Cipher => "cipher",
             AlgorithmKind::Mac => "MAC",
+            AlgorithmKind::Compression => "compression",
         }
     }
 
@@ -45,9 +48,19 @@ impl AlgorithmKind {
             AlgorithmKind::HostKey => HOST_KEY_ALGORITHMS.to_vec(),
             AlgorithmKind::Cipher => cipher::CIPHERS.iter().map(|c| (c.name, c.legacy)).collect(),
             AlgorithmKind::Mac => mac::MACS.iter().map(|m| (m.name, m.legacy)).collect(),
+            AlgorithmKind::Compression => COMPRESSION_ALGORITHMS.to_vec(),
         }
     }
+
+    /// Every name Sekura implements for this kind, legacy ones included, preferred first.
+    pub fn supported_names(self) -> Vec<&'static str> {
+        self.supported().into_iter().map(|(n, _)| n).collect()
+    }
 }
+
+/// Compression methods. Compression is opt-in (`use_compression`): the default list is
+/// "none" alone, so the legacy flag marks the ones left out of the default.
+const COMPRESSION_ALGORITHMS: &[(&str, bool)] = &[("none", false)];
 
 /// Host key (signature) algorithms we can verify, preferred first, with the legacy flag.
 const HOST_KEY_ALGORITHMS: &[(&str, bool)] = &[
@@ -69,6 +82,8 @@ pub struct Preferences {
     pub cipher: Vec<&'static str>,
     /// MACs, both directions.
     pub mac: Vec<&'static str>,
+    /// Compression, both directions.
+    pub compression: Vec<&'static str>,
 }
 
 impl Default for Preferences {
@@ -85,6 +100,7 @@ impl Default for Preferences {
             host_key: modern(AlgorithmKind::HostKey),
             cipher: modern(AlgorithmKind::Cipher),
             mac: modern(AlgorithmKind::Mac),
+            compression: modern(AlgorithmKind::Compression),
         }
     }
 }
@@ -132,6 +148,7 @@ impl Preferences {
             AlgorithmKind::HostKey => &self.host_key,
             AlgorithmKind::Cipher => &self.cipher,
             AlgorithmKind::Mac => &self.mac,
+            AlgorithmKind::Compression => &self.compression,
         }
     }
 
@@ -141,6 +158,7 @@ impl Preferences {
             AlgorithmKind::HostKey => &mut self.host_key,
             AlgorithmKind::Cipher => &mut self.cipher,
             AlgorithmKind::Mac => &mut self.mac,
+            AlgorithmKind::Compression => &mut self.compression,
         }
     }
 }
@@ -211,8 +229,8 @@ impl KexInit {
             .name_list(&prefs.cipher)
             .name_list(&prefs.mac)
             .name_list(&prefs.mac)
-            .name_list(&["none"])
-            .name_list(&["none"])
+            .name_list(&prefs.compression)
+            .name_list(&prefs.compression)
             .name_list::<&str>(&[])
             .name_list::<&str>(&[])
             .bool(false)
@@ -231,6 +249,8 @@ pub struct Negotiated {
     /// None when the cipher is an AEAD and no MAC applies.
     pub mac_c2s: Option<&'static str>,
     pub mac_s2c: Option<&'static str>,
+    pub compression_c2s: &'static str,
+    pub compression_s2c: &'static str,
 }
 
 /// Picks, for each kind, the first of the client's algorithms that the server also lists.
@@ -260,31 +280,21 @@ pub fn negotiate(client: &KexInit, server: &KexInit) -> Result<Negotiated> {
             pick(AlgorithmKind::Mac, c, s).map(Some)
         }
     };
-    for (c, s, dir) in [
-        (
-            &client.compression_c2s,
-            &server.compression_c2s,
-            "client to server",
-        ),
-        (
-            &client.compression_s2c,
-            &server.compression_s2c,
-            "server to client",
-        ),
-    ] {
-        if !(c.iter().any(|n| n == "none") && s.iter().any(|n| n == "none")) {
-            return Err(Error::protocol(format!(
-                "no matching compression algorithm {dir}: we offer {}, peer offers {}",
-                c.join(","),
-                s.join(",")
-            )));
-        }
-    }
     Ok(Negotiated {
         kex: pick(AlgorithmKind::Kex, &client.kex, &server.kex)?,
         host_key: pick(AlgorithmKind::HostKey, &client.host_key, &server.host_key)?,
         mac_c2s: mac_for(cipher_c2s, &client.mac_c2s, &server.mac_c2s)?,
         mac_s2c: mac_for(cipher_s2c, &client.mac_s2c, &server.mac_s2c)?,
+        compression_c2s: pick(
+            AlgorithmKind::Compression,
+            &client.compression_c2s,
+            &server.compression_c2s,
+        )?,
+        compression_s2c: pick(
+            AlgorithmKind::Compression,
+            &client.compression_s2c,
+            &server.compression_s2c,
+        )?,
         cipher_c2s,
         cipher_s2c,
     })
