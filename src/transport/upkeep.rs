@@ -20,6 +20,11 @@ impl Transport {
         })
     }
 
+    /// Key exchanges completed on this connection, the first included.
+    pub fn key_exchange_count(&self) -> u64 {
+        self.shared().map_or(0, |s| s.state.lock().kex_count())
+    }
+
     /// Renews keys after `bytes` of traffic (both directions; capped by the cipher's safe
     /// limit) and, if given, after `interval`.
     pub fn set_rekey_limits(&self, bytes: u64, interval: Option<Duration>) -> Result<()> {

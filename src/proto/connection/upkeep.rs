@@ -113,15 +113,21 @@ impl Connection {
         }
     }
 
-    /// The byte limit, lowered to 2^(L/4) cipher blocks of L bits (RFC 4344 §3.2).
+    /// The byte limit, lowered for block ciphers to 2^(L/4) blocks of L bits (RFC 4344
+    /// §3.2). AEAD ciphers (chacha20-poly1305, AES-GCM) have no such bound this low.
     fn effective_rekey_bytes(&self) -> u64 {
-        let block = self
+        let block_limit = self
             .negotiated
             .as_ref()
             .and_then(|n| cipher::find(n.cipher_c2s))
-            .map_or(16, |c| c.block_size.max(8) as u64);
-        let cipher_limit = (1u64 << (block * 8 / 4).min(62)).saturating_mul(block);
-        self.upkeep.rekey_bytes.min(cipher_limit)
+            .filter(|c| !c.aead)
+            .map(|c| {
+                let block = c.block_size.max(8) as u64;
+                (1u64 << (block * 8 / 4).min(62)).saturating_mul(block)
+            });
+        block_limit.map_or(self.upkeep.rekey_bytes, |limit| {
+            limit.min(self.upkeep.rekey_bytes)
+        })
     }
 
     /// A key exchange completed: restart the time limit.
