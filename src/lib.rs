@@ -10,6 +10,7 @@ pub mod error;
 pub mod ffi;
 pub mod hostkeys;
 pub mod keys;
+pub mod log;
 pub mod proto;
 pub mod transport;
 pub mod wire;

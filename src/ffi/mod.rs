@@ -5,6 +5,7 @@
 pub(crate) mod boundary;
 mod channel;
 mod library;
+mod log;
 mod pkey;
 pub mod result;
 mod transport;
@@ -12,6 +13,7 @@ mod transport_upkeep;
 
 pub use channel::*;
 pub use library::*;
+pub use log::*;
 pub use pkey::*;
 pub use result::*;
 pub use transport::*;

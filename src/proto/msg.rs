@@ -78,3 +78,45 @@ pub fn family(n: u8) -> Family {
         _ => Family::Other,
     }
 }
+
+/// The RFC name of message number `n`, for logs.
+pub fn name(n: u8) -> &'static str {
+    match n {
+        DISCONNECT => "DISCONNECT",
+        IGNORE => "IGNORE",
+        UNIMPLEMENTED => "UNIMPLEMENTED",
+        DEBUG => "DEBUG",
+        SERVICE_REQUEST => "SERVICE_REQUEST",
+        SERVICE_ACCEPT => "SERVICE_ACCEPT",
+        EXT_INFO => "EXT_INFO",
+        KEXINIT => "KEXINIT",
+        NEWKEYS => "NEWKEYS",
+        30..=49 => "KEX (method specific)",
+        USERAUTH_REQUEST => "USERAUTH_REQUEST",
+        USERAUTH_FAILURE => "USERAUTH_FAILURE",
+        USERAUTH_SUCCESS => "USERAUTH_SUCCESS",
+        USERAUTH_BANNER => "USERAUTH_BANNER",
+        USERAUTH_60 => "USERAUTH_PK_OK/INFO_REQUEST",
+        USERAUTH_INFO_RESPONSE => "USERAUTH_INFO_RESPONSE",
+        GLOBAL_REQUEST => "GLOBAL_REQUEST",
+        REQUEST_SUCCESS => "REQUEST_SUCCESS",
+        REQUEST_FAILURE => "REQUEST_FAILURE",
+        CHANNEL_OPEN => "CHANNEL_OPEN",
+        CHANNEL_OPEN_CONFIRMATION => "CHANNEL_OPEN_CONFIRMATION",
+        CHANNEL_OPEN_FAILURE => "CHANNEL_OPEN_FAILURE",
+        CHANNEL_WINDOW_ADJUST => "CHANNEL_WINDOW_ADJUST",
+        CHANNEL_DATA => "CHANNEL_DATA",
+        CHANNEL_EXTENDED_DATA => "CHANNEL_EXTENDED_DATA",
+        CHANNEL_EOF => "CHANNEL_EOF",
+        CHANNEL_CLOSE => "CHANNEL_CLOSE",
+        CHANNEL_REQUEST => "CHANNEL_REQUEST",
+        CHANNEL_SUCCESS => "CHANNEL_SUCCESS",
+        CHANNEL_FAILURE => "CHANNEL_FAILURE",
+        _ => "unknown",
+    }
+}
+
+/// True for messages whose contents must never be logged (passwords, answers).
+pub fn carries_secrets(n: u8) -> bool {
+    matches!(n, USERAUTH_REQUEST | USERAUTH_INFO_RESPONSE)
+}

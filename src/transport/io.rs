@@ -5,12 +5,14 @@
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex, MutexGuard};
 
+use crate::log;
 use crate::proto::Connection;
 use crate::{Error, ErrorKind, Result};
 
@@ -29,17 +31,38 @@ pub(super) struct Shared {
     /// Signalled when there is output for the writer thread.
     pub writer_wake: Condvar,
     socket: TcpStream,
+    /// The logger name of this transport's messages, and whether packets are hexdumped.
+    pub log_name: Mutex<String>,
+    pub hexdump: AtomicBool,
 }
 
 impl Shared {
     /// Runs `f` on the connection, then wakes the writer for whatever it queued.
     pub fn with<R>(&self, f: impl FnOnce(&mut Connection) -> R) -> R {
         let mut conn = self.state.lock();
+        self.prepare_log(&mut conn);
         let r = f(&mut conn);
-        if conn.pending_transmit() > 0 {
-            self.writer_wake.notify_one();
-        }
+        self.wake_writer_if_needed(&conn);
+        self.emit_log(conn);
         r
+    }
+
+    /// Lets the connection keep log records at the level someone listens to.
+    fn prepare_log(&self, conn: &mut Connection) {
+        conn.set_log(log::max_level(), self.hexdump.load(Ordering::Relaxed));
+    }
+
+    /// Releases the lock, then hands the connection's log records to the application's
+    /// callback, which must never run under our lock.
+    fn emit_log(&self, mut conn: MutexGuard<'_, Connection>) {
+        let records = conn.take_log();
+        drop(conn);
+        if !records.is_empty() {
+            let name = self.log_name.lock().clone();
+            for r in records {
+                log::emit(r.level, &name, &r.message);
+            }
+        }
     }
 
     /// Waits until `ready` returns `Some`, the connection fails, or `timeout` passes.
@@ -52,9 +75,13 @@ impl Shared {
     ) -> Result<R> {
         let deadline = timeout.map(|t| Instant::now() + t);
         let mut conn = self.state.lock();
+        self.prepare_log(&mut conn);
         loop {
+            // `ready` may consume data, so it runs exactly once per wake-up and its answer
+            // is never dropped.
             if let Some(r) = ready(&mut conn) {
                 self.wake_writer_if_needed(&conn);
+                self.emit_log(conn);
                 return r;
             }
             if let Some(e) = conn.error() {
@@ -62,15 +89,14 @@ impl Shared {
             }
             match deadline {
                 None => self.changed.wait(&mut conn),
+                Some(d) if Instant::now() >= d => {
+                    return Err(Error::new(
+                        ErrorKind::Timeout,
+                        format!("timed out waiting for {what}"),
+                    ));
+                }
                 Some(d) => {
-                    if self.changed.wait_until(&mut conn, d).timed_out()
-                        && ready(&mut conn).is_none()
-                    {
-                        return Err(Error::new(
-                            ErrorKind::Timeout,
-                            format!("timed out waiting for {what}"),
-                        ));
-                    }
+                    self.changed.wait_until(&mut conn, d);
                 }
             }
         }
@@ -98,7 +124,12 @@ pub(super) struct Driver {
 
 impl Driver {
     /// Starts the threads for `conn` over `socket`.
-    pub fn start(conn: Connection, socket: TcpStream) -> Result<Driver> {
+    pub fn start(
+        conn: Connection,
+        socket: TcpStream,
+        log_name: String,
+        hexdump: bool,
+    ) -> Result<Driver> {
         let read_half = socket.try_clone()?;
         let write_half = socket.try_clone()?;
         let shared = Arc::new(Shared {
@@ -106,6 +137,8 @@ impl Driver {
             changed: Condvar::new(),
             writer_wake: Condvar::new(),
             socket,
+            log_name: Mutex::new(log_name),
+            hexdump: AtomicBool::new(hexdump),
         });
         let reader = {
             let shared = Arc::clone(&shared);

@@ -37,6 +37,9 @@ pub struct Transport {
     peer: Option<SocketAddr>,
     /// Settings made before the transport started, applied to the connection at start.
     pending_settings: Mutex<Vec<Setting>>,
+    /// Logger name and hexdump switch, for when the transport starts.
+    log_name: Mutex<String>,
+    hexdump: AtomicBool,
 }
 
 /// A connection setting waiting for the connection to exist.
@@ -93,6 +96,8 @@ impl Transport {
             closed: AtomicBool::new(false),
             peer,
             pending_settings: Mutex::new(Vec::new()),
+            log_name: Mutex::new("sekura.transport".to_owned()),
+            hexdump: AtomicBool::new(false),
         }
     }
 
@@ -140,12 +145,34 @@ impl Transport {
         for setting in self.pending_settings.lock().drain(..) {
             setting(&mut conn);
         }
-        let driver = Driver::start(conn, socket)?;
+        let driver = Driver::start(
+            conn,
+            socket,
+            self.log_name.lock().clone(),
+            self.hexdump.load(Ordering::Relaxed),
+        )?;
         let shared = Arc::clone(&driver.shared);
         *self.driver.lock() = Some(driver);
         shared.wait(self.timeout(), "the key exchange", |c| {
             c.is_established().then_some(Ok(()))
         })
+    }
+
+    /// Names this transport's log messages (default "sekura.transport").
+    pub fn set_log_name(&self, name: &str) {
+        name.clone_into(&mut self.log_name.lock());
+        if let Ok(shared) = self.shared() {
+            name.clone_into(&mut shared.log_name.lock());
+        }
+    }
+
+    /// Logs every packet as a hexdump at the Trace level when `on` (authentication data is
+    /// never shown).
+    pub fn set_hexdump(&self, on: bool) {
+        self.hexdump.store(on, Ordering::Relaxed);
+        if let Ok(shared) = self.shared() {
+            shared.hexdump.store(on, Ordering::Relaxed);
+        }
     }
 
     /// The peer's address (Paramiko's getpeername), if the transport has one.

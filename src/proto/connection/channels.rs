@@ -85,6 +85,11 @@ impl Connection {
             p.extend_from_slice(body);
             self.send(p);
         } else {
+            if self.logs_packets() {
+                let mut p = header.clone();
+                p.extend_from_slice(body);
+                self.log_packet("sent", &p);
+            }
             let start = PacketWriter::begin(&mut self.outbound);
             self.outbound.extend_from_slice(&header);
             self.outbound.extend_from_slice(body);

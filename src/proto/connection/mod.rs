@@ -14,6 +14,7 @@
 mod auth;
 mod channels;
 mod legality;
+mod logging;
 mod upkeep;
 
 use std::collections::VecDeque;
@@ -27,9 +28,11 @@ use super::userauth::ClientAuth;
 use super::version::{our_version, VersionReader};
 use crate::crypto::rng::SecureRandom;
 use crate::keys::PublicKey;
+use crate::log::Level;
 use crate::wire::{Reader, Writer};
 use crate::{Error, ErrorKind, Result};
 use legality::Verdict;
+use logging::LogBuffer;
 use upkeep::Upkeep;
 pub use upkeep::DEFAULT_REKEY_BYTES;
 
@@ -56,6 +59,7 @@ pub struct Connection {
     auth: ClientAuth,
     channels: Channels,
     upkeep: Upkeep,
+    log: LogBuffer,
     error: Option<Error>,
 }
 
@@ -85,6 +89,7 @@ impl Connection {
             auth: ClientAuth::new(),
             channels: Channels::default(),
             upkeep: Upkeep::default(),
+            log: LogBuffer::default(),
             error: None,
         };
         let kexinit = conn.kex.start(&conn.prefs, conn.rng.as_mut());
@@ -180,7 +185,12 @@ impl Connection {
             pos = used;
             match line {
                 None => return Ok(pos),
-                Some(line) => self.peer_version = Some(line),
+                Some(line) => {
+                    self.log(Level::Info, || {
+                        format!("server version: {}", String::from_utf8_lossy(&line))
+                    });
+                    self.peer_version = Some(line);
+                }
             }
         }
         while self.error.is_none() {
@@ -192,6 +202,7 @@ impl Connection {
             };
             let payload = rest.get(d.payload_start..d.payload_end).unwrap_or_default();
             self.note_activity();
+            self.log_packet("received", payload);
             self.dispatch(payload, d.seq)?;
             pos += d.consumed;
             self.rekey_if_due();
@@ -239,8 +250,16 @@ impl Connection {
             }
             msg::SERVICE_ACCEPT => self.auth.on_service_accept(payload)?,
             msg::EXT_INFO => self.on_ext_info(payload)?,
-            msg::USERAUTH_FAILURE => self.auth.on_failure(payload)?,
-            msg::USERAUTH_SUCCESS => self.auth.on_success()?,
+            msg::USERAUTH_FAILURE => {
+                self.auth.on_failure(payload)?;
+                let status = format!("{:?}", self.auth.status);
+                self.log(Level::Info, || format!("authentication refused: {status}"));
+            }
+            msg::USERAUTH_SUCCESS => {
+                self.auth.on_success()?;
+                let user = self.auth.username.clone();
+                self.log(Level::Info, || format!("authenticated as {user}"));
+            }
             msg::USERAUTH_BANNER => self.auth.on_banner(payload)?,
             msg::USERAUTH_60 => {
                 if let Err(e) = self.auth.on_60(payload) {
@@ -274,6 +293,20 @@ impl Connection {
         }
         self.write_now(&outcome.newkeys);
         self.writer.set_key(outcome.sealing, self.kex.strict);
+        let n = &outcome.negotiated;
+        let summary = format!(
+            "key exchange done: kex {}, host key {} {}, cipher {}/{}, MAC {}/{}, compression {}/{}",
+            n.kex,
+            n.host_key,
+            outcome.host_key.fingerprint_sha256(),
+            n.cipher_c2s,
+            n.cipher_s2c,
+            n.mac_c2s.unwrap_or("implicit"),
+            n.mac_s2c.unwrap_or("implicit"),
+            n.compression_c2s,
+            n.compression_s2c,
+        );
+        self.log(Level::Info, || summary);
         self.host_key = Some(outcome.host_key);
         self.negotiated = Some(outcome.negotiated);
         while let Some(p) = self.held.pop_front() {
@@ -339,6 +372,9 @@ impl Connection {
             if e.kind() != ErrorKind::Closed {
                 self.queue_disconnect(reason, e.message());
             }
+            self.log(Level::Error, || {
+                format!("connection failed: {}", e.message())
+            });
             self.error = Some(e.clone());
             self.channels.close_all();
         }
@@ -353,6 +389,7 @@ impl Connection {
 
     /// Frames and seals a payload immediately, whatever the key exchange state.
     fn write_now(&mut self, payload: &[u8]) {
+        self.log_packet("sent", payload);
         self.writer
             .write(&mut self.outbound, payload, self.rng.as_mut());
     }

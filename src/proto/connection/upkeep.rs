@@ -8,6 +8,7 @@ use super::super::kex::Phase;
 use super::super::msg;
 use super::Connection;
 use crate::crypto::cipher;
+use crate::log::Level;
 use crate::wire::{Reader, Writer};
 use crate::{Error, ErrorKind, Result};
 
@@ -109,6 +110,9 @@ impl Connection {
             .packets_since_keys
             .max(self.reader.packets_since_keys);
         if bytes >= self.effective_rekey_bytes() || packets >= REKEY_PACKETS {
+            self.log(Level::Info, || {
+                format!("renewing keys after {bytes} bytes, {packets} packets")
+            });
             let _ = self.start_rekey();
         }
     }
