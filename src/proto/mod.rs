@@ -11,7 +11,7 @@ pub mod userauth;
 mod version;
 
 pub use channel::{ChannelId, ChannelState, ExitStatus};
-pub use connection::{Connection, DEFAULT_REKEY_BYTES};
+pub use connection::{Connection, PublicKeySigning, DEFAULT_REKEY_BYTES};
 pub use kexinit::{AlgorithmKind, Negotiated, Preferences};
 pub use packet::MAX_PACKET_LEN;
 pub use userauth::{AuthStatus, InfoRequest};

@@ -9,7 +9,6 @@
 use zeroize::Zeroizing;
 
 use super::msg;
-use crate::keys::PrivateKey;
 use crate::wire::{Reader, Writer};
 use crate::{Error, ErrorKind, Result};
 
@@ -136,23 +135,19 @@ impl ClientAuth {
         Ok(Zeroizing::new(w.into_bytes()))
     }
 
-    /// A signed publickey request. `algorithm` is the signature algorithm chosen for the key.
+    /// A publickey request carrying `signature`, made over [`publickey_signed_data`].
     pub fn publickey(
         &mut self,
         user: &str,
-        key: &PrivateKey,
         algorithm: &str,
-        session_id: &[u8],
+        blob: &[u8],
+        signature: &[u8],
     ) -> Result<Vec<u8>> {
-        let blob = key.public_key().to_blob();
         let mut w = self.begin(user, Method::PublicKey)?;
-        w.bool(true).string(algorithm).string(&blob);
-        let mut signed = Writer::new();
-        signed.string(session_id).raw(w.as_bytes());
-        let signature = key.sign(algorithm, signed.as_bytes()).inspect_err(|_| {
-            self.status = AuthStatus::Ready;
-        })?;
-        w.string(&signature);
+        w.bool(true)
+            .string(algorithm)
+            .string(blob)
+            .string(signature);
         Ok(w.into_bytes())
     }
 
@@ -246,6 +241,26 @@ impl ClientAuth {
             _ => Err(Error::protocol("authentication reply without a request")),
         }
     }
+}
+
+/// The bytes a publickey signature covers (RFC 4252 §7): the session id, then the request
+/// itself up to the signature.
+pub fn publickey_signed_data(
+    session_id: &[u8],
+    user: &str,
+    algorithm: &str,
+    blob: &[u8],
+) -> Vec<u8> {
+    let mut w = Writer::new();
+    w.string(session_id)
+        .u8(msg::USERAUTH_REQUEST)
+        .string(user)
+        .string(SERVICE)
+        .string("publickey")
+        .bool(true)
+        .string(algorithm)
+        .string(blob);
+    w.into_bytes()
 }
 
 fn parse_info_request(payload: &[u8]) -> Result<InfoRequest> {

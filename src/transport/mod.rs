@@ -223,10 +223,7 @@ impl Transport {
 
     fn authenticate(&self, send: impl FnOnce(&mut Connection) -> Result<()>) -> Result<()> {
         let shared = self.shared()?;
-        let timeout = self.timeout();
-        shared.wait(timeout, "the server to accept authentication", |c| {
-            (*c.auth_status() != AuthStatus::AwaitingService).then_some(Ok(()))
-        })?;
+        self.await_service(&shared)?;
         shared.with(send)?;
         self.await_auth_result(&shared, |_| None)
     }
@@ -292,6 +289,31 @@ impl Transport {
         self.authenticate(|c| c.auth_publickey(user, key))
     }
 
+    /// Public key authentication where the private key lives elsewhere (an ssh-agent, a
+    /// token): `sign(algorithm, data)` returns the SSH signature blob. It runs on the calling
+    /// thread without any lock held, so it may do I/O.
+    pub fn auth_publickey_with(
+        &self,
+        user: &str,
+        key: &PublicKey,
+        sign: impl FnOnce(&str, &[u8]) -> Result<Vec<u8>>,
+    ) -> Result<()> {
+        let shared = self.shared()?;
+        self.await_service(&shared)?;
+        let signing = shared.with(|c| c.publickey_to_sign(user, key))?;
+        let signature = sign(signing.algorithm, &signing.data)?;
+        shared.with(|c| {
+            c.auth_publickey_signed(user, signing.algorithm, key.as_blob(), &signature)
+        })?;
+        self.await_auth_result(&shared, |_| None)
+    }
+
+    fn await_service(&self, shared: &Shared) -> Result<()> {
+        shared.wait(self.timeout(), "the server to accept authentication", |c| {
+            (*c.auth_status() != AuthStatus::AwaitingService).then_some(Ok(()))
+        })
+    }
+
     /// Keyboard-interactive authentication; `answer` is called for each round of prompts on
     /// the calling thread and returns one answer per prompt, or `None` to give up.
     pub fn auth_interactive(
@@ -300,9 +322,7 @@ impl Transport {
         answer: impl FnMut(&InfoRequest) -> Option<Vec<String>>,
     ) -> Result<()> {
         let shared = self.shared()?;
-        shared.wait(self.timeout(), "the server to accept authentication", |c| {
-            (*c.auth_status() != AuthStatus::AwaitingService).then_some(Ok(()))
-        })?;
+        self.await_service(&shared)?;
         shared.with(|c| c.auth_keyboard_interactive(user))?;
         self.await_auth_result(&shared, answer)
     }

@@ -1,9 +1,18 @@
 //! Authentication commands of a client connection.
 
-use super::super::userauth::AuthStatus;
+use super::super::userauth::{publickey_signed_data, AuthStatus};
 use super::Connection;
 use crate::keys::{PrivateKey, PublicKey};
 use crate::{Error, ErrorKind, Result};
+
+/// What an external signer must sign for a publickey request, and with which algorithm.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublicKeySigning {
+    /// The signature algorithm to use (and to name in the request).
+    pub algorithm: &'static str,
+    /// The bytes to sign.
+    pub data: Vec<u8>,
+}
 
 impl Connection {
     /// Where authentication stands.
@@ -37,17 +46,39 @@ impl Connection {
         Ok(())
     }
 
-    /// Sends a signed publickey request, choosing the signature algorithm the server
-    /// announced in server-sig-algs (for RSA: rsa-sha2-512, then -256, else ssh-rsa).
+    /// Signs and sends a publickey request with a private key held here.
     pub fn auth_publickey(&mut self, user: &str, key: &PrivateKey) -> Result<()> {
+        let public = key.public_key();
+        let signing = self.publickey_to_sign(user, &public)?;
+        let signature = key.sign(signing.algorithm, &signing.data)?;
+        self.auth_publickey_signed(user, signing.algorithm, public.as_blob(), &signature)
+    }
+
+    /// What a publickey signature for `key` must cover, for a signer outside the connection
+    /// (an ssh-agent, a hardware token). The signature algorithm is the one the server
+    /// announced in server-sig-algs (for RSA: rsa-sha2-512, then -256, else ssh-rsa).
+    pub fn publickey_to_sign(&self, user: &str, key: &PublicKey) -> Result<PublicKeySigning> {
         self.check_alive()?;
         let session_id = self
             .kex
             .session_id
-            .clone()
+            .as_deref()
             .ok_or_else(|| Error::new(ErrorKind::State, "no session yet"))?;
-        let algorithm = self.signature_algorithm(&key.public_key());
-        let p = self.auth.publickey(user, key, algorithm, &session_id)?;
+        let algorithm = self.signature_algorithm(key);
+        let data = publickey_signed_data(session_id, user, algorithm, key.as_blob());
+        Ok(PublicKeySigning { algorithm, data })
+    }
+
+    /// Sends a publickey request with a signature made over [`Self::publickey_to_sign`]'s data.
+    pub fn auth_publickey_signed(
+        &mut self,
+        user: &str,
+        algorithm: &str,
+        blob: &[u8],
+        signature: &[u8],
+    ) -> Result<()> {
+        self.check_alive()?;
+        let p = self.auth.publickey(user, algorithm, blob, signature)?;
         self.send(p);
         Ok(())
     }

@@ -31,6 +31,7 @@ use crate::keys::PublicKey;
 use crate::log::Level;
 use crate::wire::{Reader, Writer};
 use crate::{Error, ErrorKind, Result};
+pub use auth::PublicKeySigning;
 use legality::Verdict;
 use logging::LogBuffer;
 use upkeep::Upkeep;
