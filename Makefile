@@ -6,23 +6,24 @@
 #   make header         regenerate include/sekura.h from src/ffi
 #   make abi            regenerate abi/sekura.symbols from the shared library
 #   make install PREFIX=DIR [DESTDIR=...]
-#   make bench          bench/run.sh: throughput and handshakes against OpenSSH
+#   make bench          bench/run.py: throughput and handshakes against OpenSSH
 #   make clean
 #
 # Variables: PROFILE (cargo profile, default release), BUILD (output directory, default
-# build), OUT (cargo's output directory for PROFILE), CC, CFLAGS, SANITIZE (for example
-# address,undefined: builds the C programs with those sanitizers).
+# build), CC, CFLAGS, SANITIZE (for example address,undefined: builds the C programs with
+# those sanitizers). The tests in tests/ run make with NO_CARGO=1 and STATIC_LIB set to the
+# static library their own cargo build made, so that make never starts a second cargo.
 
 CARGO ?= cargo
 PREFIX ?= /usr/local
 PROFILE ?= release
 BUILD ?= build
-OUT ?= $(or $(CARGO_TARGET_DIR),target)/$(if $(filter dev test,$(PROFILE)),debug,$(PROFILE))
+PROFILE_DIR := $(or $(CARGO_TARGET_DIR),target)/$(patsubst dev,debug,$(patsubst test,debug,$(patsubst bench,release,$(PROFILE))))
 CFLAGS ?= -O2 -g
 SANITIZE ?=
 
 VERSION := $(shell sed -n 's/^version = "\(.*\)"$$/\1/p' Cargo.toml | head -n 1)
-STATIC_LIB := $(OUT)/libsekura.a
+STATIC_LIB ?= $(PROFILE_DIR)/libsekura.a
 LIB_DIR := $(BUILD)/lib
 SHARED_LIB := $(LIB_DIR)/libsekura.so.$(VERSION)
 
@@ -39,8 +40,10 @@ all: header-check examples
 
 # cargo decides whether anything is out of date; the relink below runs only when it wrote a
 # new libsekura.a.
+ifeq ($(NO_CARGO),)
 $(STATIC_LIB): FORCE
 	$(CARGO) build --profile $(PROFILE) --lib
+endif
 
 # The shared library: linked from the static one with the version script (see build.rs).
 $(SHARED_LIB): $(STATIC_LIB) abi/sekura.map abi/link.sh
@@ -63,7 +66,7 @@ endef
 $(BUILD)/bin/%: examples-c/%.c include/sekura.h $(SHARED_LIB)
 	$(compile_c)
 
-$(BUILD)/tests/%: tests/c/%.c include/sekura.h $(SHARED_LIB)
+$(BUILD)/tests/%: tests/c/%.c $(wildcard tests/c/*.h) include/sekura.h $(SHARED_LIB)
 	$(compile_c)
 
 header:
@@ -78,7 +81,7 @@ demo: examples
 test:
 	$(CARGO) fmt --check
 	$(CARGO) clippy --all-targets -- -D warnings
-	$(CARGO) test --release
+	$(CARGO) test --release --no-fail-fast
 
 install: $(SHARED_LIB)
 	install -d $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include
@@ -90,8 +93,7 @@ install: $(SHARED_LIB)
 	    pkgconfig/sekura.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/sekura.pc
 
 bench: examples
-	@if [ -x bench/run.sh ]; then bench/run.sh; \
-	else echo "make bench: bench/run.sh does not exist yet" >&2; exit 1; fi
+	python3 bench/run.py
 
 clean:
 	rm -rf $(BUILD)

@@ -41,6 +41,9 @@ shared() {
         -Wl,--gc-sections -Wl,-z,defs -Wl,-z,relro,-z,now -Wl,--as-needed \
         $libs
     mv -f "$out/libsekura.so.$version.tmp" "$out/libsekura.so.$version"
+    for other in "$out"/libsekura.so.*.*; do   # other versions, left by an older build
+        [ "$other" = "$out/libsekura.so.$version" ] || rm -f "$other"
+    done
     ln -sfn "libsekura.so.$version" "$out/$soname"
     ln -sfn "$soname" "$out/libsekura.so"
 }

@@ -1,7 +1,7 @@
 /*
  * sekura-ssh: run one command on a remote host, like OpenSSH's ssh(1), using Sekura.
  *
- *   sekura-ssh [-nV] [-F none] [-i identity_file]... [-l login_name] [-o option]...
+ *   sekura-ssh [-CnV] [-F none] [-i identity_file]... [-l login_name] [-o option]...
  *              [-p port] [user@]hostname command [argument ...]
  *
  * The command's words are joined with spaces, as ssh does. Local standard input goes to the
@@ -19,6 +19,7 @@
  *   IdentitiesOnly            yes or no (IdentitiesOnly is accepted; with no agent support
  *                             yet, only the identity files are ever offered)
  *   ConnectTimeout            seconds, or none
+ *   Compression               yes or no (-C is Compression=yes)
  *   IdentityFile, Port, User  as -i, -p and -l
  *
  * Authentication, in ssh's order, with the methods the server allows: public key with each
@@ -66,7 +67,7 @@ struct options {
     int kbdint_auth;
     int pubkey_auth;
     int batch_mode;
-    int identities_only;
+    int compression;
     int connect_timeout; /* seconds; 0 for none */
     int stdin_null;
     char *command;
@@ -104,7 +105,7 @@ static char *xstrdup(const char *s)
 static void usage(void)
 {
     fprintf(stderr,
-            "usage: %s [-nV] [-F none] [-i identity_file] [-l login_name] [-o option]\n"
+            "usage: %s [-CnV] [-F none] [-i identity_file] [-l login_name] [-o option]\n"
             "                  [-p port] [user@]hostname command [argument ...]\n",
             PROGRAM);
     exit(EXIT_FAILURE_SSH);
@@ -179,7 +180,7 @@ static void options_init(struct options *o)
     o->kbdint_auth = UNSET;
     o->pubkey_auth = UNSET;
     o->batch_mode = UNSET;
-    o->identities_only = UNSET;
+    o->compression = UNSET;
     o->connect_timeout = UNSET;
 }
 
@@ -305,7 +306,9 @@ static void apply_option(struct options *o, const char *key, const char *value)
     } else if (strcasecmp(key, "BatchMode") == 0) {
         set_int_once(&o->batch_mode, parse_yes_no(key, value));
     } else if (strcasecmp(key, "IdentitiesOnly") == 0) {
-        set_int_once(&o->identities_only, parse_yes_no(key, value));
+        (void)parse_yes_no(key, value); /* no agent yet: only identity files are offered */
+    } else if (strcasecmp(key, "Compression") == 0) {
+        set_int_once(&o->compression, parse_yes_no(key, value));
     } else if (strcasecmp(key, "ConnectTimeout") == 0) {
         set_int_once(&o->connect_timeout, parse_timeout(key, value));
     } else if (strcasecmp(key, "IdentityFile") == 0) {
@@ -357,6 +360,9 @@ static int parse_flag(struct options *o, char flag, const char *value)
         return 0;
     case 'n':
         o->stdin_null = 1;
+        return 0;
+    case 'C':
+        o->compression = 1;
         return 0;
     case 'p':
     case 'l':
@@ -468,10 +474,10 @@ static void apply_defaults(struct options *o)
     if (o->strict == STRICT_UNSET)
         o->strict = STRICT_ASK;
     set_int_once(&o->batch_mode, 0);
+    set_int_once(&o->compression, 0);
     set_int_once(&o->password_auth, 1);
     set_int_once(&o->kbdint_auth, 1);
     set_int_once(&o->pubkey_auth, 1);
-    set_int_once(&o->identities_only, 0);
     set_int_once(&o->connect_timeout, 0);
     if (o->identity_count == 0) {
         static const char *const defaults[] = {"~/.ssh/id_ed25519", "~/.ssh/id_ecdsa",
@@ -618,6 +624,8 @@ static ssh_transport *connect_to_server(const struct options *o)
             ssh_transport_set_preferred(t, kind, o->algorithms[kind]) != SSH_OK)
             die_sekura("algorithms");
     }
+    if (o->compression && ssh_transport_use_compression(t, true) != SSH_OK)
+        die_sekura("compression");
     if (ssh_transport_start_client(t) != SSH_OK) {
         char what[320];
         snprintf(what, sizeof what, "handshake with %s port %d", o->host, o->port);
@@ -787,20 +795,20 @@ static void *pump_stdin(void *arg)
 
 typedef ssize_t (*receive_fn)(ssh_channel *, uint8_t *, size_t);
 
-/* Copies one of the command's streams to fd until EOF. If fd stops accepting output (a
- * closed pipe), the rest is read and dropped so that the command can finish. */
+/* Copies one of the command's streams to fd until EOF. If fd stops taking output (a reader
+ * closed the pipe), the channel is closed, which ends the command, as ssh does. */
 static void copy_stream(ssh_channel *channel, receive_fn receive, int fd)
 {
     uint8_t buf[32768];
-    int writable = 1;
     for (;;) {
         ssize_t n = receive(channel, buf, sizeof buf);
         if (n <= 0)
             return;
-        if (writable && write_all(fd, buf, (size_t)n) != 0) {
+        if (write_all(fd, buf, (size_t)n) != 0) {
             if (errno != EPIPE)
                 fprintf(stderr, "%s: write: %s\n", PROGRAM, strerror(errno));
-            writable = 0;
+            ssh_channel_close(channel);
+            return;
         }
     }
 }

@@ -4,6 +4,7 @@
 //! algorithms; [`proto`] is one connection as a sans-IO state machine; [`transport`] drives it
 //! over a socket with a background thread; `ffi` is the C API.
 
+pub mod agent;
 pub mod crypto;
 pub mod error;
 #[cfg(feature = "capi")]

@@ -2,13 +2,19 @@
 //! again in memory and fails, naming the command to run, when the committed file differs; the
 //! ignored test `regenerate` (run by `make header`) writes it. It also compiles the header on
 //! its own as strict C11 and as C++, so a declaration C compilers reject cannot be committed.
+//!
+//! The README's copies of facts are checked here too: its C example compiles against the
+//! header, its algorithm table is what the library offers, its Rust version is Cargo.toml's.
+
+#[path = "c/make.rs"]
+mod make;
 
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-const MANIFEST_DIR: &str = env!("CARGO_MANIFEST_DIR");
+use make::MANIFEST_DIR;
 
 fn header_path() -> PathBuf {
     Path::new(MANIFEST_DIR).join("include").join("sekura.h")
@@ -33,9 +39,9 @@ fn version_macros() -> String {
 }
 
 /// The header as src/ffi and cbindgen.toml describe it now, generated once per run.
-fn generate() -> String {
+fn generate() -> &'static str {
     static HEADER: OnceLock<String> = OnceLock::new();
-    HEADER.get_or_init(generate_uncached).clone()
+    HEADER.get_or_init(generate_uncached)
 }
 
 fn generate_uncached() -> String {
@@ -79,7 +85,7 @@ fn every_declaration_is_documented() {
         let declares = line.starts_with("#define SSH_")
             || line.starts_with("#define SFTP_")
             || line.starts_with("typedef ")
-            || function_name(line).is_some();
+            || make::declared_function(line).is_some();
         if !declares {
             continue;
         }
@@ -95,62 +101,132 @@ fn every_declaration_is_documented() {
     );
 }
 
-/// The function a line of the header starts to declare, if it does.
-fn function_name(line: &str) -> Option<&str> {
-    if line.starts_with([' ', '\t', '*', '/', '#', '}']) || line.starts_with("typedef") {
-        return None;
-    }
-    let before_paren = &line[..line.find('(')?];
-    let name = before_paren
-        .rsplit(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-        .next()?;
-    (!name.is_empty()).then_some(name)
-}
-
-/// Compiles a translation unit that includes only the header, with `compiler` and `flags`.
-fn compile_header_alone(compiler: &str, flags: &[&str], source_name: &str) {
+/// Compiles `source` (named `source_name`) with `compiler` and `flags` against the header
+/// generated now, checking syntax and types only.
+fn compile_against_header(compiler: &str, flags: &[&str], source_name: &str, source: &str) {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("header");
     fs::create_dir_all(&dir).expect("create the scratch directory");
     fs::write(dir.join("sekura.h"), generate()).expect("write the header");
-    let source = dir.join(source_name);
-    fs::write(
-        &source,
-        "#include \"sekura.h\"\n#include \"sekura.h\"\nint main(void) { return SSH_OK; }\n",
-    )
-    .expect("write the test source");
-    let output = Command::new(compiler)
-        .args(flags)
-        .arg("-fsyntax-only")
-        .arg("-I")
-        .arg(&dir)
-        .arg(&source)
-        .output()
-        .unwrap_or_else(|e| {
-            panic!("cannot run `{compiler}` ({e}); install gcc and g++ (Debian: gcc g++)")
-        });
+    let path = dir.join(source_name);
+    fs::write(&path, source).expect("write the test source");
+    let output = make::run(
+        Command::new(compiler)
+            .args(flags)
+            .arg("-fsyntax-only")
+            .arg("-I")
+            .arg(&dir)
+            .arg(&path),
+        "gcc and g++ (Debian: gcc g++)",
+    );
     assert!(
         output.status.success(),
-        "the header does not compile with {compiler} {}:\n{}",
+        "{source_name} does not compile with {compiler} {}:\n{}",
         flags.join(" "),
         String::from_utf8_lossy(&output.stderr)
     );
 }
 
+const STRICT_C: &[&str] = &["-std=c11", "-Wall", "-Wextra", "-Wpedantic", "-Werror"];
+
+/// Includes only the header, twice (the include guard).
+const ONLY_HEADER: &str =
+    "#include <sekura.h>\n#include <sekura.h>\nint main(void) { return SSH_OK; }\n";
+
 #[test]
 fn header_compiles_as_strict_c() {
-    compile_header_alone(
-        "cc",
-        &["-std=c11", "-Wall", "-Wextra", "-Wpedantic", "-Werror"],
-        "only_header.c",
-    );
+    compile_against_header("cc", STRICT_C, "only_header.c", ONLY_HEADER);
 }
 
 #[test]
 fn header_compiles_as_cpp() {
-    compile_header_alone(
-        "c++",
-        &["-std=c++11", "-Wall", "-Wextra", "-Wpedantic", "-Werror"],
-        "only_header.cpp",
+    let flags = ["-std=c++11", "-Wall", "-Wextra", "-Wpedantic", "-Werror"];
+    compile_against_header("c++", &flags, "only_header.cpp", ONLY_HEADER);
+}
+
+fn readme() -> String {
+    fs::read_to_string(Path::new(MANIFEST_DIR).join("README.md")).expect("read README.md")
+}
+
+#[test]
+fn readme_example_compiles() {
+    let readme = readme();
+    let start = readme.find("```c\n").expect("README.md has a ```c example") + 5;
+    let length = readme[start..].find("```").expect("the example ends");
+    compile_against_header(
+        "cc",
+        STRICT_C,
+        "readme_example.c",
+        &readme[start..start + length],
+    );
+}
+
+/// The wire names in backquotes in the README's algorithm table row for `kind`: the default
+/// column and the legacy column.
+fn readme_algorithms(readme: &str, kind: &str) -> (Vec<String>, Vec<String>) {
+    let row = readme
+        .lines()
+        .find(|line| line.starts_with(&format!("| {kind} |")))
+        .unwrap_or_else(|| panic!("README.md's algorithm table has no row `| {kind} |`"));
+    let names = |cell: &str| -> Vec<String> {
+        cell.split('`')
+            .skip(1)
+            .step_by(2)
+            .map(str::to_owned)
+            .collect()
+    };
+    let cells: Vec<&str> = row.split('|').collect();
+    (names(cells[2]), names(cells[3]))
+}
+
+#[test]
+fn readme_lists_the_algorithms_the_library_offers() {
+    use sekura::proto::{AlgorithmKind, Preferences};
+    let readme = readme();
+    let defaults = Preferences::default();
+    let mut differences = String::new();
+    for (row, kind) in [
+        ("kex", AlgorithmKind::Kex),
+        ("host key", AlgorithmKind::HostKey),
+        ("cipher", AlgorithmKind::Cipher),
+        ("MAC", AlgorithmKind::Mac),
+        ("compression", AlgorithmKind::Compression),
+    ] {
+        let default = defaults.get(kind);
+        let legacy: Vec<&str> = kind
+            .supported_names()
+            .into_iter()
+            .filter(|name| !default.contains(name))
+            .collect();
+        let (readme_default, readme_legacy) = readme_algorithms(&readme, row);
+        if readme_default != default || readme_legacy != legacy {
+            differences.push_str(&format!(
+                "| {row} | {} | {} |\n",
+                backquoted(default),
+                backquoted(&legacy)
+            ));
+        }
+    }
+    assert!(
+        differences.is_empty(),
+        "README.md's algorithm table differs from the library's; these rows are right:\n{differences}"
+    );
+}
+
+/// `a`, `b`: names as the README's table writes them.
+fn backquoted(names: &[&str]) -> String {
+    names
+        .iter()
+        .map(|name| format!("`{name}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[test]
+fn readme_states_the_minimum_rust_version() {
+    let sentence = format!("Rust {} or later", env!("CARGO_PKG_RUST_VERSION"));
+    assert!(
+        readme().contains(&sentence),
+        "README.md should say \"{sentence}\" (Cargo.toml's rust-version)"
     );
 }
 

@@ -113,15 +113,26 @@ fn server_rekeys_every_megabyte() {
 #[test]
 fn every_kex_method_openssh_offers() {
     let sshd = Sshd::start();
-    let offered = std::process::Command::new("ssh").arg("-Q").arg("kex").output().unwrap();
-    let offered = String::from_utf8(offered.stdout).unwrap();
+    let config = std::process::Command::new("/usr/sbin/sshd")
+        .arg("-T")
+        .arg("-f")
+        .arg(sshd.config())
+        .output()
+        .unwrap();
+    let config = String::from_utf8(config.stdout).unwrap();
+    let offered = config
+        .lines()
+        .find_map(|l| l.strip_prefix("kexalgorithms "))
+        .expect("sshd -T lists its kex algorithms")
+        .replace(',', "\n");
     let mut failures = vec![];
     for kex in sekura::proto::AlgorithmKind::Kex.supported_names() {
-        if !offered.lines().any(|l| l == kex) || kex.contains("mlkem") {
+        if !offered.lines().any(|l| l == kex) {
             continue;
         }
         let t = Transport::connect("127.0.0.1", sshd.port, Some(Duration::from_secs(20))).unwrap();
-        t.set_preferred(sekura::proto::AlgorithmKind::Kex, kex).unwrap();
+        t.set_preferred(sekura::proto::AlgorithmKind::Kex, kex)
+            .unwrap();
         if let Err(e) = t.start_client() {
             failures.push(format!("{kex}: {e}"));
         }

@@ -251,3 +251,43 @@ fn server_disconnect_reason_is_reported() {
         "{e}"
     );
 }
+
+/// zlib@openssh.com on a compressible 256 MiB stream (text through `cat`), with key renewals
+/// in the middle that restart the zlib streams on both sides.
+#[test]
+fn compression_on_a_compressible_stream() {
+    let sshd = Sshd::start_with(SshdOptions {
+        extra_config: vec!["Compression yes".into()],
+        ..Default::default()
+    });
+    let t = Transport::connect("127.0.0.1", sshd.port, Some(Duration::from_secs(10))).unwrap();
+    t.use_compression(true).unwrap();
+    t.start_client().unwrap();
+    let key = PrivateKey::from_file(&sshd.user_key("ed25519"), None).unwrap();
+    t.auth_publickey(&sshd.user, &key).unwrap();
+    let ch = t.open_session().unwrap();
+    ch.exec("yes 'the quick brown fox jumps over the lazy dog' | head -c 268435456 | sha256sum >&2; yes 'the quick brown fox jumps over the lazy dog' | head -c 268435456").unwrap();
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 65536];
+    let mut got = 0usize;
+    let mut renewed = false;
+    loop {
+        let n = ch.recv(&mut buf).unwrap();
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+        got += n;
+        if !renewed && got > 100 << 20 {
+            t.renegotiate_keys().unwrap();
+            renewed = true;
+        }
+    }
+    let mut err = vec![0u8; 128];
+    let n = ch.recv_stderr(&mut err).unwrap();
+    let theirs = String::from_utf8_lossy(&err[..n]).to_string();
+    let ours: String = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(got, 256 << 20);
+    assert!(theirs.starts_with(&ours), "{theirs} vs {ours}");
+    assert!(renewed);
+}

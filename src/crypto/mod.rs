@@ -3,6 +3,7 @@
 //! `mac::MACS`, `kex::KEX_METHODS`); the protocol core only ever sees the traits.
 
 pub mod cipher;
+pub mod compression;
 pub mod kex;
 pub mod mac;
 pub mod rng;
@@ -25,8 +26,12 @@ impl std::error::Error for IntegrityError {}
 pub enum KexHash {
     /// SHA-256.
     Sha256,
+    /// SHA-384 (ecdh-sha2-nistp384).
+    Sha384,
     /// SHA-512.
     Sha512,
+    /// SHA-1, for the legacy diffie-hellman-group1/group14/group-exchange-sha1 methods.
+    Sha1,
 }
 
 impl KexHash {
@@ -39,11 +44,31 @@ impl KexHash {
                 parts.iter().for_each(|p| h.update(p));
                 h.finalize().to_vec()
             }
+            KexHash::Sha384 => {
+                let mut h = sha2::Sha384::new();
+                parts.iter().for_each(|p| h.update(p));
+                h.finalize().to_vec()
+            }
             KexHash::Sha512 => {
                 let mut h = sha2::Sha512::new();
                 parts.iter().for_each(|p| h.update(p));
                 h.finalize().to_vec()
             }
+            KexHash::Sha1 => {
+                let mut h = sha1::Sha1::new();
+                parts.iter().for_each(|p| h.update(p));
+                h.finalize().to_vec()
+            }
+        }
+    }
+
+    /// Bytes of digest output: 20, 32, 48 or 64.
+    pub fn output_len(self) -> usize {
+        match self {
+            KexHash::Sha1 => 20,
+            KexHash::Sha256 => 32,
+            KexHash::Sha384 => 48,
+            KexHash::Sha512 => 64,
         }
     }
 }

@@ -2,8 +2,10 @@
 //! One file per handle family; the shared kit is in `boundary`.
 #![allow(non_camel_case_types)]
 
+mod agent;
 pub(crate) mod boundary;
 mod channel;
+mod hostkeys;
 mod library;
 mod log;
 mod pkey;
@@ -11,7 +13,9 @@ pub mod result;
 mod transport;
 mod transport_upkeep;
 
+pub use agent::*;
 pub use channel::*;
+pub use hostkeys::*;
 pub use library::*;
 pub use log::*;
 pub use pkey::*;

@@ -97,8 +97,7 @@ pub unsafe extern "C" fn ssh_transport_use_compression(
     enabled: bool,
 ) -> c_int {
     ffi! {
-        let names = if enabled { "zlib@openssh.com,zlib,none" } else { "none" };
-        with_transport(t, |t| t.set_preferred(AlgorithmKind::Compression, names))
+        with_transport(t, |t| t.use_compression(enabled))
     }
 }
 

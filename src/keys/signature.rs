@@ -2,7 +2,7 @@
 //! algorithm, string signature`, and the inner encodings that differ per key kind.
 
 use sha1::Sha1;
-use sha2::{Digest, Sha256, Sha512};
+use sha2::{Digest, Sha256, Sha384, Sha512};
 
 use super::SigDigest;
 use crate::wire::{Reader, WireResult, Writer};
@@ -60,8 +60,33 @@ pub(crate) fn digest(digest: SigDigest, data: &[u8]) -> Vec<u8> {
         SigDigest::Intrinsic => Vec::new(),
         SigDigest::Sha1 => Sha1::digest(data).to_vec(),
         SigDigest::Sha256 => Sha256::digest(data).to_vec(),
+        SigDigest::Sha384 => Sha384::digest(data).to_vec(),
         SigDigest::Sha512 => Sha512::digest(data).to_vec(),
     }
+}
+
+/// Length of each of `r` and `s` in an ssh-dss signature (RFC 4253 §6.6: 160 bits each).
+pub(crate) const DSA_SCALAR_LEN: usize = 20;
+
+/// Encodes an ssh-dss signature's inner blob: `r` and `s`, each 20 bytes big-endian.
+pub(crate) fn encode_dsa(r: &[u8], s: &[u8]) -> Option<Vec<u8>> {
+    let mut out = left_pad(strip_zeros(r), DSA_SCALAR_LEN)?;
+    out.extend(left_pad(strip_zeros(s), DSA_SCALAR_LEN)?);
+    Some(out)
+}
+
+/// Splits an ssh-dss signature's inner blob into `r` and `s`; it must be exactly 40 bytes.
+pub(crate) fn decode_dsa(inner: &[u8]) -> Option<(&[u8], &[u8])> {
+    if inner.len() != 2 * DSA_SCALAR_LEN {
+        return None;
+    }
+    Some(inner.split_at(DSA_SCALAR_LEN))
+}
+
+/// `value` without its leading zero bytes.
+pub(crate) fn strip_zeros(value: &[u8]) -> &[u8] {
+    let start = value.iter().position(|&b| b != 0).unwrap_or(value.len());
+    value.get(start..).unwrap_or_default()
 }
 
 /// The PKCS#1 v1.5 signature scheme for `digest`, or None for an intrinsic one.
@@ -70,6 +95,7 @@ pub(crate) fn pkcs1v15(digest: SigDigest) -> Option<rsa::Pkcs1v15Sign> {
         SigDigest::Intrinsic => None,
         SigDigest::Sha1 => Some(rsa::Pkcs1v15Sign::new::<Sha1>()),
         SigDigest::Sha256 => Some(rsa::Pkcs1v15Sign::new::<Sha256>()),
+        SigDigest::Sha384 => Some(rsa::Pkcs1v15Sign::new::<Sha384>()),
         SigDigest::Sha512 => Some(rsa::Pkcs1v15Sign::new::<Sha512>()),
     }
 }
@@ -100,5 +126,16 @@ mod tests {
         assert_eq!(s, [0, 0, 0, 5]);
         assert!(decode_ecdsa(&inner, 1).is_err());
         assert!(decode_ecdsa(&inner[..inner.len() - 1], 4).is_err());
+    }
+
+    #[test]
+    fn dsa_scalars_fixed_width() {
+        let inner = encode_dsa(&[0, 0, 7], &[9; 20]).unwrap();
+        assert_eq!(inner.len(), 40);
+        let (r, s) = decode_dsa(&inner).unwrap();
+        assert_eq!(r[19], 7);
+        assert_eq!(s, [9; 20]);
+        assert!(encode_dsa(&[1; 21], &[1]).is_none());
+        assert!(decode_dsa(&inner[1..]).is_none());
     }
 }

@@ -12,7 +12,7 @@ use std::process::{Command, Stdio};
 use base64ct::{Base64, Encoding};
 use sha2::{Digest, Sha512};
 
-use super::testutil::{fingerprint, generate, ssh_keygen, TempDir};
+use super::testutil::{fingerprint, generate, openssl, ssh_keygen, TempDir};
 use super::{PrivateKey, PublicKey};
 use crate::error::ErrorKind;
 use crate::wire::{Reader, Writer};
@@ -54,7 +54,7 @@ fn check_key_type(key_type: &str, bits: Option<u32>, expected_algs: &[&str]) {
         let modern: Vec<&str> = expected_algs
             .iter()
             .copied()
-            .filter(|a| *a != "ssh-rsa")
+            .filter(|a| *a != "ssh-rsa" && *a != "ssh-dss")
             .collect();
         assert_eq!(public.signature_algorithms(false), modern);
         if let Some(bits) = bits {
@@ -65,7 +65,7 @@ fn check_key_type(key_type: &str, bits: Option<u32>, expected_algs: &[&str]) {
         for alg in public.signature_algorithms(true) {
             let blob = key.sign(alg, data).unwrap();
             public.verify(alg, data, &blob).unwrap();
-            // Deterministic algorithms (all but RSA blinding, which does not change the value).
+            // Deterministic: Ed25519, RFC 6979 for ECDSA and DSA, PKCS#1 v1.5 for RSA.
             assert_eq!(
                 key.sign(alg, data).unwrap(),
                 blob,
@@ -81,20 +81,19 @@ fn check_key_type(key_type: &str, bits: Option<u32>, expected_algs: &[&str]) {
             *flipped.last_mut().unwrap() ^= 1;
             rejected(public.verify(alg, data, &flipped));
             // The name inside the blob must be the requested one.
-            for other in [
-                "ssh-ed25519",
-                "ecdsa-sha2-nistp256",
-                "rsa-sha2-512",
-                "rsa-sha2-256",
-                "ssh-rsa",
-            ] {
+            for other in super::HOST_KEY_ALGORITHMS.iter().map(|(name, _)| *name) {
                 if other != alg {
                     rejected(public.verify(other, data, &blob));
                     rejected(public.verify(alg, data, &rename_signature(&blob, other)));
                 }
             }
         }
-        assert_eq!(kind(key.sign("ssh-dss", data)), ErrorKind::InvalidArg);
+        let foreign = if key_type == "dsa" {
+            "ssh-ed25519"
+        } else {
+            "ssh-dss"
+        };
+        assert_eq!(kind(key.sign(foreign, data)), ErrorKind::InvalidArg);
     }
 
     // Encrypted: no passphrase, wrong passphrase.
@@ -261,6 +260,21 @@ fn ecdsa_p256_keys() {
 }
 
 #[test]
+fn ecdsa_p384_keys() {
+    check_key_type("ecdsa", Some(384), &["ecdsa-sha2-nistp384"]);
+}
+
+#[test]
+fn ecdsa_p521_keys() {
+    check_key_type("ecdsa", Some(521), &["ecdsa-sha2-nistp521"]);
+}
+
+#[test]
+fn dsa_keys() {
+    check_key_type("dsa", Some(1024), &["ssh-dss"]);
+}
+
+#[test]
 fn rsa_2048_keys() {
     check_key_type(
         "rsa",
@@ -350,12 +364,11 @@ fn pem_and_pkcs8_keys_load() {
                 .unwrap();
         }
     }
-    // Encrypted PEM is refused with a message saying how to convert it.
+    // Encrypted PEM (OpenSSL's legacy Proc-Type encryption, AES-128-CBC) loads.
     let path = dir.join("pem-encrypted");
     generate(&path, "rsa", Some(2048), PASSPHRASE, &["-m", "PEM"]);
-    let err = PrivateKey::from_file(&path, Some(PASSPHRASE.as_bytes())).unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::KeyFormat);
-    assert!(err.message().contains("ssh-keygen -p"), "{err}");
+    let key = PrivateKey::from_file(&path, Some(PASSPHRASE.as_bytes())).unwrap();
+    assert_eq!(key.public_key().fingerprint_sha256(), fingerprint(&path));
 }
 
 #[test]
@@ -411,8 +424,14 @@ fn corrupted_real_keys_never_panic() {
         state ^= state << 17;
         state as usize
     };
-    for (key_type, bits) in [("ed25519", None), ("ecdsa", Some(256)), ("rsa", Some(1024))] {
-        let path = dir.join(key_type);
+    for (key_type, bits) in [
+        ("ed25519", None),
+        ("ecdsa", Some(256)),
+        ("ecdsa", Some(521)),
+        ("rsa", Some(1024)),
+        ("dsa", Some(1024)),
+    ] {
+        let path = dir.join(&format!("{key_type}{}", bits.unwrap_or(0)));
         generate(&path, key_type, bits, "", &[]);
         let raw = unarmor(&std::fs::read_to_string(&path).unwrap());
         let mut accepted = 0;
@@ -457,19 +476,41 @@ fn from_file_io_error_names_the_path() {
 
 #[test]
 fn unsupported_types_are_named() {
-    let dir = TempDir::new("keys-unsupported");
-    let path = dir.join("p384");
-    generate(&path, "ecdsa", Some(384), "", &[]);
-    let line = std::fs::read_to_string(path.with_extension("pub")).unwrap();
+    // A security-key type (needs hardware to generate, so the blob is built here).
+    let mut w = Writer::new();
+    w.string("sk-ssh-ed25519@openssh.com")
+        .string([7u8; 32])
+        .string("ssh:");
+    let blob = w.into_bytes();
+    let line = format!(
+        "sk-ssh-ed25519@openssh.com {} me@host",
+        Base64::encode_string(&blob)
+    );
     let err = PublicKey::from_openssh(&line).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::KeyFormat);
-    assert!(err.message().contains("ecdsa-sha2-nistp384"), "{err}");
-    let blob = Base64::decode_vec(line.split_whitespace().nth(1).unwrap()).unwrap();
+    assert!(
+        err.message().contains("sk-ssh-ed25519@openssh.com"),
+        "{err}"
+    );
     let err = PublicKey::from_blob(&blob).unwrap_err();
-    assert!(err.message().contains("ecdsa-sha2-nistp384"), "{err}");
+    assert!(
+        err.message().contains("sk-ssh-ed25519@openssh.com"),
+        "{err}"
+    );
+    // A DSA key of another size than OpenSSH's 1024 bits.
+    let dir = TempDir::new("keys-unsupported");
+    let path = dir.join("dsa2048.pem");
+    openssl(&[
+        "dsaparam",
+        "-genkey",
+        "-noout",
+        "-out",
+        path.to_str().unwrap(),
+        "2048",
+    ]);
     let err = PrivateKey::from_file(&path, None).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::KeyFormat);
-    assert!(err.message().contains("ecdsa-sha2-nistp384"), "{err}");
+    assert!(err.message().contains("2048-bit p"), "{err}");
 }
 
 #[test]
@@ -531,4 +572,31 @@ fn keys_are_send_and_sync() {
     fn assert_send_sync<T: Send + Sync>() {}
     assert_send_sync::<PublicKey>();
     assert_send_sync::<PrivateKey>();
+}
+
+#[test]
+fn host_key_algorithms_match_the_signature_table() {
+    let table: Vec<(&str, bool)> = super::SIGNATURE_ALGORITHMS
+        .iter()
+        .map(|a| (a.name, a.legacy))
+        .collect();
+    assert_eq!(super::HOST_KEY_ALGORITHMS, table.as_slice());
+    // Modern before legacy, as DESIGN.md's algorithm table lists them.
+    let first_legacy = table.iter().position(|(_, legacy)| *legacy).unwrap();
+    assert!(table[first_legacy..].iter().all(|(_, legacy)| *legacy));
+    for (name, _) in super::HOST_KEY_ALGORITHMS {
+        let alg = super::SIGNATURE_ALGORITHMS
+            .iter()
+            .find(|a| a.name == *name)
+            .unwrap();
+        assert_eq!(
+            super::KeyType::from_certificate_name(
+                alg.certificate
+                    .replace("rsa-sha2-512", "ssh-rsa")
+                    .replace("rsa-sha2-256", "ssh-rsa")
+                    .as_str()
+            ),
+            Some(alg.key_type)
+        );
+    }
 }

@@ -1,5 +1,5 @@
 //! Test helpers shared by the key and known_hosts tests: temporary directories and the real
-//! `ssh-keygen`.
+//! `ssh-keygen` and `openssl`.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -49,6 +49,20 @@ pub(crate) fn ssh_keygen(args: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
+/// Runs `openssl` with `args`, panicking with its stderr if it fails; returns stdout.
+pub(crate) fn openssl(args: &[&str]) -> String {
+    let out = Command::new("openssl")
+        .args(args)
+        .output()
+        .expect("openssl must be installed (Debian package openssl)");
+    assert!(
+        out.status.success(),
+        "openssl {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
 /// Generates a key with `ssh-keygen -q -t TYPE [-b BITS] -N PASSPHRASE -f PATH` plus `extra`.
 pub(crate) fn generate(
     path: &Path,
@@ -69,6 +83,17 @@ pub(crate) fn generate(
 
 /// The SHA256 fingerprint `ssh-keygen -l -f PATH` prints.
 pub(crate) fn fingerprint(path: &Path) -> String {
-    let out = ssh_keygen(&["-l", "-E", "sha256", "-f", path.to_str().unwrap()]);
+    fingerprint_with(path, "sha256")
+}
+
+/// The fingerprint `ssh-keygen -l -E HASH -f PATH` prints.
+pub(crate) fn fingerprint_with(path: &Path, hash: &str) -> String {
+    let out = ssh_keygen(&["-l", "-E", hash, "-f", path.to_str().unwrap()]);
     out.split_whitespace().nth(1).unwrap().to_string()
+}
+
+/// The bits `ssh-keygen -l -f PATH` prints.
+pub(crate) fn keygen_bits(path: &Path) -> usize {
+    let out = ssh_keygen(&["-l", "-f", path.to_str().unwrap()]);
+    out.split_whitespace().next().unwrap().parse().unwrap()
 }

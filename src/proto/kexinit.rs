@@ -8,7 +8,7 @@
 )]
 
 use super::msg;
-use crate::crypto::{cipher, kex, mac};
+use crate::crypto::{cipher, compression, kex, mac};
 use crate::wire::{Reader, Writer};
 use crate::{Error, Result};
 
@@ -45,10 +45,14 @@ impl AlgorithmKind {
                 .iter()
                 .map(|m| (m.name, m.legacy))
                 .collect(),
-            AlgorithmKind::HostKey => HOST_KEY_ALGORITHMS.to_vec(),
+            AlgorithmKind::HostKey => crate::keys::HOST_KEY_ALGORITHMS.to_vec(),
             AlgorithmKind::Cipher => cipher::CIPHERS.iter().map(|c| (c.name, c.legacy)).collect(),
             AlgorithmKind::Mac => mac::MACS.iter().map(|m| (m.name, m.legacy)).collect(),
-            AlgorithmKind::Compression => COMPRESSION_ALGORITHMS.to_vec(),
+            // Compression is opt-in (use_compression): only "none" is in the default list.
+            AlgorithmKind::Compression => compression::COMPRESSION
+                .iter()
+                .map(|c| (c.name, !c.identity))
+                .collect(),
         }
     }
 
@@ -57,19 +61,6 @@ impl AlgorithmKind {
         self.supported().into_iter().map(|(n, _)| n).collect()
     }
 }
-
-/// Compression methods. Compression is opt-in (`use_compression`): the default list is
-/// "none" alone, so the legacy flag marks the ones left out of the default.
-const COMPRESSION_ALGORITHMS: &[(&str, bool)] = &[("none", false)];
-
-/// Host key (signature) algorithms we can verify, preferred first, with the legacy flag.
-const HOST_KEY_ALGORITHMS: &[(&str, bool)] = &[
-    ("ssh-ed25519", false),
-    ("ecdsa-sha2-nistp256", false),
-    ("rsa-sha2-512", false),
-    ("rsa-sha2-256", false),
-    ("ssh-rsa", true),
-];
 
 /// Ordered algorithm lists for each kind: what we offer, preferred first.
 #[derive(Debug, Clone, PartialEq, Eq)]

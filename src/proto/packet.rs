@@ -8,6 +8,7 @@
 )]
 
 use crate::crypto::cipher::{plaintext_opening_key, plaintext_sealing_key, OpeningKey, SealingKey};
+use crate::crypto::compression::{Compressor, Decompressor};
 use crate::crypto::rng::SecureRandom;
 use crate::{Error, ErrorKind, Result};
 
@@ -44,6 +45,8 @@ pub struct PacketWriter {
     pub bytes_since_keys: u64,
     /// Packets sealed since the last key change.
     pub packets_since_keys: u64,
+    /// zlib stream for outgoing payloads, once compression is in force.
+    compressor: Option<Compressor>,
 }
 
 impl PacketWriter {
@@ -58,7 +61,13 @@ impl PacketWriter {
             },
             bytes_since_keys: 0,
             packets_since_keys: 0,
+            compressor: None,
         }
+    }
+
+    /// Compresses every later payload with a fresh zlib stream (`on`), or stops.
+    pub fn set_compression(&mut self, on: bool) {
+        self.compressor = on.then(Compressor::new);
     }
 
     /// Starts a packet at the end of `out`; append the payload, then call [`Self::finish`].
@@ -70,6 +79,11 @@ impl PacketWriter {
 
     /// Pads, frames and seals the packet begun at `start`, whose payload is the rest of `out`.
     pub fn finish(&mut self, out: &mut Vec<u8>, start: usize, rng: &mut dyn SecureRandom) {
+        let raw_len = out.len() - start - 5;
+        if let Some(compressor) = &mut self.compressor {
+            let raw = out.split_off(start + 5);
+            compressor.compress(&raw, out);
+        }
         let payload_len = out.len() - start - 5;
         let block = self.key.block_size().max(8);
         let unpadded = if self.key.length_excluded() {
@@ -97,7 +111,7 @@ impl PacketWriter {
             self.key.seal(self.seq, packet, tag);
         }
         self.seq = self.seq.wrapping_add(1);
-        self.bytes_since_keys += payload_len as u64;
+        self.bytes_since_keys += raw_len as u64;
         self.packets_since_keys += 1;
     }
 
@@ -129,6 +143,10 @@ pub struct PacketReader {
     pub bytes_since_keys: u64,
     /// Packets opened since the last key change.
     pub packets_since_keys: u64,
+    /// zlib stream for incoming payloads, once compression is in force.
+    decompressor: Option<Decompressor>,
+    /// The last payload, when it had to be decompressed.
+    pub inflated: Vec<u8>,
 }
 
 /// Where the payload of a decoded packet sits in the buffer given to [`PacketReader::decode`].
@@ -142,6 +160,8 @@ pub struct Decoded {
     pub payload_end: usize,
     /// The packet's sequence number.
     pub seq: u32,
+    /// The payload was compressed: it is in [`PacketReader::inflated`], not in the buffer.
+    pub inflated: bool,
 }
 
 impl PacketReader {
@@ -153,7 +173,14 @@ impl PacketReader {
             pending_len: None,
             bytes_since_keys: 0,
             packets_since_keys: 0,
+            decompressor: None,
+            inflated: Vec::new(),
         }
+    }
+
+    /// Decompresses every later payload with a fresh zlib stream (`on`), or stops.
+    pub fn set_compression(&mut self, on: bool) {
+        self.decompressor = on.then(Decompressor::new);
     }
 
     /// Decodes the packet at the start of `buf` in place. `Ok(None)` means more bytes are
@@ -189,13 +216,29 @@ impl PacketReader {
         let seq = self.seq;
         self.seq = self.seq.wrapping_add(1);
         let payload_end = 4 + packet_len - pad;
-        self.bytes_since_keys += (payload_end - 5) as u64;
+        let inflated = match &mut self.decompressor {
+            Some(d) => {
+                self.inflated.clear();
+                let compressed = packet.get(5..payload_end).unwrap_or_default();
+                d.decompress(compressed, &mut self.inflated, MAX_PACKET_LEN)
+                    .map_err(|e| Error::protocol(format!("decompression failed: {e}")))?;
+                true
+            }
+            None => false,
+        };
+        let raw_len = if inflated {
+            self.inflated.len()
+        } else {
+            payload_end - 5
+        };
+        self.bytes_since_keys += raw_len as u64;
         self.packets_since_keys += 1;
         Ok(Some(Decoded {
             consumed: total,
             payload_start: 5,
             payload_end,
             seq,
+            inflated,
         }))
     }
 

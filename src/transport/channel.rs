@@ -104,10 +104,11 @@ impl Channel {
                 if buffered > 0 || out.is_empty() {
                     return Some(c.channel_read(id, out, stderr));
                 }
-                if ch.at_eof() || c.error().is_some() {
+                // EOF only when the server said so; a connection that died says why.
+                if ch.eof_received || ch.close_received {
                     return Some(Ok(0));
                 }
-                None
+                c.error().map(|e| Err(e.clone()))
             })
             .map_err(|e| again_on_zero_timeout(e, self.io_timeout()))
     }

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use super::Transport;
-use crate::proto::msg;
+use crate::proto::{msg, AlgorithmKind};
 use crate::{Error, ErrorKind, Result};
 
 impl Transport {
@@ -18,6 +18,17 @@ impl Transport {
         shared.wait(self.timeout(), "the key re-exchange", |c| {
             (c.kex_count() > before).then_some(Ok(()))
         })
+    }
+
+    /// Offers zlib@openssh.com then zlib (Paramiko's use_compression), or only "none".
+    /// Takes effect at the next key exchange.
+    pub fn use_compression(&self, on: bool) -> Result<()> {
+        let names = if on {
+            "zlib@openssh.com,zlib,none"
+        } else {
+            "none"
+        };
+        self.set_preferred(AlgorithmKind::Compression, names)
     }
 
     /// Key exchanges completed on this connection, the first included.

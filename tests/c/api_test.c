@@ -1,55 +1,26 @@
 /*
- * api_test: calls every function of sekura.h at least once, through the shared library, as
- * a C program would. tests/c_programs.rs builds it and runs it against a private sshd.
+ * api_test: calls the functions of sekura.h, through the shared library, as a C program
+ * would, with NULL and for real. tests/c_programs.rs builds it and runs it against a
+ * private sshd.
  *
  *   api_test HOST PORT USER KEY UNAUTHORIZED_KEY ENCRYPTED_KEY PASSPHRASE KNOWN_HOSTS
  *
  * KEY is authorized for USER, UNAUTHORIZED_KEY is not, ENCRYPTED_KEY is KEY's kind of key
- * encrypted with PASSPHRASE, KNOWN_HOSTS lists the server's host keys.
+ * encrypted with PASSPHRASE, KNOWN_HOSTS lists the server's host keys. SSH_AUTH_SOCK must
+ * name an ssh-agent holding KEY (an Ed25519 key).
  *
- * Every check prints "ok - ..." or "not ok - ..."; the exit status is the number of failed
- * checks (capped at 100), 0 if all passed.
+ * The key functions (ssh_pkey_*) are tested by keys_test.c.
  */
 #define _POSIX_C_SOURCE 200809L
 
 #include <netdb.h>
 #include <pthread.h>
-#include <stdio.h>
+#include <stdatomic.h>
 #include <stdlib.h>
-#include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <sekura.h>
-
-static int failures;
-
-static void check_at(int ok, const char *what, int line)
-{
-    if (ok) {
-        printf("ok - %s\n", what);
-        return;
-    }
-    failures++;
-    printf("not ok - %s (line %d; last result %d, last error \"%s\")\n", what, line,
-           sekura_last_result(), sekura_last_error());
-}
-
-#define CHECK(cond) check_at((cond) ? 1 : 0, #cond, __LINE__)
-
-/* The call failed with code and left a message saying why. */
-#define CHECK_FAILS(call, code)                                                                \
-    do {                                                                                       \
-        int rc_ = (int)(call);                                                                 \
-        check_at(rc_ == (code) && sekura_last_result() == (code) &&                            \
-                     sekura_last_error()[0] != '\0',                                           \
-                 #call " fails with " #code, __LINE__);                                        \
-    } while (0)
-
-/* A constructor returned NULL and recorded code. */
-#define CHECK_NULL(call, code)                                                                 \
-    check_at((call) == NULL && sekura_last_result() == (code), #call " is NULL, " #code,        \
-             __LINE__)
+#include "check.h"
 
 struct config {
     const char *host;
@@ -149,17 +120,30 @@ static void test_null_transport(void)
     CHECK(!ssh_transport_is_active(NULL));
     CHECK(!ssh_transport_is_authenticated(NULL));
     CHECK_NULL(ssh_transport_open_session(NULL), SSH_ERR_INVALID_ARG);
+    CHECK_FAILS(ssh_transport_get_preferred(NULL, SSH_ALG_CIPHER, &methods),
+                SSH_ERR_INVALID_ARG);
+    CHECK_FAILS(ssh_transport_get_supported(SSH_ALG_CIPHER, NULL), SSH_ERR_INVALID_ARG);
+    CHECK_FAILS(ssh_transport_get_supported(99, &methods), SSH_ERR_INVALID_ARG);
+    CHECK_FAILS(ssh_transport_use_compression(NULL, true), SSH_ERR_INVALID_ARG);
+    CHECK_FAILS(ssh_transport_renegotiate_keys(NULL), SSH_ERR_INVALID_ARG);
+    CHECK_FAILS(ssh_transport_set_rekey_limits(NULL, 0, 0), SSH_ERR_INVALID_ARG);
+    CHECK_FAILS(ssh_transport_set_keepalive(NULL, 0, 0), SSH_ERR_INVALID_ARG);
+    CHECK_FAILS(ssh_transport_send_ignore(NULL, 8), SSH_ERR_INVALID_ARG);
+    CHECK_FAILS(ssh_transport_global_request(NULL, "x@example.org", NULL, 0, false, NULL, NULL),
+                SSH_ERR_INVALID_ARG);
+    CHECK_FAILS(ssh_transport_get_banner(NULL, &methods), SSH_ERR_INVALID_ARG);
+    CHECK_FAILS(ssh_transport_get_username(NULL, &methods), SSH_ERR_INVALID_ARG);
+    CHECK_FAILS(ssh_transport_getpeername(NULL, &methods, NULL), SSH_ERR_INVALID_ARG);
+    CHECK(methods == (char *)&failures);
+    CHECK_FAILS(ssh_transport_disconnect(NULL, 11, NULL), SSH_ERR_INVALID_ARG);
+    CHECK_FAILS(ssh_transport_set_log_name(NULL, "name"), SSH_ERR_INVALID_ARG);
+    CHECK_FAILS(ssh_transport_set_hexdump(NULL, true), SSH_ERR_INVALID_ARG);
     CHECK_FAILS(ssh_transport_close(NULL), SSH_ERR_INVALID_ARG);
     ssh_transport_free(NULL);
 }
 
-static void test_null_pkey(const struct config *c)
+static void test_null_known_hosts(const struct config *c)
 {
-    CHECK_NULL(ssh_pkey_from_file(NULL, NULL), SSH_ERR_INVALID_ARG);
-    CHECK_NULL(ssh_pkey_get_type(NULL), SSH_ERR_INVALID_ARG);
-    CHECK_NULL(ssh_pkey_get_fingerprint(NULL), SSH_ERR_INVALID_ARG);
-    CHECK_NULL(ssh_pkey_get_base64(NULL), SSH_ERR_INVALID_ARG);
-    ssh_pkey_free(NULL);
     CHECK_FAILS(ssh_knownhosts_check(NULL, "host", 22, NULL), SSH_ERR_INVALID_ARG);
     CHECK_FAILS(ssh_knownhosts_check(c->known_hosts, NULL, 22, NULL), SSH_ERR_INVALID_ARG);
     CHECK_FAILS(ssh_knownhosts_add(NULL, "host", 22, NULL), SSH_ERR_INVALID_ARG);
@@ -187,37 +171,47 @@ static void test_null_channel(void)
     ssh_channel_free(NULL);
 }
 
+static void test_null_hostkeys(void)
+{
+    ssh_pkey *key = (ssh_pkey *)&failures;
+    char *hashed = (char *)&failures;
+
+    CHECK_FAILS(ssh_hostkeys_load(NULL, "/dev/null"), SSH_ERR_INVALID_ARG);
+    CHECK_FAILS(ssh_hostkeys_load_system(NULL, "/dev/null"), SSH_ERR_INVALID_ARG);
+    CHECK_FAILS(ssh_hostkeys_check(NULL, "host", 22, NULL), SSH_ERR_INVALID_ARG);
+    CHECK_FAILS(ssh_hostkeys_add(NULL, "host", 22, NULL, false), SSH_ERR_INVALID_ARG);
+    CHECK_FAILS(ssh_hostkeys_remove(NULL, "host", 22), SSH_ERR_INVALID_ARG);
+    CHECK_FAILS(ssh_hostkeys_save(NULL, "/dev/null"), SSH_ERR_INVALID_ARG);
+    CHECK_FAILS(ssh_hostkeys_count(NULL), SSH_ERR_INVALID_ARG);
+    CHECK_FAILS(ssh_hostkeys_lookup(NULL, "host", 22, 0, &key), SSH_ERR_INVALID_ARG);
+    CHECK_FAILS(ssh_hostkeys_lookup_ca(NULL, "host", 22, 0, &key), SSH_ERR_INVALID_ARG);
+    CHECK(key == (ssh_pkey *)&failures);
+    CHECK_FAILS(ssh_hostkeys_hash_host(NULL, &hashed), SSH_ERR_INVALID_ARG);
+    CHECK(hashed == (char *)&failures);
+    ssh_hostkeys_free(NULL);
+}
+
+static void test_null_agent(void)
+{
+    ssh_pkey *key = (ssh_pkey *)&failures;
+    uint8_t *sig = (uint8_t *)&failures;
+    size_t sig_len = 12345;
+    static const uint8_t data[] = "data";
+
+    CHECK_NULL(ssh_agent_connect("/nonexistent/sekura/agent.sock"), SSH_ERR_IO);
+    CHECK(strstr(sekura_last_error(), "ssh-agent unavailable") == sekura_last_error());
+    CHECK_FAILS(ssh_agent_set_timeout(NULL, 1000), SSH_ERR_INVALID_ARG);
+    CHECK_FAILS(ssh_agent_count_identities(NULL), SSH_ERR_INVALID_ARG);
+    CHECK_FAILS(ssh_agent_get_identity(NULL, 0, &key, NULL), SSH_ERR_INVALID_ARG);
+    CHECK(key == (ssh_pkey *)&failures);
+    CHECK_FAILS(ssh_agent_sign(NULL, NULL, "ssh-ed25519", data, sizeof data, &sig, &sig_len),
+                SSH_ERR_INVALID_ARG);
+    CHECK(sig == (uint8_t *)&failures && sig_len == 12345);
+    ssh_agent_free(NULL);
+    sekura_bytes_free(NULL, 0);
+}
+
 /* ---- keys and known_hosts --------------------------------------------------------------- */
-
-static int starts_with(const char *s, const char *prefix)
-{
-    return s != NULL && strncmp(s, prefix, strlen(prefix)) == 0;
-}
-
-static void test_keys(const struct config *c)
-{
-    ssh_pkey *key = ssh_pkey_from_file(c->key, NULL);
-    CHECK(key != NULL);
-    char *type = ssh_pkey_get_type(key);
-    char *fingerprint = ssh_pkey_get_fingerprint(key);
-    char *base64 = ssh_pkey_get_base64(key);
-    CHECK(starts_with(type, "ssh-") || starts_with(type, "ecdsa-"));
-    CHECK(starts_with(fingerprint, "SHA256:"));
-    CHECK(base64 != NULL && strlen(base64) > 40);
-    sekura_string_free(type);
-    sekura_string_free(fingerprint);
-    sekura_string_free(base64);
-    ssh_pkey_free(key);
-
-    CHECK_NULL(ssh_pkey_from_file("/nonexistent/sekura/key", NULL), SSH_ERR_IO);
-    CHECK_NULL(ssh_pkey_from_file(c->known_hosts, NULL), SSH_ERR_KEY_FORMAT);
-    CHECK_NULL(ssh_pkey_from_file(c->encrypted_key, NULL), SSH_ERR_PASSWORD_REQUIRED);
-    CHECK_NULL(ssh_pkey_from_file(c->encrypted_key, "not the passphrase"),
-               SSH_ERR_BAD_PASSPHRASE);
-    key = ssh_pkey_from_file(c->encrypted_key, c->passphrase);
-    CHECK(key != NULL);
-    ssh_pkey_free(key);
-}
 
 /* known_hosts: the given file matches; a fresh file knows nothing until the key is added; a
  * file with another key of the same type for the host reports a mismatch. */
@@ -253,6 +247,90 @@ static void test_known_hosts(const struct config *c, const ssh_pkey *host_key)
     unlink(fresh);
     unlink(other);
     rmdir(dir);
+}
+
+/* Known hosts as a set: load, check, look up, add hashed, save, load again, remove. */
+static void test_hostkeys(const struct config *c, const ssh_pkey *host_key)
+{
+    ssh_hostkeys *hk = ssh_hostkeys_new();
+    CHECK(hk != NULL);
+    CHECK(ssh_hostkeys_load(hk, c->known_hosts) == SSH_OK);
+    CHECK(ssh_hostkeys_load_system(hk, "/nonexistent/sekura/ssh_known_hosts") == SSH_OK);
+    CHECK(ssh_hostkeys_count(hk) >= 1);
+    CHECK(ssh_hostkeys_check(hk, c->host, c->port, host_key) == SSH_KNOWNHOSTS_MATCH);
+    int found = 0;
+    ssh_pkey *key = NULL;
+    for (size_t i = 0; ssh_hostkeys_lookup(hk, c->host, c->port, i, &key) == SSH_OK; i++) {
+        found++;
+        ssh_pkey_free(key);
+    }
+    CHECK(found >= 1 && sekura_last_result() == SSH_ERR_EOF);
+    key = NULL;
+    CHECK_FAILS(ssh_hostkeys_lookup_ca(hk, c->host, c->port, 0, &key), SSH_ERR_EOF);
+    CHECK(key == NULL);
+    ssh_hostkeys_free(hk);
+
+    char label[64], *hashed = NULL;
+    snprintf(label, sizeof label, "[%s]:%u", c->host, (unsigned)c->port);
+    CHECK(ssh_hostkeys_hash_host(label, &hashed) == SSH_OK && starts_with(hashed, "|1|"));
+    sekura_string_free(hashed);
+
+    char dir[] = "/tmp/sekura-api-test-XXXXXX";
+    CHECK(mkdtemp(dir) != NULL);
+    char path[64];
+    snprintf(path, sizeof path, "%s/known_hosts", dir);
+    hk = ssh_hostkeys_new();
+    CHECK_FAILS(ssh_hostkeys_add(hk, "bad host", c->port, host_key, false), SSH_ERR_INVALID_ARG);
+    CHECK(ssh_hostkeys_add(hk, c->host, c->port, host_key, true) == SSH_OK);
+    CHECK(ssh_hostkeys_check(hk, c->host, c->port, host_key) == SSH_KNOWNHOSTS_MATCH);
+    CHECK(ssh_hostkeys_save(hk, path) == SSH_OK);
+    ssh_hostkeys_free(hk);
+
+    hk = ssh_hostkeys_new();
+    CHECK(ssh_hostkeys_load(hk, path) == SSH_OK);
+    CHECK(ssh_hostkeys_count(hk) == 1);
+    CHECK(ssh_hostkeys_check(hk, c->host, c->port, host_key) == SSH_KNOWNHOSTS_MATCH);
+    CHECK(ssh_hostkeys_remove(hk, c->host, c->port) == 1);
+    CHECK(ssh_hostkeys_count(hk) == 0);
+    CHECK(ssh_hostkeys_check(hk, c->host, c->port, host_key) == SSH_KNOWNHOSTS_NOT_FOUND);
+    ssh_hostkeys_free(hk);
+    unlink(path);
+    rmdir(dir);
+}
+
+/* The ssh-agent named by SSH_AUTH_SOCK, holding the Ed25519 user key. */
+static void test_agent(void)
+{
+    CHECK(getenv("SSH_AUTH_SOCK") != NULL);
+    ssh_agent *agent = ssh_agent_connect(NULL);
+    CHECK(agent != NULL);
+    if (agent == NULL)
+        return;
+    CHECK(ssh_agent_set_timeout(agent, 10000) == SSH_OK);
+    CHECK_FAILS(ssh_agent_set_timeout(agent, 0), SSH_ERR_INVALID_ARG);
+    int count = ssh_agent_count_identities(agent);
+    CHECK(count >= 1);
+
+    ssh_pkey *key = NULL;
+    char *comment = NULL;
+    CHECK(ssh_agent_get_identity(agent, 0, &key, &comment) == SSH_OK);
+    CHECK(key != NULL && comment != NULL);
+    sekura_string_free(comment);
+    ssh_pkey *past_end = NULL;
+    CHECK_FAILS(ssh_agent_get_identity(agent, (size_t)count, &past_end, NULL), SSH_ERR_EOF);
+    CHECK(past_end == NULL);
+
+    static const uint8_t data[] = "data to sign";
+    uint8_t *sig = NULL;
+    size_t sig_len = 0;
+    CHECK(ssh_agent_sign(agent, key, "ssh-ed25519", data, sizeof data, &sig, &sig_len) ==
+          SSH_OK);
+    CHECK(sig != NULL && sig_len > 64);
+    sekura_bytes_free(sig, sig_len);
+    CHECK_FAILS(ssh_agent_sign(agent, key, "rsa-sha2-512", data, sizeof data, &sig, &sig_len),
+                SSH_ERR_INVALID_ARG);
+    ssh_pkey_free(key);
+    ssh_agent_free(agent);
 }
 
 /* ---- a connection ---------------------------------------------------------------------- */
@@ -398,23 +476,79 @@ static void test_close(ssh_transport *t)
     CHECK_NULL(ssh_transport_open_session(t), SSH_ERR_CLOSED);
     ssh_transport_free(t);
     uint8_t buf[16];
-    CHECK(ssh_channel_recv(ch, buf, sizeof buf) < 0);
+    CHECK_FAILS(ssh_channel_recv(ch, buf, sizeof buf), SSH_ERR_CLOSED);
+    CHECK_FAILS(ssh_channel_send_eof(ch), SSH_ERR_CLOSED);
     ssh_channel_free(ch);
+}
+
+/* What the transport knows after authentication, and transport-level messages. */
+static void test_session_facts(ssh_transport *t, const struct config *c)
+{
+    char *text = NULL;
+    CHECK(ssh_transport_get_username(t, &text) == SSH_OK);
+    CHECK(text != NULL && strcmp(text, c->user) == 0);
+    sekura_string_free(text);
+    uint16_t port = 0;
+    text = NULL;
+    CHECK(ssh_transport_getpeername(t, &text, &port) == SSH_OK);
+    CHECK(text != NULL && strcmp(text, "127.0.0.1") == 0 && port == c->port);
+    sekura_string_free(text);
+    text = NULL;
+    CHECK_FAILS(ssh_transport_get_banner(t, &text), SSH_ERR_STATE);
+    CHECK(text == NULL);
+
+    CHECK(ssh_transport_send_ignore(t, 32) == SSH_OK);
+    CHECK(ssh_transport_renegotiate_keys(t) == SSH_OK);
+    /* OpenSSH refuses global requests it does not know. */
+    uint8_t *reply = NULL;
+    size_t reply_len = 0;
+    CHECK_FAILS(ssh_transport_global_request(t, "unknown@sekura.example", NULL, 0, true, &reply,
+                                             &reply_len),
+                SSH_ERR_REFUSED);
+    CHECK(reply == NULL);
+    CHECK(ssh_transport_global_request(t, "unknown@sekura.example", NULL, 0, false, NULL,
+                                       NULL) == SSH_OK);
+}
+
+/* Log messages seen by record_log, from any thread: all, and those of the "api-test" logger. */
+static atomic_int log_messages;
+static atomic_int named_log_messages;
+
+static void record_log(void *userdata, int level, const char *logger, const char *message)
+{
+    (void)userdata;
+    (void)message;
+    if (level >= SEKURA_LOG_ERROR && level <= SEKURA_LOG_TRACE)
+        atomic_fetch_add(&log_messages, 1);
+    if (strcmp(logger, "api-test") == 0)
+        atomic_fetch_add(&named_log_messages, 1);
 }
 
 static void test_connection(const struct config *c)
 {
+    sekura_set_log_callback(SEKURA_LOG_DEBUG, record_log, NULL);
     ssh_transport *t = ssh_transport_connect(c->host, c->port, 20000);
     CHECK(t != NULL);
     if (t == NULL)
         return;
+    CHECK(ssh_transport_set_log_name(t, "api-test") == SSH_OK);
+    CHECK_FAILS(ssh_transport_set_log_name(t, NULL), SSH_ERR_INVALID_ARG);
+    CHECK(ssh_transport_set_hexdump(t, false) == SSH_OK);
     CHECK(ssh_transport_set_timeout(t, 20000) == SSH_OK);
     CHECK_FAILS(ssh_transport_set_preferred(t, 99, "aes128-ctr"), SSH_ERR_INVALID_ARG);
     CHECK_FAILS(ssh_transport_set_preferred(t, SSH_ALG_CIPHER, "no-such-cipher"),
                 SSH_ERR_INVALID_ARG);
-    CHECK(ssh_transport_set_preferred(t, SSH_ALG_CIPHER,
-                                      "aes256-gcm@openssh.com,chacha20-poly1305@openssh.com") ==
-          SSH_OK);
+    static const char ciphers[] = "aes256-gcm@openssh.com,chacha20-poly1305@openssh.com";
+    CHECK(ssh_transport_set_preferred(t, SSH_ALG_CIPHER, ciphers) == SSH_OK);
+    char *names = NULL;
+    CHECK(ssh_transport_get_preferred(t, SSH_ALG_CIPHER, &names) == SSH_OK);
+    CHECK(names != NULL && strcmp(names, ciphers) == 0);
+    sekura_string_free(names);
+    CHECK(ssh_transport_get_supported(SSH_ALG_CIPHER, &names) == SSH_OK);
+    CHECK(names != NULL && strstr(names, "aes128-ctr") != NULL);
+    sekura_string_free(names);
+    CHECK(ssh_transport_set_rekey_limits(t, 0, 0) == SSH_OK);
+    CHECK(ssh_transport_set_keepalive(t, 30, 3) == SSH_OK);
     CHECK(!ssh_transport_is_active(t));
     CHECK(ssh_transport_start_client(t) == SSH_OK);
     CHECK(ssh_transport_is_active(t));
@@ -424,14 +558,19 @@ static void test_connection(const struct config *c)
     ssh_pkey *host_key = NULL;
     CHECK(ssh_transport_get_remote_server_key(t, &host_key) == SSH_OK);
     test_known_hosts(c, host_key);
+    test_hostkeys(c, host_key);
     ssh_pkey_free(host_key);
 
     test_authentication(t, c);
+    test_session_facts(t, c);
     test_echo(t);
     test_streams(t);
     test_signal(t);
     test_timeouts(t);
     test_close(t);
+
+    CHECK(atomic_load(&log_messages) > 0 && atomic_load(&named_log_messages) > 0);
+    sekura_set_log_callback(0, NULL, NULL);
 }
 
 /* ssh_transport_new: a socket the program connected itself. */
@@ -449,14 +588,21 @@ static void test_own_socket(const struct config *c)
     CHECK(fd >= 0 && connect(fd, found->ai_addr, found->ai_addrlen) == 0);
     freeaddrinfo(found);
 
+    /* This connection is compressed, if the server agrees (OpenSSH does by default). */
+    int logged_before = atomic_load(&log_messages);
     ssh_transport *t = ssh_transport_new(fd);
     CHECK(t != NULL);
+    CHECK(ssh_transport_use_compression(t, true) == SSH_OK);
     CHECK(ssh_transport_start_client(t) == SSH_OK);
     ssh_pkey *key = ssh_pkey_from_file(c->key, NULL);
     CHECK(ssh_transport_auth_publickey(t, c->user, key) == SSH_OK);
     ssh_pkey_free(key);
     test_echo(t);
+    test_streams(t);
+    CHECK(ssh_transport_disconnect(t, 11, "api_test is done") == SSH_OK);
+    CHECK(!ssh_transport_is_active(t));
     ssh_transport_free(t);
+    CHECK(atomic_load(&log_messages) == logged_before); /* logging was turned off */
 }
 
 int main(int argc, char **argv)
@@ -472,12 +618,13 @@ int main(int argc, char **argv)
 
     test_library();
     test_null_transport();
-    test_null_pkey(&c);
+    test_null_known_hosts(&c);
     test_null_channel();
-    test_keys(&c);
+    test_null_hostkeys();
+    test_null_agent();
+    test_agent();
     test_connection(&c);
     test_own_socket(&c);
 
-    printf("%d failed\n", failures);
-    return failures > 100 ? 100 : failures;
+    return check_summary();
 }

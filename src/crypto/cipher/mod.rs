@@ -14,6 +14,7 @@
     clippy::panic
 )]
 
+mod cbc;
 mod chacha;
 mod ctr;
 mod gcm;
@@ -21,6 +22,8 @@ mod none;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_cbc;
 
 use super::mac::MacAlgorithm;
 use super::IntegrityError;
@@ -39,8 +42,8 @@ pub trait SealingKey: Send {
     /// and writes the tag (tag_len bytes) into `tag`.
     ///
     /// The caller guarantees the sizes; if `packet` is shorter than 4 bytes (or one block for
-    /// non-etm CTR) or `tag` is not tag_len long, both are zeroed instead (fail closed: nothing
-    /// goes out in clear), with a debug assertion.
+    /// non-etm CTR), not block-aligned for CBC, or `tag` is not tag_len long, both are zeroed
+    /// instead (fail closed: nothing goes out in clear), with a debug assertion.
     fn seal(&mut self, seq: u32, packet: &mut [u8], tag: &mut [u8]);
 }
 
@@ -53,12 +56,13 @@ pub trait OpeningKey: Send {
     /// Bytes of tag after each packet.
     fn tag_len(&self) -> usize;
     /// Leading bytes needed to learn packet_length: 4 where the length is in clear or
-    /// separately encrypted (none, gcm, chacha, etm), block_size for ctr without etm.
+    /// separately encrypted (none, gcm, chacha, etm), block_size for ctr and cbc without etm.
     fn length_prefix_len(&self) -> usize;
-    /// Returns packet_length from the first length_prefix_len() bytes. For ctr without etm it
-    /// decrypts those bytes in place (keystream advances); for chacha it decrypts a copy and
-    /// leaves the buffer as received; gcm/etm/none just read. Returns 0 (which the caller
-    /// must refuse as too short) if `prefix` is shorter than length_prefix_len().
+    /// Returns packet_length from the first length_prefix_len() bytes. For ctr and cbc without
+    /// etm it decrypts those bytes in place (keystream or chain advances); for chacha it
+    /// decrypts a copy and leaves the buffer as received; gcm/etm/none just read. Returns 0
+    /// (which the caller must refuse as too short) if `prefix` is shorter than
+    /// length_prefix_len().
     fn packet_length(&mut self, seq: u32, prefix: &mut [u8]) -> u32;
     /// `packet` = the whole packet (4 + packet_length bytes; the prefix as packet_length()
     /// left it), `tag` = the received tag. Verifies in constant time, then decrypts in place so
@@ -99,7 +103,7 @@ impl std::fmt::Debug for CipherAlgorithm {
     }
 }
 
-/// Every supported cipher, in default preference order.
+/// Every supported cipher, in default preference order; the legacy CBC ones last.
 pub static CIPHERS: &[CipherAlgorithm] = &[
     CipherAlgorithm {
         name: "chacha20-poly1305@openssh.com",
@@ -160,6 +164,46 @@ pub static CIPHERS: &[CipherAlgorithm] = &[
         legacy: false,
         seal: ctr::sealing_key::<::ctr::Ctr128BE<aes::Aes256>>,
         open: ctr::opening_key::<::ctr::Ctr128BE<aes::Aes256>>,
+    },
+    CipherAlgorithm {
+        name: "aes128-cbc",
+        key_len: 16,
+        iv_len: 16,
+        block_size: 16,
+        aead: false,
+        legacy: true,
+        seal: cbc::sealing_key::<aes::Aes128>,
+        open: cbc::opening_key::<aes::Aes128>,
+    },
+    CipherAlgorithm {
+        name: "aes192-cbc",
+        key_len: 24,
+        iv_len: 16,
+        block_size: 16,
+        aead: false,
+        legacy: true,
+        seal: cbc::sealing_key::<aes::Aes192>,
+        open: cbc::opening_key::<aes::Aes192>,
+    },
+    CipherAlgorithm {
+        name: "aes256-cbc",
+        key_len: 32,
+        iv_len: 16,
+        block_size: 16,
+        aead: false,
+        legacy: true,
+        seal: cbc::sealing_key::<aes::Aes256>,
+        open: cbc::opening_key::<aes::Aes256>,
+    },
+    CipherAlgorithm {
+        name: "3des-cbc",
+        key_len: 24,
+        iv_len: 8,
+        block_size: 8,
+        aead: false,
+        legacy: true,
+        seal: cbc::sealing_key::<des::TdesEde3>,
+        open: cbc::opening_key::<des::TdesEde3>,
     },
 ];
 

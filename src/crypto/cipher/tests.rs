@@ -103,17 +103,10 @@ fn receive(key: &mut dyn OpeningKey, seq: u32, wire: &[u8]) -> Result<Vec<u8>, I
 fn table_order_lookup_and_sizes() {
     let names: Vec<_> = CIPHERS.iter().map(|c| c.name).collect();
     assert_eq!(
-        names,
-        [
-            "chacha20-poly1305@openssh.com",
-            "aes128-gcm@openssh.com",
-            "aes256-gcm@openssh.com",
-            "aes128-ctr",
-            "aes192-ctr",
-            "aes256-ctr"
-        ]
+        names.join(" "),
+        "chacha20-poly1305@openssh.com aes128-gcm@openssh.com aes256-gcm@openssh.com \
+         aes128-ctr aes192-ctr aes256-ctr aes128-cbc aes192-cbc aes256-cbc 3des-cbc"
     );
-    assert!(find("aes128-cbc").is_none());
     let chacha = find("chacha20-poly1305@openssh.com").unwrap();
     assert_eq!(
         (

@@ -1,10 +1,11 @@
-//! Finite-field Diffie-Hellman over the RFC 3526 MODP groups with generator 2:
-//! diffie-hellman-group14-sha256 and diffie-hellman-group16-sha512 (RFC 8268).
+//! Finite-field Diffie-Hellman: the fixed MODP groups (diffie-hellman-group1-sha1,
+//! -group14-sha1/-sha256, -group16-sha512, -group18-sha512; RFC 4253, RFC 8268) and the groups
+//! a server sends in group exchange (RFC 4419), all through [`DhGroup`].
 //!
 //! Private exponents are 512 random bits with the top bit set: at least twice the security
-//! level of either group (about 110 and 150 bits), and the size OpenSSH picks for 256-bit
-//! keys. num-bigint cannot wipe its limbs, so transient copies of the exponent and of K are
-//! not zeroized; the bytes we keep are.
+//! level of every group here (up to about 200 bits for 8192-bit groups), the size OpenSSH picks
+//! for 256-bit keys. num-bigint cannot wipe its limbs, so transient copies of the exponent and
+//! of K are not zeroized; the bytes we keep are.
 #![deny(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -12,122 +13,249 @@
     clippy::panic
 )]
 
+use std::fmt;
+
 use num_bigint::BigUint;
 use zeroize::Zeroizing;
 
-use super::{mpint, KexError, KeyExchange};
+use super::dh_primes::{FixedGroup, GROUP1, GROUP14, GROUP16, GROUP18};
+use super::{mpint, prime, KexError, KexReply, KeyExchange};
 use crate::crypto::rng::SecureRandom;
 use crate::crypto::KexHash;
 
-/// A MODP group and the hash its method uses.
-pub(super) struct Group {
-    name: &'static str,
-    pub(super) prime: &'static [u8],
-    hash: KexHash,
-}
-
 const EXPONENT_BYTES: usize = 64;
 
-/// RFC 3526 §3: the 2048-bit MODP group, generator 2.
-const GROUP14_HEX: &str = concat!(
-    "FFFFFFFFFFFFFFFFC90FDAA22168C234C4C6628B80DC1CD129024E088A67CC74",
-    "020BBEA63B139B22514A08798E3404DDEF9519B3CD3A431B302B0A6DF25F1437",
-    "4FE1356D6D51C245E485B576625E7EC6F44C42E9A637ED6B0BFF5CB6F406B7ED",
-    "EE386BFB5A899FA5AE9F24117C4B1FE649286651ECE45B3DC2007CB8A163BF05",
-    "98DA48361C55D39A69163FA8FD24CF5F83655D23DCA3AD961C62F356208552BB",
-    "9ED529077096966D670C354E4ABC9804F1746C08CA18217C32905E462E36CE3B",
-    "E39E772C180E86039B2783A2EC07A28FB5C55DF06F4C52C9DE2BCBF695581718",
-    "3995497CEA956AE515D2261898FA051015728E5A8AACAA68FFFFFFFFFFFFFFFF",
-);
-/// RFC 3526 §5: the 4096-bit MODP group, generator 2.
-const GROUP16_HEX: &str = concat!(
-    "FFFFFFFFFFFFFFFFC90FDAA22168C234C4C6628B80DC1CD129024E088A67CC74",
-    "020BBEA63B139B22514A08798E3404DDEF9519B3CD3A431B302B0A6DF25F1437",
-    "4FE1356D6D51C245E485B576625E7EC6F44C42E9A637ED6B0BFF5CB6F406B7ED",
-    "EE386BFB5A899FA5AE9F24117C4B1FE649286651ECE45B3DC2007CB8A163BF05",
-    "98DA48361C55D39A69163FA8FD24CF5F83655D23DCA3AD961C62F356208552BB",
-    "9ED529077096966D670C354E4ABC9804F1746C08CA18217C32905E462E36CE3B",
-    "E39E772C180E86039B2783A2EC07A28FB5C55DF06F4C52C9DE2BCBF695581718",
-    "3995497CEA956AE515D2261898FA051015728E5A8AAAC42DAD33170D04507A33",
-    "A85521ABDF1CBA64ECFB850458DBEF0A8AEA71575D060C7DB3970F85A6E1E4C7",
-    "ABF5AE8CDB0933D71E8C94E04A25619DCEE3D2261AD2EE6BF12FFA06D98A0864",
-    "D87602733EC86A64521F2B18177B200CBBE117577A615D6C770988C0BAD946E2",
-    "08E24FA074E5AB3143DB5BFCE0FD108E4B82D120A92108011A723C12A787E6D7",
-    "88719A10BDBA5B2699C327186AF4E23C1A946834B6150BDA2583E9CA2AD44CE8",
-    "DBBBC2DB04DE8EF92E8EFC141FBECAA6287C59474E6BC05D99B2964FA090C3A2",
-    "233BA186515BE7ED1F612970CEE2D7AFB81BDD762170481CD0069127D5B05AA9",
-    "93B4EA988D8FDDC186FFB7DC90A6C08F4DF435C934063199FFFFFFFFFFFFFFFF",
-);
+/// Sizes a client accepts from a group-exchange server: SECURITY.md's floor, and RFC 4419's
+/// ceiling (which also bounds the work a server can make us do).
+pub const GEX_MIN_BITS: u32 = 2048;
+/// See [`GEX_MIN_BITS`].
+pub const GEX_MAX_BITS: u32 = 8192;
 
-const GROUP14_PRIME: [u8; 256] = decode_hex(GROUP14_HEX);
-const GROUP16_PRIME: [u8; 512] = decode_hex(GROUP16_HEX);
-
-pub(super) static GROUP14: Group = Group {
-    name: "group14",
-    prime: &GROUP14_PRIME,
-    hash: KexHash::Sha256,
-};
-pub(super) static GROUP16: Group = Group {
-    name: "group16",
-    prime: &GROUP16_PRIME,
-    hash: KexHash::Sha512,
-};
-
-/// Hex to bytes at compile time, so the primes stay comparable with the RFC text and a bad
-/// digit or length is a build error rather than a runtime one.
-#[allow(clippy::indexing_slicing, clippy::panic)]
-const fn decode_hex<const N: usize>(hex: &str) -> [u8; N] {
-    const fn digit(c: u8) -> u8 {
-        match c {
-            b'0'..=b'9' => c - b'0',
-            b'A'..=b'F' => c - b'A' + 10,
-            _ => panic!("bad hex digit in a DH prime"),
-        }
-    }
-    let h = hex.as_bytes();
-    assert!(h.len() == 2 * N, "DH prime has the wrong length");
-    let mut out = [0u8; N];
-    let mut i = 0;
-    while i < N {
-        out[i] = (digit(h[2 * i]) << 4) | digit(h[2 * i + 1]);
-        i += 1;
-    }
-    out
+/// A Diffie-Hellman group: prime modulus p and generator g, with their mpint encodings for
+/// the group-exchange hash. Two groups are equal when p and g are.
+#[derive(Clone)]
+pub struct DhGroup {
+    name: &'static str,
+    p: BigUint,
+    g: BigUint,
+    p_encoded: Vec<u8>,
+    g_encoded: Vec<u8>,
 }
 
-pub(super) fn start_group14(rng: &mut dyn SecureRandom) -> Box<dyn KeyExchange> {
-    Box::new(DhExchange::new(&GROUP14, rng))
+impl PartialEq for DhGroup {
+    fn eq(&self, other: &Self) -> bool {
+        self.p == other.p && self.g == other.g
+    }
+}
+
+impl Eq for DhGroup {}
+
+impl fmt::Debug for DhGroup {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DhGroup")
+            .field("name", &self.name)
+            .field("bits", &self.bits())
+            .field("g", &self.g)
+            .finish_non_exhaustive()
+    }
+}
+
+impl DhGroup {
+    fn new(name: &'static str, p: BigUint, g: BigUint) -> Self {
+        let p_encoded = mpint(&p.to_bytes_be()).to_vec();
+        let g_encoded = mpint(&g.to_bytes_be()).to_vec();
+        DhGroup {
+            name,
+            p,
+            g,
+            p_encoded,
+            g_encoded,
+        }
+    }
+
+    fn fixed(group: &FixedGroup) -> Self {
+        Self::new(
+            group.name,
+            BigUint::from_bytes_be(group.prime),
+            BigUint::from(2u32),
+        )
+    }
+
+    /// RFC 3526's 2048-bit group (generator 2): a server's fallback when no modulus fits.
+    pub fn group14() -> Self {
+        Self::fixed(&GROUP14)
+    }
+
+    /// RFC 3526's 4096-bit group (generator 2).
+    pub fn group16() -> Self {
+        Self::fixed(&GROUP16)
+    }
+
+    /// RFC 3526's 8192-bit group (generator 2).
+    pub fn group18() -> Self {
+        Self::fixed(&GROUP18)
+    }
+
+    /// A group from a trusted source (the server's own moduli file), unchecked.
+    pub(super) fn trusted(p: BigUint, g: BigUint) -> Self {
+        Self::new("group-exchange", p, g)
+    }
+
+    /// Client side of group exchange: takes p and g as received in KEX_DH_GEX_GROUP (the raw
+    /// contents of the two mpints, no length prefix) and checks what a client must: p odd, of
+    /// 2048 to 8192 bits, a probable prime (trial division and Miller-Rabin to base 2; see
+    /// `prime.rs` for the cost, up to about 0.4 s at 8192 bits), and 1 < g < p-1.
+    pub fn from_wire(p: &[u8], g: &[u8]) -> Result<DhGroup, KexError> {
+        if p.first().is_some_and(|&b| b & 0x80 != 0) || g.first().is_some_and(|&b| b & 0x80 != 0) {
+            return Err(KexError("group exchange: p or g is negative".into()));
+        }
+        let p_value = BigUint::from_bytes_be(p);
+        let bits = p_value.bits();
+        if !(u64::from(GEX_MIN_BITS)..=u64::from(GEX_MAX_BITS)).contains(&bits) {
+            return Err(KexError(format!(
+                "group exchange: the server's {bits}-bit group is outside \
+                 {GEX_MIN_BITS}..={GEX_MAX_BITS} bits"
+            )));
+        }
+        if !p_value.bit(0) {
+            return Err(KexError("group exchange: p is even".into()));
+        }
+        let g_value = BigUint::from_bytes_be(g);
+        let one = BigUint::from(1u32);
+        if g_value <= one || g_value >= &p_value - &one {
+            return Err(KexError(
+                "group exchange: generator out of range (need 1 < g < p-1)".into(),
+            ));
+        }
+        if !prime::is_probable_prime(p, &p_value) {
+            return Err(KexError("group exchange: p is not prime".into()));
+        }
+        Ok(Self::new("group-exchange", p_value, g_value))
+    }
+
+    /// Bits of p.
+    pub fn bits(&self) -> u64 {
+        self.p.bits()
+    }
+
+    /// p as an mpint (length prefix included), for the group-exchange hash and
+    /// KEX_DH_GEX_GROUP.
+    pub fn p_encoded(&self) -> &[u8] {
+        &self.p_encoded
+    }
+
+    /// g as an mpint (length prefix included), likewise.
+    pub fn g_encoded(&self) -> &[u8] {
+        &self.g_encoded
+    }
+
+    /// Generates our exponent and public value (e, or f on the server) in this group; the
+    /// exchange hashes with `hash`.
+    pub fn start(&self, hash: KexHash, rng: &mut dyn SecureRandom) -> Box<dyn KeyExchange> {
+        Box::new(DhExchange::new(self.clone(), hash, rng))
+    }
+
+    /// Server side: takes the client's e (raw mpint contents), validates it, and returns our
+    /// f as an mpint and K as an mpint.
+    pub fn respond(
+        &self,
+        rng: &mut dyn SecureRandom,
+        client_public: &[u8],
+    ) -> Result<KexReply, KexError> {
+        // The hash is the caller's business here: only f and K come back.
+        let ours = DhExchange::new(self.clone(), KexHash::Sha256, rng);
+        let public = ours.public.clone();
+        let shared = Box::new(ours).agree(client_public)?;
+        Ok((public, shared))
+    }
+}
+
+fn start_fixed(
+    group: &FixedGroup,
+    hash: KexHash,
+    rng: &mut dyn SecureRandom,
+) -> Box<dyn KeyExchange> {
+    DhGroup::fixed(group).start(hash, rng)
+}
+
+pub(super) fn start_group1(rng: &mut dyn SecureRandom) -> Box<dyn KeyExchange> {
+    start_fixed(&GROUP1, KexHash::Sha1, rng)
+}
+
+pub(super) fn start_group14_sha1(rng: &mut dyn SecureRandom) -> Box<dyn KeyExchange> {
+    start_fixed(&GROUP14, KexHash::Sha1, rng)
+}
+
+pub(super) fn start_group14_sha256(rng: &mut dyn SecureRandom) -> Box<dyn KeyExchange> {
+    start_fixed(&GROUP14, KexHash::Sha256, rng)
 }
 
 pub(super) fn start_group16(rng: &mut dyn SecureRandom) -> Box<dyn KeyExchange> {
-    Box::new(DhExchange::new(&GROUP16, rng))
+    start_fixed(&GROUP16, KexHash::Sha512, rng)
 }
 
-/// Our exponent x (as bytes, wiped on drop) and e = 2^x mod p as an mpint.
+pub(super) fn start_group18(rng: &mut dyn SecureRandom) -> Box<dyn KeyExchange> {
+    start_fixed(&GROUP18, KexHash::Sha512, rng)
+}
+
+/// What `KexMethod::start` gives for a group-exchange method: there is no group yet, so
+/// nothing to send and nothing to agree on.
+struct AwaitingGroup(KexHash);
+
+pub(super) fn awaiting_group_sha1(_rng: &mut dyn SecureRandom) -> Box<dyn KeyExchange> {
+    Box::new(AwaitingGroup(KexHash::Sha1))
+}
+
+pub(super) fn awaiting_group_sha256(_rng: &mut dyn SecureRandom) -> Box<dyn KeyExchange> {
+    Box::new(AwaitingGroup(KexHash::Sha256))
+}
+
+impl KeyExchange for AwaitingGroup {
+    fn hash(&self) -> KexHash {
+        self.0
+    }
+
+    fn public_encoded(&self) -> &[u8] {
+        &[]
+    }
+
+    fn agree(self: Box<Self>, _peer_public: &[u8]) -> Result<Zeroizing<Vec<u8>>, KexError> {
+        Err(KexError(
+            "group exchange needs the server's group first (DhGroup::from_wire, then start)".into(),
+        ))
+    }
+}
+
+/// Our exponent x (as bytes, wiped on drop) and e = g^x mod p as an mpint.
 struct DhExchange {
-    group: &'static Group,
+    group: DhGroup,
+    hash: KexHash,
     x: Zeroizing<Vec<u8>>,
     public: Vec<u8>,
 }
 
 impl DhExchange {
-    fn new(group: &'static Group, rng: &mut dyn SecureRandom) -> Self {
+    fn new(group: DhGroup, hash: KexHash, rng: &mut dyn SecureRandom) -> Self {
         let mut x = Zeroizing::new(vec![0u8; EXPONENT_BYTES]);
         rng.fill(&mut x);
         // Full length, and so never 0 or 1.
         if let Some(top) = x.first_mut() {
             *top |= 0x80;
         }
-        let p = BigUint::from_bytes_be(group.prime);
-        let e = BigUint::from(2u32).modpow(&BigUint::from_bytes_be(&x), &p);
+        let e = group.g.modpow(&BigUint::from_bytes_be(&x), &group.p);
         let public = mpint(&e.to_bytes_be()).to_vec();
-        DhExchange { group, x, public }
+        DhExchange {
+            group,
+            hash,
+            x,
+            public,
+        }
     }
 }
 
 impl KeyExchange for DhExchange {
     fn hash(&self) -> KexHash {
-        self.group.hash
+        self.hash
     }
 
     fn public_encoded(&self) -> &[u8] {
@@ -139,11 +267,11 @@ impl KeyExchange for DhExchange {
         if peer_public.first().is_some_and(|&b| b & 0x80 != 0) {
             return Err(KexError(format!("DH {name} public value is negative")));
         }
-        let p = BigUint::from_bytes_be(self.group.prime);
+        let p = &self.group.p;
         let f = BigUint::from_bytes_be(peer_public);
         // 1 < f < p-1 (RFC 4253 §8): 0, 1 and p-1 confine K to {0, 1, p-1}.
         let one = BigUint::from(1u32);
-        if f <= one || f >= &p - &one {
+        if f <= one || f >= p - &one {
             return Err(KexError(format!(
                 "DH {name} public value out of range (need 1 < f < p-1)"
             )));
@@ -155,7 +283,7 @@ impl KeyExchange for DhExchange {
                 "DH {name} public value has too few bits set"
             )));
         }
-        let k = f.modpow(&BigUint::from_bytes_be(&self.x), &p);
+        let k = f.modpow(&BigUint::from_bytes_be(&self.x), p);
         let magnitude = Zeroizing::new(k.to_bytes_be());
         Ok(mpint(&magnitude))
     }

@@ -1,8 +1,6 @@
-//! ecdh-sha2-nistp256 (RFC 5656 §4): public values are uncompressed SEC1 points in SSH
-//! strings, and K is the mpint of the shared point's x-coordinate.
-//!
-//! Written over elliptic-curve's generic types so nistp384/521 are one more `start` each once
-//! p384/p521 are dependencies.
+//! ecdh-sha2-nistp256, -nistp384 and -nistp521 (RFC 5656 §4, hashes SHA-256/384/512 by
+//! §6.2.1): public values are uncompressed SEC1 points in SSH strings, and K is the mpint of the
+//! shared point's x-coordinate. Written once over elliptic-curve's generic types.
 #![deny(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -33,6 +31,14 @@ struct EcdhExchange<C: CurveArithmetic> {
 
 pub(super) fn start_nistp256(rng: &mut dyn SecureRandom) -> Box<dyn KeyExchange> {
     start::<p256::NistP256>("nistp256", KexHash::Sha256, rng)
+}
+
+pub(super) fn start_nistp384(rng: &mut dyn SecureRandom) -> Box<dyn KeyExchange> {
+    start::<p384::NistP384>("nistp384", KexHash::Sha384, rng)
+}
+
+pub(super) fn start_nistp521(rng: &mut dyn SecureRandom) -> Box<dyn KeyExchange> {
+    start::<p521::NistP521>("nistp521", KexHash::Sha512, rng)
 }
 
 fn start<C>(curve: &'static str, hash: KexHash, rng: &mut dyn SecureRandom) -> Box<dyn KeyExchange>

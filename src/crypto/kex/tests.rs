@@ -14,7 +14,7 @@ use crate::crypto::rng::tests::FixedRandom;
 use crate::crypto::rng::OsRandom;
 
 /// Splits a wire-encoded field into its contents, checking the length prefix.
-fn contents(field: &[u8]) -> &[u8] {
+pub(super) fn contents(field: &[u8]) -> &[u8] {
     let (len, rest) = field.split_at(4);
     assert_eq!(
         u32::from_be_bytes(len.try_into().unwrap()) as usize,
@@ -23,7 +23,7 @@ fn contents(field: &[u8]) -> &[u8] {
     rest
 }
 
-fn method(name: &str) -> &'static KexMethod {
+pub(super) fn method(name: &str) -> &'static KexMethod {
     find(name).unwrap()
 }
 
@@ -33,38 +33,127 @@ fn table_order_and_lookup() {
     assert_eq!(
         names,
         [
+            "mlkem768x25519-sha256",
+            "sntrup761x25519-sha512",
+            "sntrup761x25519-sha512@openssh.com",
             "curve25519-sha256",
             "curve25519-sha256@libssh.org",
             "ecdh-sha2-nistp256",
+            "ecdh-sha2-nistp384",
+            "ecdh-sha2-nistp521",
             "diffie-hellman-group16-sha512",
-            "diffie-hellman-group14-sha256"
+            "diffie-hellman-group18-sha512",
+            "diffie-hellman-group14-sha256",
+            "diffie-hellman-group-exchange-sha256",
+            "diffie-hellman-group14-sha1",
+            "diffie-hellman-group1-sha1",
+            "diffie-hellman-group-exchange-sha1",
         ]
     );
-    assert!(find("diffie-hellman-group1-sha1").is_none());
-    assert!(KEX_METHODS.iter().all(|m| !m.legacy));
+    let legacy: Vec<_> = KEX_METHODS
+        .iter()
+        .filter(|m| m.legacy)
+        .map(|m| m.name)
+        .collect();
+    assert_eq!(
+        legacy,
+        [
+            "diffie-hellman-group14-sha1",
+            "diffie-hellman-group1-sha1",
+            "diffie-hellman-group-exchange-sha1"
+        ]
+    );
+    // Legacy methods come last, so default preference never reaches them first.
+    let first_legacy = KEX_METHODS.iter().position(|m| m.legacy).unwrap();
+    assert!(KEX_METHODS[first_legacy..].iter().all(|m| m.legacy));
+    let gex: Vec<_> = KEX_METHODS
+        .iter()
+        .filter(|m| m.kind == KexKind::GroupExchange)
+        .map(|m| m.name)
+        .collect();
+    assert_eq!(
+        gex,
+        [
+            "diffie-hellman-group-exchange-sha256",
+            "diffie-hellman-group-exchange-sha1"
+        ]
+    );
+    assert!(find("diffie-hellman-group15-sha512").is_none());
+    assert!(find("ecdh-sha2-nistp256").is_some());
+}
+
+/// The hash each method names (RFC 5656 §6.2.1 for the curves: 256 → SHA-256, 384 → SHA-384,
+/// 521 → SHA-512).
+fn expected_hash(name: &str) -> KexHash {
+    if name.contains("sha1") {
+        KexHash::Sha1
+    } else if name.contains("sha512") || name.ends_with("nistp521") {
+        KexHash::Sha512
+    } else if name.ends_with("nistp384") {
+        KexHash::Sha384
+    } else {
+        KexHash::Sha256
+    }
+}
+
+/// Client start, server respond, client agree: both ends hold the same K, for every
+/// ephemeral method (group exchange has its own test in tests_gex.rs).
+#[test]
+fn client_and_server_agree_for_every_method() {
+    for m in KEX_METHODS {
+        assert_eq!(m.hash(), expected_hash(m.name), "{}", m.name);
+        if m.kind == KexKind::GroupExchange {
+            continue;
+        }
+        let client = m.start(&mut OsRandom);
+        assert_eq!(client.hash(), m.hash(), "{}", m.name);
+        let c_pub = contents(client.public_encoded()).to_vec();
+        let (s_pub, k_server) = m.respond(&mut OsRandom, &c_pub).unwrap();
+        assert_ne!(client.public_encoded(), s_pub.as_slice(), "{}", m.name);
+        let k_client = client.agree(contents(&s_pub)).unwrap();
+        assert_eq!(*k_client, *k_server, "{}", m.name);
+        let k = contents(&k_client);
+        if m.name.contains("mlkem") || m.name.contains("sntrup") {
+            // The hybrids' K is a string holding a digest.
+            assert_eq!(k.len(), m.hash().output_len(), "{}", m.name);
+        } else {
+            // K is a positive, minimally encoded mpint.
+            assert!(k[0] != 0 || k[1] & 0x80 != 0, "{}: K not minimal", m.name);
+            assert!(k[0] & 0x80 == 0, "{}: K negative", m.name);
+        }
+    }
+}
+
+/// Two clients (the old symmetric test): each agrees with the other's public value.
+#[test]
+fn two_dh_style_ends_agree() {
+    for m in KEX_METHODS.iter().filter(|m| {
+        m.kind == KexKind::Ephemeral && !m.name.contains("mlkem") && !m.name.contains("sntrup")
+    }) {
+        let a = m.start(&mut OsRandom);
+        let b = m.start(&mut OsRandom);
+        let a_pub = contents(a.public_encoded()).to_vec();
+        let b_pub = contents(b.public_encoded()).to_vec();
+        assert_eq!(
+            *a.agree(&b_pub).unwrap(),
+            *b.agree(&a_pub).unwrap(),
+            "{}",
+            m.name
+        );
+    }
 }
 
 #[test]
-fn both_ends_agree_for_every_method() {
-    for m in KEX_METHODS {
-        let client = m.start(&mut OsRandom);
-        let server = m.start(&mut OsRandom);
-        let want_hash = if m.name.ends_with("sha512") {
-            KexHash::Sha512
-        } else {
-            KexHash::Sha256
-        };
-        assert_eq!(client.hash(), want_hash, "{}", m.name);
-        assert_ne!(client.public_encoded(), server.public_encoded());
-        let c_pub = contents(client.public_encoded()).to_vec();
-        let s_pub = contents(server.public_encoded()).to_vec();
-        let k_client = client.agree(&s_pub).unwrap();
-        let k_server = server.agree(&c_pub).unwrap();
-        assert_eq!(*k_client, *k_server, "{}", m.name);
-        // K is a positive, minimally encoded mpint.
-        let k = contents(&k_client);
-        assert!(k[0] != 0 || k[1] & 0x80 != 0, "{}: K not minimal", m.name);
-        assert!(k[0] & 0x80 == 0, "{}: K negative", m.name);
+fn respond_refuses_bad_client_values() {
+    for m in KEX_METHODS.iter().filter(|m| m.kind == KexKind::Ephemeral) {
+        for bad in [vec![], vec![0u8; 32], vec![1u8; 2000]] {
+            assert!(
+                m.respond(&mut OsRandom, &bad).is_err(),
+                "{}: {} bytes accepted",
+                m.name,
+                bad.len()
+            );
+        }
     }
 }
 
@@ -101,71 +190,35 @@ fn x25519_refuses_bad_peer_values() {
     }
 }
 
-/// RFC 5903 §8.1: the 256-bit random ECP group. K is the mpint of the shared x-coordinate.
 #[test]
-fn ecdh_nistp256_known_answer() {
-    let i = hex("C88F01F510D9AC3F70A292DAA2316DE544E9AAB8AFE84049C62A9C57862D1433");
-    let gi = hex(
-        "04 DAD0B65394221CF9B051E1FECA5787D098DFE637FC90B9EF945D0C3772581180
-            5271A0461CDB8252D61F1C456FA3E59AB1F45B33ACCF5F58389E0577B8990BB3",
-    );
-    let gr = hex(
-        "04 D12DFB5289C8D4F81208B70270398C342296970A0BCCB74C736FC7554494BF63
-            56FBF3CA366CC23E8157854C13C58D6AAC23F046ADA30F8353E74F33039872AB",
-    );
-    let girx = hex("D6840F6B42F6EDAFD13116E0E12565202FEF8E9ECE7DCE03812464D04B9442DE");
-    let ours = method("ecdh-sha2-nistp256").start(&mut FixedRandom(i));
-    assert_eq!(ours.public_encoded(), string(&gi));
-    let k = ours.agree(&gr).unwrap();
-    // The x-coordinate has its top bit set, so the mpint gains a zero byte.
-    assert_eq!(*k, [&[0, 0, 0, 33, 0][..], &girx].concat());
-}
-
-#[test]
-fn ecdh_refuses_bad_peer_values() {
-    let m = method("ecdh-sha2-nistp256");
-    let good = contents(m.start(&mut OsRandom).public_encoded()).to_vec();
-    let mut off_curve = good.clone();
-    off_curve[64] ^= 1;
-    let mut compressed = good[..33].to_vec();
-    compressed[0] = 2 | (good[64] & 1);
-    let mut hybrid = good.clone();
-    hybrid[0] = 6;
-    for bad in [
-        vec![],
-        vec![0],
-        vec![4; 65],
-        off_curve,
-        compressed,
-        hybrid,
-        good[..64].to_vec(),
+fn dh_primes_are_the_rfcs() {
+    use dh_primes::{GROUP1, GROUP14, GROUP16, GROUP18};
+    for (group, bits) in [
+        (&GROUP1, 1024),
+        (&GROUP14, 2048),
+        (&GROUP16, 4096),
+        (&GROUP18, 8192),
     ] {
-        let result = m.start(&mut OsRandom).agree(&bad);
-        assert!(result.is_err(), "{bad:02x?} accepted");
-    }
-    assert!(m.start(&mut OsRandom).agree(&good).is_ok());
-}
-
-#[test]
-fn dh_primes_are_rfc3526() {
-    for (group, bits) in [(&dh::GROUP14, 2048), (&dh::GROUP16, 4096)] {
         let p = BigUint::from_bytes_be(group.prime);
         assert_eq!(p.bits(), bits);
-        // Both primes start with 64 one bits then the digits of pi, and end with 64 one bits.
+        // Every prime starts with 64 one bits then the digits of pi, and ends with 64 one bits.
         assert_eq!(&group.prime[..16], hex("FFFFFFFFFFFFFFFF C90FDAA22168C234"));
         assert_eq!(&group.prime[group.prime.len() - 8..], [0xff; 8]);
-        // A single copied digit wrong would fail these Fermat checks on p and on q = (p-1)/2.
+        // A single copied digit wrong would fail these Fermat checks on p and on q = (p-1)/2
+        // (RFC 3526's are safe primes). 8192 bits take a second in a debug build.
         let one = BigUint::from(1u32);
         let two = BigUint::from(2u32);
-        assert_eq!(two.modpow(&(&p - &one), &p), one);
+        assert_eq!(two.modpow(&(&p - &one), &p), one, "{bits}");
         let q = (&p - &one) >> 1;
-        assert_eq!(two.modpow(&(&q - &one), &q), one);
+        assert_eq!(two.modpow(&(&q - &one), &q), one, "{bits}");
     }
-    assert_eq!(&dh::GROUP14.prime[244..], hex("8AACAA68 FFFFFFFFFFFFFFFF"));
-    assert_eq!(
-        &dh::GROUP16.prime[..256 - 12],
-        &dh::GROUP14.prime[..256 - 12]
-    );
+    assert_eq!(&GROUP1.prime[116..], hex("ECE65381 FFFFFFFFFFFFFFFF"));
+    assert_eq!(&GROUP14.prime[244..], hex("8AACAA68 FFFFFFFFFFFFFFFF"));
+    assert_eq!(&GROUP18.prime[1012..], hex("98EDD3DF FFFFFFFFFFFFFFFF"));
+    // Each larger group extends the digits of pi of the smaller ones.
+    assert_eq!(&GROUP1.prime[..116], &GROUP14.prime[..116]);
+    assert_eq!(&GROUP16.prime[..256 - 12], &GROUP14.prime[..256 - 12]);
+    assert_eq!(&GROUP18.prime[..512 - 12], &GROUP16.prime[..512 - 12]);
 }
 
 /// An all-zero draw gives x = 2^511 (the top bit is forced). Digests of e = 2^x mod p
@@ -183,6 +236,16 @@ fn dh_public_value_known_answer() {
             516,
             "0b815fa38dc80685231c93457025aa44e747a00e54a8afa7bb3f98851ded88af",
         ),
+        (
+            "diffie-hellman-group1-sha1",
+            133,
+            "4e121349eda8cb8d687f47aa5efbe29c8ec684626d4da3be5e981cccd245cce1",
+        ),
+        (
+            "diffie-hellman-group18-sha512",
+            1029,
+            "aa74b27b2dc847b9a8597dde049c18e9193ab49960c2b11551c7ae9c102d5272",
+        ),
     ];
     for (name, len, digest) in cases {
         let kex = method(name).start(&mut FixedRandom(vec![0; 64]));
@@ -198,8 +261,11 @@ fn dh_public_value_known_answer() {
 #[test]
 fn dh_refuses_bad_peer_values() {
     for (name, group) in [
-        ("diffie-hellman-group14-sha256", &dh::GROUP14),
-        ("diffie-hellman-group16-sha512", &dh::GROUP16),
+        ("diffie-hellman-group1-sha1", &dh_primes::GROUP1),
+        ("diffie-hellman-group14-sha1", &dh_primes::GROUP14),
+        ("diffie-hellman-group14-sha256", &dh_primes::GROUP14),
+        ("diffie-hellman-group16-sha512", &dh_primes::GROUP16),
+        ("diffie-hellman-group18-sha512", &dh_primes::GROUP18),
     ] {
         let p = BigUint::from_bytes_be(group.prime);
         let mpint_contents = |v: &BigUint| [&[0u8][..], &v.to_bytes_be()].concat();

@@ -26,6 +26,7 @@ use super::msg;
 use super::packet::{PacketReader, PacketWriter};
 use super::userauth::ClientAuth;
 use super::version::{our_version, VersionReader};
+use crate::crypto::compression;
 use crate::crypto::rng::SecureRandom;
 use crate::keys::PublicKey;
 use crate::log::Level;
@@ -61,6 +62,9 @@ pub struct Connection {
     channels: Channels,
     upkeep: Upkeep,
     log: LogBuffer,
+    /// Delayed compression (zlib@openssh.com) negotiated, waiting for USERAUTH_SUCCESS.
+    compression_out_pending: bool,
+    compression_in_pending: bool,
     error: Option<Error>,
 }
 
@@ -91,6 +95,8 @@ impl Connection {
             channels: Channels::default(),
             upkeep: Upkeep::default(),
             log: LogBuffer::default(),
+            compression_out_pending: false,
+            compression_in_pending: false,
             error: None,
         };
         let kexinit = conn.kex.start(&conn.prefs, conn.rng.as_mut());
@@ -201,10 +207,19 @@ impl Connection {
             let Some(d) = self.reader.decode(rest)? else {
                 break;
             };
-            let payload = rest.get(d.payload_start..d.payload_end).unwrap_or_default();
+            let inflated = d
+                .inflated
+                .then(|| std::mem::take(&mut self.reader.inflated));
+            let payload = match &inflated {
+                Some(bytes) => bytes.as_slice(),
+                None => rest.get(d.payload_start..d.payload_end).unwrap_or_default(),
+            };
             self.note_activity();
             self.log_packet("received", payload);
             self.dispatch(payload, d.seq)?;
+            if let Some(bytes) = inflated {
+                self.reader.inflated = bytes;
+            }
             pos += d.consumed;
             self.rekey_if_due();
         }
@@ -247,6 +262,11 @@ impl Connection {
             msg::NEWKEYS => {
                 let opening = self.kex.on_newkeys()?;
                 self.reader.set_key(opening, self.kex.strict);
+                let method = self
+                    .negotiated
+                    .as_ref()
+                    .map_or("none", |n| n.compression_s2c);
+                self.compression_in_pending = self.start_compression(method, false);
                 self.on_kex_done();
                 if !self.established {
                     self.established = true;
@@ -262,6 +282,13 @@ impl Connection {
             }
             msg::USERAUTH_SUCCESS => {
                 self.auth.on_success()?;
+                // zlib@openssh.com starts with the packets after USERAUTH_SUCCESS.
+                if std::mem::take(&mut self.compression_in_pending) {
+                    self.reader.set_compression(true);
+                }
+                if std::mem::take(&mut self.compression_out_pending) {
+                    self.writer.set_compression(true);
+                }
                 let user = self.auth.username.clone();
                 self.log(Level::Info, || format!("authenticated as {user}"));
             }
@@ -298,6 +325,8 @@ impl Connection {
         }
         self.write_now(&outcome.newkeys);
         self.writer.set_key(outcome.sealing, self.kex.strict);
+        self.compression_out_pending =
+            self.start_compression(outcome.negotiated.compression_c2s, true);
         let n = &outcome.negotiated;
         let summary = format!(
             "key exchange done: kex {}, host key {} {}, cipher {}/{}, MAC {}/{}, compression {}/{}",
@@ -363,6 +392,20 @@ impl Connection {
             .string("");
         self.send(w.into_bytes());
         Ok(())
+    }
+
+    /// Puts `method` in force for one direction after new keys; returns true when it is a
+    /// delayed method that must wait for authentication.
+    fn start_compression(&mut self, method: &str, outgoing: bool) -> bool {
+        let algorithm = compression::find(method);
+        let on = algorithm.is_some_and(|a| !a.identity);
+        let delayed = algorithm.is_some_and(|a| a.delayed) && !self.is_authenticated();
+        if outgoing {
+            self.writer.set_compression(on && !delayed);
+        } else {
+            self.reader.set_compression(on && !delayed);
+        }
+        on && delayed
     }
 
     /// Records the first fatal error, queues a DISCONNECT for it, and returns it.
