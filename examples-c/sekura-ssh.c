@@ -20,6 +20,10 @@
  *                             yet, only the identity files are ever offered)
  *   ConnectTimeout            seconds, or none
  *   Compression               yes or no (-C is Compression=yes)
+ *   RekeyLimit                bytes (K, M, G suffixes) or "default", then optionally a time
+ *                             (s, m, h suffixes) or "none", as in ssh_config
+ *   ServerAliveInterval       seconds between keepalives when the server is silent (0: off)
+ *   ServerAliveCountMax       unanswered keepalives before giving up (default 3)
  *   IdentityFile, Port, User  as -i, -p and -l
  *
  * Authentication, in ssh's order, with the methods the server allows: public key with each
@@ -33,6 +37,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 
+#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 #include <poll.h>
@@ -68,6 +73,11 @@ struct options {
     int pubkey_auth;
     int batch_mode;
     int compression;
+    long long rekey_bytes; /* 0: the library's default */
+    int rekey_seconds;     /* 0: no time limit */
+    int rekey_set;
+    int alive_interval; /* seconds; 0: off */
+    int alive_count_max;
     int connect_timeout; /* seconds; 0 for none */
     int stdin_null;
     char *command;
@@ -181,6 +191,9 @@ static void options_init(struct options *o)
     o->pubkey_auth = UNSET;
     o->batch_mode = UNSET;
     o->compression = UNSET;
+    o->rekey_set = UNSET;
+    o->alive_interval = UNSET;
+    o->alive_count_max = UNSET;
     o->connect_timeout = UNSET;
 }
 
@@ -248,6 +261,62 @@ static int parse_timeout(const char *key, const char *value)
     return (int)seconds;
 }
 
+/* A number with an optional unit: multiplier for each suffix letter in `units`. */
+static long long parse_scaled(const char *key, const char *value, const char *units,
+                              const long long *factors)
+{
+    char *end;
+    errno = 0;
+    long long n = strtoll(value, &end, 10);
+    if (errno != 0 || end == value || n < 0)
+        bad_value(key, value);
+    if (*end != '\0') {
+        const char *unit = strchr(units, toupper((unsigned char)*end));
+        if (unit == NULL || end[1] != '\0')
+            bad_value(key, value);
+        long long factor = factors[unit - units];
+        if (n > LLONG_MAX / factor)
+            bad_value(key, value);
+        n *= factor;
+    }
+    return n;
+}
+
+/* RekeyLimit: "SIZE [TIME]", SIZE a byte count or "default", TIME seconds or "none". */
+static void parse_rekey_limit(struct options *o, const char *key, const char *value)
+{
+    static const long long size_factors[] = {1LL << 10, 1LL << 20, 1LL << 30};
+    static const long long time_factors[] = {1, 60, 3600};
+    if (o->rekey_set != UNSET)
+        return;
+    char *copy = xstrdup(value);
+    char *size = strtok(copy, " \t");
+    char *time = strtok(NULL, " \t");
+    if (size == NULL || strtok(NULL, " \t") != NULL)
+        bad_value(key, value);
+    o->rekey_bytes = strcasecmp(size, "default") == 0
+                         ? 0
+                         : parse_scaled(key, size, "KMG", size_factors);
+    if (time != NULL && strcasecmp(time, "none") != 0) {
+        long long seconds = parse_scaled(key, time, "SMH", time_factors);
+        if (seconds > INT_MAX)
+            bad_value(key, value);
+        o->rekey_seconds = (int)seconds;
+    }
+    o->rekey_set = 1;
+    free(copy);
+}
+
+static int parse_count(const char *key, const char *value)
+{
+    char *end;
+    errno = 0;
+    long n = strtol(value, &end, 10);
+    if (errno != 0 || end == value || *end != '\0' || n < 0 || n > INT_MAX)
+        bad_value(key, value);
+    return (int)n;
+}
+
 static void add_identity(struct options *o, const char *path)
 {
     if (o->identity_count == MAX_IDENTITIES)
@@ -309,6 +378,12 @@ static void apply_option(struct options *o, const char *key, const char *value)
         (void)parse_yes_no(key, value); /* no agent yet: only identity files are offered */
     } else if (strcasecmp(key, "Compression") == 0) {
         set_int_once(&o->compression, parse_yes_no(key, value));
+    } else if (strcasecmp(key, "RekeyLimit") == 0) {
+        parse_rekey_limit(o, key, value);
+    } else if (strcasecmp(key, "ServerAliveInterval") == 0) {
+        set_int_once(&o->alive_interval, parse_count(key, value));
+    } else if (strcasecmp(key, "ServerAliveCountMax") == 0) {
+        set_int_once(&o->alive_count_max, parse_count(key, value));
     } else if (strcasecmp(key, "ConnectTimeout") == 0) {
         set_int_once(&o->connect_timeout, parse_timeout(key, value));
     } else if (strcasecmp(key, "IdentityFile") == 0) {
@@ -475,6 +550,8 @@ static void apply_defaults(struct options *o)
         o->strict = STRICT_ASK;
     set_int_once(&o->batch_mode, 0);
     set_int_once(&o->compression, 0);
+    set_int_once(&o->alive_interval, 0);
+    set_int_once(&o->alive_count_max, 3);
     set_int_once(&o->password_auth, 1);
     set_int_once(&o->kbdint_auth, 1);
     set_int_once(&o->pubkey_auth, 1);
@@ -626,6 +703,14 @@ static ssh_transport *connect_to_server(const struct options *o)
     }
     if (o->compression && ssh_transport_use_compression(t, true) != SSH_OK)
         die_sekura("compression");
+    if (o->rekey_set == 1 &&
+        ssh_transport_set_rekey_limits(t, (uint64_t)o->rekey_bytes, (uint32_t)o->rekey_seconds) !=
+            SSH_OK)
+        die_sekura("RekeyLimit");
+    if (o->alive_interval > 0 &&
+        ssh_transport_set_keepalive(t, (uint32_t)o->alive_interval,
+                                    (uint32_t)o->alive_count_max) != SSH_OK)
+        die_sekura("ServerAliveInterval");
     if (ssh_transport_start_client(t) != SSH_OK) {
         char what[320];
         snprintf(what, sizeof what, "handshake with %s port %d", o->host, o->port);

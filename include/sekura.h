@@ -222,7 +222,7 @@
 #define SSH_KNOWNHOSTS_MATCH 0
 
 /**
- * `ssh_knownhosts_check`: no line lists this host with a key of this type.
+ * `ssh_knownhosts_check`: no line lists this host (with any key).
  */
 #define SSH_KNOWNHOSTS_NOT_FOUND 1
 
@@ -278,6 +278,17 @@
  * KEXDH_REPLY and KEX_ECDH_REPLY share this number.
  */
 #define KEX_ECDH_REPLY 31
+
+/**
+ * KEX_DH_GEX_GROUP shares 31 with KEX_ECDH_REPLY; the phase tells them apart.
+ */
+#define KEX_DH_GEX_GROUP 31
+
+#define KEX_DH_GEX_INIT 32
+
+#define KEX_DH_GEX_REPLY 33
+
+#define KEX_DH_GEX_REQUEST 34
 
 #define USERAUTH_REQUEST 50
 
@@ -1361,11 +1372,23 @@ int ssh_transport_auth_password(ssh_transport *t, const char *username, const ch
 /**
  * Public key authentication with a private key from `ssh_pkey_from_file`. For RSA the
  * signature algorithm is chosen from the server's server-sig-algs (rsa-sha2-512, -256).
+ * A key combined with a user certificate (`ssh_pkey_with_certificate`) authenticates with
+ * the certificate.
  *
  * # Safety
  * `t` must be NULL or a live `ssh_transport`; `username` NUL-terminated; `key` a live key.
  */
 int ssh_transport_auth_publickey(ssh_transport *t, const char *username, const ssh_pkey *key);
+
+/**
+ * Public key authentication with the identities an ssh-agent holds, in the agent's order,
+ * until one is accepted (the agent signs). `SSH_ERR_AUTH_DENIED` when none is.
+ *
+ * # Safety
+ * `t` must be NULL or a live `ssh_transport`; `username` NUL-terminated; `agent` a live
+ * `ssh_agent`.
+ */
+int ssh_transport_auth_agent(ssh_transport *t, const char *username, const ssh_agent *agent);
 
 /**
  * Sets the answer to prompt `index` of the current round.

@@ -453,6 +453,35 @@ fn dash_c_compresses() {
     assert_eq!(out.stdout(), "a".repeat(200_000));
 }
 
+/// RekeyLimit and ServerAlive* as ssh_config spells them: a megabyte limit renews keys many
+/// times during an 8 MiB transfer without changing a byte; bad values are refused.
+#[test]
+fn rekey_limit_and_server_alive_options() {
+    let sshd = Sshd::start();
+    let out = run(&mut keyed(
+        &sshd,
+        &[
+            "-o",
+            "RekeyLimit=1M 1h",
+            "-o",
+            "ServerAliveInterval=5",
+            "-o",
+            "ServerAliveCountMax=2",
+        ],
+        &["head -c 8388608 /dev/zero | tr '\\0' b"],
+    ));
+    out.assert_success("sekura-ssh with RekeyLimit");
+    assert_eq!(out.stdout(), "b".repeat(8 << 20));
+    let out = run(&mut keyed(&sshd, &["-o", "RekeyLimit=lots"], &["true"]));
+    assert_fails(&out, "lots");
+    let out = run(&mut keyed(
+        &sshd,
+        &["-o", "ServerAliveInterval=-1"],
+        &["true"],
+    ));
+    assert_fails(&out, "-1");
+}
+
 #[test]
 fn bad_usage_exits_255() {
     let sshd = Sshd::start();

@@ -28,6 +28,13 @@ pub(crate) struct AgentHandle {
     identities: Mutex<Option<Vec<AgentKey>>>,
 }
 
+impl AgentHandle {
+    /// The agent connection, for transports that authenticate with it.
+    pub(crate) fn agent(&self) -> &Agent {
+        &self.agent
+    }
+}
+
 impl Castable for ssh_agent {
     type RustType = AgentHandle;
 }

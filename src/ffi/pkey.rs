@@ -361,7 +361,7 @@ pub unsafe extern "C" fn ssh_knownhosts_check(
         match hostkeys::check_known_hosts(Path::new(path), host, port, &key.public) {
             Ok(HostKeyStatus::Match) => SSH_KNOWNHOSTS_MATCH,
             Ok(HostKeyStatus::NotFound) => {
-                super::boundary::fail(SSH_ERR_HOSTKEY_REJECTED, &format!("no {} key for {host} in {path}", key.public.key_type()));
+                super::boundary::fail(SSH_ERR_HOSTKEY_REJECTED, &format!("{host} is not listed in {path}"));
                 SSH_KNOWNHOSTS_NOT_FOUND
             }
             Ok(HostKeyStatus::Mismatch { line }) => {

@@ -54,7 +54,7 @@ pub const SSH_ALG_COMPRESSION: c_int = 4;
 
 /// `ssh_knownhosts_check`: a line lists this host with this key.
 pub const SSH_KNOWNHOSTS_MATCH: c_int = 0;
-/// `ssh_knownhosts_check`: no line lists this host with a key of this type.
+/// `ssh_knownhosts_check`: no line lists this host (with any key).
 pub const SSH_KNOWNHOSTS_NOT_FOUND: c_int = 1;
 /// `ssh_knownhosts_check`: a line lists this host with a different key (possible attack).
 pub const SSH_KNOWNHOSTS_MISMATCH: c_int = 2;

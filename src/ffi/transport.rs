@@ -3,6 +3,7 @@
 use std::ffi::{c_char, c_int, c_void, CString};
 use std::time::Duration;
 
+use super::agent::ssh_agent;
 use super::boundary::{
     borrow, fail, fail_with, ffi, free_handle, out_arg, str_arg, to_c_string, to_code, to_handle,
     try_arg, Castable, Opaque,
@@ -224,6 +225,8 @@ pub unsafe extern "C" fn ssh_transport_auth_password(
 
 /// Public key authentication with a private key from `ssh_pkey_from_file`. For RSA the
 /// signature algorithm is chosen from the server's server-sig-algs (rsa-sha2-512, -256).
+/// A key combined with a user certificate (`ssh_pkey_with_certificate`) authenticates with
+/// the certificate.
 ///
 /// # Safety
 /// `t` must be NULL or a live `ssh_transport`; `username` NUL-terminated; `key` a live key.
@@ -242,7 +245,32 @@ pub unsafe extern "C" fn ssh_transport_auth_publickey(
         let Some(private) = key.private.as_ref() else {
             return fail(SSH_ERR_INVALID_ARG, "key has no private part");
         };
-        with_transport(t, |t| t.auth_publickey(user, private))
+        with_transport(t, |t| match &key.certificate {
+            Some(cert) => t.auth_publickey_certificate(user, private, cert),
+            None => t.auth_publickey(user, private),
+        })
+    }
+}
+
+/// Public key authentication with the identities an ssh-agent holds, in the agent's order,
+/// until one is accepted (the agent signs). `SSH_ERR_AUTH_DENIED` when none is.
+///
+/// # Safety
+/// `t` must be NULL or a live `ssh_transport`; `username` NUL-terminated; `agent` a live
+/// `ssh_agent`.
+#[no_mangle]
+pub unsafe extern "C" fn ssh_transport_auth_agent(
+    t: *mut ssh_transport,
+    username: *const c_char,
+    agent: *const ssh_agent,
+) -> c_int {
+    ffi! {
+        // SAFETY: per the contract above.
+        let (user, agent) = match unsafe { (str_arg(username, "username"), borrow::<ssh_agent>(agent, "agent")) } {
+            (Ok(u), Ok(a)) => (u, a),
+            (Err(e), _) | (_, Err(e)) => return fail_with(&e),
+        };
+        with_transport(t, |t| t.auth_agent(user, agent.agent()))
     }
 }
 

@@ -15,8 +15,9 @@ use parking_lot::Mutex;
 pub use channel::Channel;
 pub use upkeep::DISCONNECT_BY_APPLICATION;
 
+use crate::agent::Agent;
 use crate::crypto::rng::OsRandom;
-use crate::keys::{PrivateKey, PublicKey};
+use crate::keys::{Certificate, PrivateKey, PublicKey};
 use crate::proto::{msg, AlgorithmKind, AuthStatus, Connection, InfoRequest, Preferences};
 use crate::{Error, ErrorKind, Result};
 use io::{Driver, Shared};
@@ -306,6 +307,70 @@ impl Transport {
             c.auth_publickey_signed(user, signing.algorithm, key.as_blob(), &signature)
         })?;
         self.await_auth_result(&shared, |_| None)
+    }
+
+    /// Public key authentication with an OpenSSH user certificate for `key`: the request
+    /// names the certificate's algorithm and carries the certificate; `key` signs.
+    pub fn auth_publickey_certificate(
+        &self,
+        user: &str,
+        key: &PrivateKey,
+        cert: &Certificate,
+    ) -> Result<()> {
+        if cert.public_key() != &key.public_key() {
+            return Err(Error::invalid_arg("the certificate is not for this key"));
+        }
+        let shared = self.shared()?;
+        self.await_service(&shared)?;
+        let (cert_algorithm, data, signature_algorithm) = shared.with(|c| {
+            let wanted = c.signature_algorithm(cert.public_key());
+            let pairs = cert.signature_algorithms(true);
+            let (cert_alg, sig_alg) = pairs
+                .iter()
+                .find(|(_, sig)| *sig == wanted)
+                .or(pairs.first())
+                .copied()
+                .ok_or_else(|| Error::invalid_arg("certificate of an unsupported type"))?;
+            let session_id = c
+                .session_id()
+                .ok_or_else(|| Error::new(ErrorKind::State, "no session yet"))?;
+            let data = crate::proto::userauth::publickey_signed_data(
+                session_id,
+                user,
+                cert_alg,
+                cert.as_blob(),
+            );
+            Ok::<_, Error>((cert_alg, data, sig_alg))
+        })?;
+        let signature = key.sign(signature_algorithm, &data)?;
+        shared
+            .with(|c| c.auth_publickey_signed(user, cert_algorithm, cert.as_blob(), &signature))?;
+        self.await_auth_result(&shared, |_| None)
+    }
+
+    /// Public key authentication with the identities of an ssh-agent, tried in the agent's
+    /// order until one is accepted. The agent signs; no private key passes through here.
+    pub fn auth_agent(&self, user: &str, agent: &Agent) -> Result<()> {
+        let identities = agent.identities()?;
+        if identities.is_empty() {
+            return Err(Error::new(
+                ErrorKind::AuthDenied,
+                "the ssh-agent holds no usable identities",
+            ));
+        }
+        let mut last = None;
+        for identity in &identities {
+            let result = self.auth_publickey_with(user, &identity.public, |algorithm, data| {
+                agent.sign_with_public_key(&identity.public, data, algorithm)
+            });
+            match result {
+                Ok(()) => return Ok(()),
+                Err(e) if e.kind() == ErrorKind::AuthDenied => last = Some(e),
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last
+            .unwrap_or_else(|| Error::new(ErrorKind::AuthDenied, "no agent identity was accepted")))
     }
 
     fn await_service(&self, shared: &Shared) -> Result<()> {

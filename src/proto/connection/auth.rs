@@ -69,6 +69,11 @@ impl Connection {
         Ok(PublicKeySigning { algorithm, data })
     }
 
+    /// The session identifier (the first exchange hash), once the first key exchange is done.
+    pub fn session_id(&self) -> Option<&[u8]> {
+        self.kex.session_id.as_deref()
+    }
+
     /// Sends a publickey request with a signature made over [`Self::publickey_to_sign`]'s data.
     pub fn auth_publickey_signed(
         &mut self,
@@ -83,7 +88,9 @@ impl Connection {
         Ok(())
     }
 
-    fn signature_algorithm(&self, key: &PublicKey) -> &'static str {
+    /// The signature algorithm to use with `key` on this server: the first the key can make
+    /// that the server announced in server-sig-algs (RSA without that list: ssh-rsa).
+    pub fn signature_algorithm(&self, key: &PublicKey) -> &'static str {
         let candidates = key.signature_algorithms(true);
         let modern = key.signature_algorithms(false);
         let first = modern.first().copied().unwrap_or(key.key_type());
