@@ -56,7 +56,7 @@ class Sshd:
                 "ListenAddress 127.0.0.1", f"Port {self.port}", f"HostKey {self.host_key}",
                 f"PidFile {self.dir}/sshd.pid", f"AuthorizedKeysFile {self.dir}/authorized_keys",
                 "StrictModes no", "UsePAM no", "PermitRootLogin yes", "PrintMotd no",
-                "PrintLastLog no", "MaxStartups 100", "LogLevel ERROR", ""]))
+                "PrintLastLog no", "MaxStartups 100", "LogLevel ERROR", "Compression yes", ""]))
         os.makedirs("/run/sshd", exist_ok=True)
         self.proc = subprocess.Popen(["/usr/sbin/sshd", "-D", "-e", "-f", config],
                                      stderr=open(os.path.join(self.dir, "sshd.log"), "w"))
@@ -97,9 +97,10 @@ def run_measured(args):
     return wall, cpu
 
 
-def throughput(sshd, program, cipher, mac):
-    options = [("Ciphers", cipher)] + ([("MACs", mac)] if mac else [])
-    wall, _ = run_measured(sshd.client_args(program, options) + [f"head -c {BYTES} /dev/zero"])
+def throughput(sshd, program, cipher, mac, extra=(), command=None):
+    options = [("Ciphers", cipher)] + ([("MACs", mac)] if mac else []) + list(extra)
+    command = command or f"head -c {BYTES} /dev/zero"
+    wall, _ = run_measured(sshd.client_args(program, options) + [command])
     return BYTES / 1e6 / wall
 
 
@@ -126,6 +127,21 @@ def main():
             theirs = throughput(sshd, ssh, cipher, mac)
             label = cipher + (f" + {mac}" if mac else "")
             print(f"  {label:55} sekura {ours:8.1f}  openssh {theirs:8.1f}  ratio {ours / theirs:5.2f}")
+        gcm = "aes128-gcm@openssh.com"
+        print("cost of rekeying (aes128-gcm, MB/s)")
+        plain = throughput(sshd, SEKURA_SSH, gcm, None)
+        rekeyed = throughput(sshd, SEKURA_SSH, gcm, None, [("RekeyLimit", "64M")])
+        theirs = throughput(sshd, ssh, gcm, None, [("RekeyLimit", "64M")])
+        print(f"  sekura no limit {plain:8.1f}  sekura RekeyLimit=64M {rekeyed:8.1f}  "
+              f"openssh RekeyLimit=64M {theirs:8.1f}  ratio {rekeyed / theirs:5.2f}")
+        text = f"yes 'the quick brown fox jumps over the lazy dog' | head -c {BYTES}"
+        print("compression on a text stream (aes128-gcm, MB/s)")
+        row = []
+        for program in (SEKURA_SSH, ssh):
+            for on in ("no", "yes"):
+                row.append(throughput(sshd, program, gcm, None, [("Compression", on)], text))
+        print(f"  sekura off {row[0]:8.1f} on {row[1]:8.1f}   openssh off {row[2]:8.1f} on {row[3]:8.1f}"
+              f"   ratio on {row[1] / row[3]:5.2f}")
         print(f"sequential connections: connect, kex, publickey auth, exec true, close ({CONNECTIONS} each)")
         for kex in ["curve25519-sha256", "sntrup761x25519-sha512@openssh.com"]:
             try:
