@@ -81,7 +81,7 @@ demo: examples
 test:
 	$(CARGO) fmt --check
 	$(CARGO) clippy --all-targets -- -D warnings
-	$(CARGO) test --release --no-fail-fast
+	$(CARGO) test --release --no-fail-fast --tests
 
 install: $(SHARED_LIB)
 	install -d $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include
