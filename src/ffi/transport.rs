@@ -101,7 +101,7 @@ pub extern "C" fn ssh_transport_new(fd: c_int) -> *mut ssh_transport {
 }
 
 /// Runs `f` on a borrowed transport, mapping errors to codes.
-fn with_transport(
+pub(super) fn with_transport(
     t: *const ssh_transport,
     f: impl FnOnce(&Transport) -> crate::Result<()>,
 ) -> c_int {

@@ -4,26 +4,12 @@
 use std::ffi::{c_char, c_int};
 use std::time::Duration;
 
-use super::boundary::{
-    borrow, fail, fail_with, ffi, out_arg, slice_arg, str_arg, to_c_string, to_code,
-};
+use super::boundary::{fail, fail_with, ffi, out_arg, slice_arg, str_arg, to_c_string};
 use super::result::*;
-use super::transport::ssh_transport;
+use super::transport::{ssh_transport, with_transport};
 use crate::proto::AlgorithmKind;
 use crate::transport::Transport;
 use crate::{Error, ErrorKind};
-
-/// Runs `f` on a borrowed transport, mapping errors to codes.
-fn with_transport(
-    t: *const ssh_transport,
-    f: impl FnOnce(&Transport) -> crate::Result<()>,
-) -> c_int {
-    // SAFETY: t is NULL or a live handle per every caller's contract.
-    match unsafe { borrow::<ssh_transport>(t, "transport") } {
-        Ok(t) => to_code(f(t)),
-        Err(e) => fail_with(&e),
-    }
-}
 
 pub(super) fn algorithm_kind(kind: c_int) -> crate::Result<AlgorithmKind> {
     match kind {
