@@ -1523,7 +1523,7 @@ int ssh_transport_set_rekey_limits(ssh_transport *t, uint64_t bytes, uint32_t se
 int ssh_transport_set_keepalive(ssh_transport *t, uint32_t seconds, uint32_t max_missed);
 
 /**
- * Sends SSH_MSG_IGNORE with `len` random bytes.
+ * Sends an IGNORE message carrying `len` random bytes (cover traffic; no answer comes).
  *
  * # Safety
  * `t` must be NULL or a live `ssh_transport`.

@@ -129,7 +129,7 @@ pub unsafe extern "C" fn ssh_transport_set_keepalive(
     ffi! { with_transport(t, |t| t.set_keepalive(Duration::from_secs(u64::from(seconds)), max_missed)) }
 }
 
-/// Sends SSH_MSG_IGNORE with `len` random bytes.
+/// Sends an IGNORE message carrying `len` random bytes (cover traffic; no answer comes).
 ///
 /// # Safety
 /// `t` must be NULL or a live `ssh_transport`.
