@@ -10,6 +10,9 @@ use crate::proto::{ChannelId, ChannelState, Connection, ExitStatus};
 use crate::wire::Writer;
 use crate::{Error, ErrorKind, Result};
 
+/// The extended data type of standard error (RFC 4254 §5.2).
+const EXTENDED_STDERR: u32 = 1;
+
 /// One channel of a transport.
 ///
 /// Thread safety: all methods take `&self`; one thread may read while another writes.
@@ -43,6 +46,11 @@ impl Channel {
         Ok(channel)
     }
 
+    /// This channel's number (the one server callbacks are given).
+    pub fn id(&self) -> ChannelId {
+        self.id
+    }
+
     /// Sets the timeout of blocking reads and writes: `None` blocks, zero never waits.
     pub fn set_timeout(&self, timeout: Option<Duration>) {
         *self.timeout.lock() = timeout;
@@ -53,7 +61,7 @@ impl Channel {
     }
 
     /// Sends a request and waits for the server's answer.
-    fn request(&self, kind: &str, body: &[u8]) -> Result<()> {
+    pub(super) fn request(&self, kind: &str, body: &[u8]) -> Result<()> {
         let id = self.id;
         self.shared
             .with(|c| c.channel_request(id, kind, true, body))?;
@@ -82,6 +90,13 @@ impl Channel {
                 format!("the server refused the {kind} request"),
             ))
         }
+    }
+
+    /// Sends a request that wants no reply.
+    pub(super) fn notify(&self, kind: &str, body: &[u8]) -> Result<()> {
+        let id = self.id;
+        self.shared
+            .with(|c| c.channel_request(id, kind, false, body))
     }
 
     /// Runs `command` on the server.
@@ -126,6 +141,24 @@ impl Channel {
     /// Sends as much of `data` as the window allows now (waiting for some window if none);
     /// returns the count sent.
     pub fn send(&self, data: &[u8]) -> Result<usize> {
+        self.send_stream(data, None)
+    }
+
+    /// Sends standard error data (extended data type 1), as [`Self::send`] does stdout.
+    pub fn send_stderr(&self, data: &[u8]) -> Result<usize> {
+        self.send_stream(data, Some(EXTENDED_STDERR))
+    }
+
+    /// Sends all of `data` as standard error, waiting for window space as needed.
+    pub fn sendall_stderr(&self, mut data: &[u8]) -> Result<()> {
+        while !data.is_empty() {
+            let n = self.send_stderr(data)?;
+            data = data.get(n..).unwrap_or_default();
+        }
+        Ok(())
+    }
+
+    fn send_stream(&self, data: &[u8], extended: Option<u32>) -> Result<usize> {
         if data.is_empty() {
             return Ok(0);
         }
@@ -137,7 +170,7 @@ impl Channel {
                 }
                 let mut sent = 0;
                 while sent < data.len() && c.pending_transmit() < SEND_QUEUE_LIMIT {
-                    match c.channel_send(id, data.get(sent..).unwrap_or_default(), None) {
+                    match c.channel_send(id, data.get(sent..).unwrap_or_default(), extended) {
                         Ok(0) => break,
                         Ok(n) => sent += n,
                         Err(e) => return Some(Err(e)),

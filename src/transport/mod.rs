@@ -3,6 +3,9 @@
 
 mod channel;
 mod io;
+mod server;
+pub mod server_handler;
+mod session;
 mod upkeep;
 
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
@@ -13,6 +16,11 @@ use std::time::Duration;
 use parking_lot::Mutex;
 
 pub use channel::Channel;
+pub use server::{SubsystemHandler, DEFAULT_LOGIN_GRACE, DEFAULT_MAX_AUTH_TRIES};
+pub use server_handler::{
+    AuthResult, DirectTcpip, InteractiveQuery, InteractiveResult, OpenResult, PtyRequest,
+    ServerHandler, WindowChange, X11Request,
+};
 pub use upkeep::DISCONNECT_BY_APPLICATION;
 
 use crate::agent::Agent;
