@@ -237,6 +237,55 @@
 #define SSH_KNOWNHOSTS_REVOKED 3
 
 /**
+ * Authentication callbacks: the user is authenticated.
+ */
+#define SSH_AUTH_SUCCESSFUL 0
+
+/**
+ * Authentication callbacks: this method succeeded but more are required (multi-factor);
+ * `get_allowed_auths` is then asked what may follow.
+ */
+#define SSH_AUTH_PARTIALLY_SUCCESSFUL 1
+
+/**
+ * Authentication callbacks: refused. Any value not listed here also refuses.
+ */
+#define SSH_AUTH_FAILED 2
+
+/**
+ * `check_auth_interactive` and `check_auth_interactive_response`: send the prompts the
+ * callback put in its `ssh_kbdint_query` and call `check_auth_interactive_response` with
+ * the answers.
+ */
+#define SSH_AUTH_INFO_REQUEST 3
+
+/**
+ * Channel open callbacks: open the channel.
+ */
+#define SSH_OPEN_SUCCEEDED 0
+
+/**
+ * Channel open callbacks: refused by policy (RFC 4254 reason 1). Any value not listed here
+ * also gives this reason.
+ */
+#define SSH_OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED 1
+
+/**
+ * Channel open callbacks: the destination could not be reached (reason 2).
+ */
+#define SSH_OPEN_FAILED_CONNECT_FAILED 2
+
+/**
+ * Channel open callbacks: this kind of channel is not served (reason 3).
+ */
+#define SSH_OPEN_FAILED_UNKNOWN_CHANNEL_TYPE 3
+
+/**
+ * Channel open callbacks: out of resources (reason 4).
+ */
+#define SSH_OPEN_FAILED_RESOURCE_SHORTAGE 4
+
+/**
  * The window we grant each channel: what the peer may send before we have read it.
  */
 #define WINDOW_SIZE ((2 * 1024) * 1024)
@@ -353,6 +402,11 @@
 #define MAX_PACKET_LEN (256 * 1024)
 
 /**
+ * Authentication attempts allowed per connection unless set otherwise (OpenSSH's MaxAuthTries).
+ */
+#define DEFAULT_MAX_AUTH_TRIES 6
+
+/**
  * The kinds of key Sekura handles, by their SSH key type name.
  */
 typedef struct KeyType KeyType;
@@ -372,6 +426,15 @@ typedef struct ssh_agent ssh_agent;
 typedef struct ssh_channel ssh_channel;
 
 /**
+ * The reply data of an accepted global request, set by `check_global_request` with
+ * `ssh_global_reply_set`.
+ *
+ * Borrowed: valid only during the callback that received it.
+ * Thread safety: only on the thread running that callback.
+ */
+typedef struct ssh_global_reply ssh_global_reply;
+
+/**
  * Known hosts loaded from OpenSSH known_hosts files: a user file that can be changed and
  * saved, and system files that are only consulted.
  *
@@ -387,6 +450,16 @@ typedef struct ssh_hostkeys ssh_hostkeys;
 typedef struct ssh_kbdint_answers ssh_kbdint_answers;
 
 /**
+ * The prompts of one keyboard-interactive round (Paramiko's InteractiveQuery), filled by
+ * `check_auth_interactive` and `check_auth_interactive_response` with
+ * `ssh_kbdint_query_set_text` and `ssh_kbdint_query_add_prompt`.
+ *
+ * Borrowed: valid only during the callback that received it.
+ * Thread safety: only on the thread running that callback.
+ */
+typedef struct ssh_kbdint_query ssh_kbdint_query;
+
+/**
  * A key: a private key, a public key such as a server's host key, or an OpenSSH
  * certificate (with or without its private key).
  *
@@ -395,7 +468,7 @@ typedef struct ssh_kbdint_answers ssh_kbdint_answers;
 typedef struct ssh_pkey ssh_pkey;
 
 /**
- * One SSH connection (Paramiko's Transport), client side.
+ * One SSH connection (Paramiko's Transport), client or server side.
  *
  * Thread safety: safe to use from several threads at once.
  */
@@ -411,6 +484,354 @@ typedef void (*sekura_log_callback)(void *userdata,
                                     int level,
                                     const char *logger,
                                     const char *message);
+
+/**
+ * What an authentication callback is deciding on. Fields a callback is not about are NULL
+ * or 0. Strings are NUL-terminated UTF-8 (the library refuses, without asking, any name or
+ * password containing a NUL byte).
+ *
+ * Borrowed: every pointer is valid only during the callback.
+ */
+typedef struct {
+    /**
+     * The user the client authenticates as.
+     */
+    const char *username;
+    /**
+     * `check_auth_password`: the password.
+     */
+    const char *password;
+    /**
+     * `check_auth_publickey`: the client's public key (a certificate's plain key when the
+     * client offered a certificate). Copy it with `ssh_pkey_from_blob` to keep it.
+     */
+    const ssh_pkey *key;
+    /**
+     * `check_auth_publickey`: false for the client's query whether the key would do (answer
+     * `SSH_AUTH_SUCCESSFUL` to let it sign; nothing is authenticated yet), true once the
+     * library verified the client's signature: only then does the answer log the user in.
+     */
+    bool signature_verified;
+    /**
+     * `check_auth_interactive`: the client's comma-separated submethods (usually "").
+     */
+    const char *submethods;
+    /**
+     * `check_auth_interactive_response`: the answers to the last round's prompts, in order.
+     */
+    const char *const *answers;
+    /**
+     * `check_auth_interactive_response`: how many answers.
+     */
+    size_t answer_count;
+} ssh_server_auth_params;
+
+/**
+ * A channel the client asks to open.
+ *
+ * Borrowed: every pointer is valid only during the callback.
+ */
+typedef struct {
+    /**
+     * The channel's number, as `ssh_channel_get_id` will report it once accepted.
+     */
+    uint32_t channel_id;
+    /**
+     * The channel type ("session", "direct-tcpip", ...).
+     */
+    const char *kind;
+    /**
+     * "direct-tcpip": the host the client wants to reach; NULL otherwise.
+     */
+    const char *host;
+    /**
+     * "direct-tcpip": the port the client wants to reach.
+     */
+    uint32_t port;
+    /**
+     * "direct-tcpip": the address the connection came from on the client's side.
+     */
+    const char *origin_host;
+    /**
+     * "direct-tcpip": the port it came from.
+     */
+    uint32_t origin_port;
+} ssh_server_open_params;
+
+/**
+ * A session request: exec, shell, subsystem, env or agent forwarding. Fields the request is
+ * not about are NULL or 0.
+ *
+ * Borrowed: every pointer is valid only during the callback.
+ */
+typedef struct {
+    /**
+     * The channel the request is for.
+     */
+    uint32_t channel_id;
+    /**
+     * `check_channel_exec_request`: the command, NUL-terminated; it may itself contain NUL
+     * bytes, which `command_len` counts.
+     */
+    const char *command;
+    /**
+     * `check_channel_exec_request`: the command's length in bytes.
+     */
+    size_t command_len;
+    /**
+     * `check_channel_subsystem_request`: the subsystem's name; `check_channel_env_request`:
+     * the variable's name.
+     */
+    const char *name;
+    /**
+     * `check_channel_env_request`: the value, NUL-terminated; it may contain NUL bytes,
+     * which `value_len` counts.
+     */
+    const char *value;
+    /**
+     * `check_channel_env_request`: the value's length in bytes.
+     */
+    size_t value_len;
+} ssh_server_request_params;
+
+/**
+ * A pseudo-terminal request or a window size change.
+ *
+ * Borrowed: every pointer is valid only during the callback.
+ */
+typedef struct {
+    /**
+     * The channel the request is for.
+     */
+    uint32_t channel_id;
+    /**
+     * `check_channel_pty_request`: the TERM value ("xterm-256color"); NULL for a window
+     * change.
+     */
+    const char *term;
+    /**
+     * Terminal width in characters.
+     */
+    uint32_t width_chars;
+    /**
+     * Terminal height in rows.
+     */
+    uint32_t height_rows;
+    /**
+     * Terminal width in pixels (0 if unknown).
+     */
+    uint32_t width_pixels;
+    /**
+     * Terminal height in pixels (0 if unknown).
+     */
+    uint32_t height_pixels;
+    /**
+     * `check_channel_pty_request`: the encoded terminal modes as sent (RFC 4254 §8: opcode
+     * byte, uint32 value, ..., ending with 0).
+     */
+    const uint8_t *modes;
+    /**
+     * The length of `modes` in bytes.
+     */
+    size_t modes_len;
+} ssh_server_pty_params;
+
+/**
+ * An X11 forwarding request.
+ *
+ * Borrowed: every pointer is valid only during the callback.
+ */
+typedef struct {
+    /**
+     * The channel the request is for.
+     */
+    uint32_t channel_id;
+    /**
+     * Forward only one connection.
+     */
+    bool single_connection;
+    /**
+     * "MIT-MAGIC-COOKIE-1" in practice.
+     */
+    const char *auth_protocol;
+    /**
+     * The cookie, in hexadecimal.
+     */
+    const char *auth_cookie;
+    /**
+     * The X11 screen number.
+     */
+    uint32_t screen;
+} ssh_server_x11_params;
+
+/**
+ * A global request: port forwarding, its cancellation, or any other.
+ *
+ * Borrowed: every pointer is valid only during the callback.
+ */
+typedef struct {
+    /**
+     * The request name ("tcpip-forward", "cancel-tcpip-forward", "keepalive@openssh.com").
+     */
+    const char *name;
+    /**
+     * `check_global_request`: the request's data as sent.
+     */
+    const uint8_t *data;
+    /**
+     * The length of `data` in bytes.
+     */
+    size_t data_len;
+    /**
+     * Port forwarding: the address to listen on ("" or "0.0.0.0": every address).
+     */
+    const char *address;
+    /**
+     * Port forwarding: the port (0 in a forward request: any free port).
+     */
+    uint32_t port;
+} ssh_server_global_params;
+
+/**
+ * Paramiko's ServerInterface: the server's decisions, one member per question. Set it up
+ * with `ssh_server_callbacks_init`, which zeroes it and sets `struct_size`, then fill in the
+ * members you need; a NULL member gives Paramiko's default (deny, or "password" for
+ * `get_allowed_auths`). Every member receives `userdata` first. `ssh_transport_start_server`
+ * copies the struct.
+ *
+ * The callbacks run on the transport's thread, one at a time, in the order the client's
+ * requests arrive: they must not block, and may call the non-blocking functions of the same
+ * transport and its channels. A channel's requests may arrive before `ssh_transport_accept`
+ * has returned that channel: match them by `channel_id` (`ssh_channel_get_id`).
+ *
+ * Thread safety: the library calls the members from the transport's thread, so `userdata`
+ * must be usable there.
+ */
+typedef struct {
+    /**
+     * `sizeof(ssh_server_callbacks)` as the caller was compiled; set by
+     * `ssh_server_callbacks_init`. Members beyond it are taken as NULL, so programs built
+     * against an older header keep working.
+     */
+    size_t struct_size;
+    /**
+     * Passed as the first argument of every member.
+     */
+    void *userdata;
+    /**
+     * Called once with `userdata` when the library no longer needs it (after the transport
+     * is freed and its thread ended), on any thread. May be NULL.
+     */
+    void (*userdata_free)(void *userdata);
+    /**
+     * The methods to list after a refusal, comma-separated ("publickey,password"), for
+     * `params->username`. The library copies the string at once. NULL member or NULL result:
+     * "password".
+     */
+    const char *(*get_allowed_auths)(void *userdata, const ssh_server_auth_params *params);
+    /**
+     * May the user log in without authenticating? `SSH_AUTH_*`.
+     */
+    int (*check_auth_none)(void *userdata, const ssh_server_auth_params *params);
+    /**
+     * Is `params->password` right for `params->username`? `SSH_AUTH_*`.
+     */
+    int (*check_auth_password)(void *userdata, const ssh_server_auth_params *params);
+    /**
+     * Would `params->key` do for `params->username`? Asked without a signature
+     * (`signature_verified` false) when the client only asks, and again with a verified
+     * signature: the library checks signatures itself. `SSH_AUTH_*`.
+     */
+    int (*check_auth_publickey)(void *userdata, const ssh_server_auth_params *params);
+    /**
+     * The start of keyboard-interactive authentication: fill `query` and return
+     * `SSH_AUTH_INFO_REQUEST` to ask, or decide at once with another `SSH_AUTH_*`.
+     */
+    int (*check_auth_interactive)(void *userdata,
+                                  const ssh_server_auth_params *params,
+                                  ssh_kbdint_query *query);
+    /**
+     * The answers to the last round (`params->answers`): decide, or fill `query` and return
+     * `SSH_AUTH_INFO_REQUEST` for another round.
+     */
+    int (*check_auth_interactive_response)(void *userdata,
+                                           const ssh_server_auth_params *params,
+                                           ssh_kbdint_query *query);
+    /**
+     * May a channel of `params->kind` (other than "direct-tcpip") open? `SSH_OPEN_*`.
+     */
+    int (*check_channel_request)(void *userdata, const ssh_server_open_params *params);
+    /**
+     * May a "direct-tcpip" channel (local port forwarding) open? `SSH_OPEN_*`.
+     */
+    int (*check_channel_direct_tcpip_request)(void *userdata, const ssh_server_open_params *params);
+    /**
+     * May the channel run `params->command`? The application runs it once it returned true.
+     */
+    bool (*check_channel_exec_request)(void *userdata, const ssh_server_request_params *params);
+    /**
+     * May the channel start a shell?
+     */
+    bool (*check_channel_shell_request)(void *userdata, const ssh_server_request_params *params);
+    /**
+     * May the channel start subsystem `params->name`? Asked only for names without a
+     * handler from `ssh_transport_set_subsystem_handler`.
+     */
+    bool (*check_channel_subsystem_request)(void *userdata, const ssh_server_request_params *params);
+    /**
+     * May the channel's command see `params->name`=`params->value`?
+     */
+    bool (*check_channel_env_request)(void *userdata, const ssh_server_request_params *params);
+    /**
+     * May the channel forward the client's ssh-agent?
+     */
+    bool (*check_channel_forward_agent_request)(void *userdata,
+                                                const ssh_server_request_params *params);
+    /**
+     * May the channel have a pseudo-terminal of this type and size?
+     */
+    bool (*check_channel_pty_request)(void *userdata, const ssh_server_pty_params *params);
+    /**
+     * The client's terminal changed size (`params->term` is NULL).
+     */
+    bool (*check_channel_window_change_request)(void *userdata, const ssh_server_pty_params *params);
+    /**
+     * May the channel forward X11?
+     */
+    bool (*check_channel_x11_request)(void *userdata, const ssh_server_x11_params *params);
+    /**
+     * May the server listen on `params->address`:`params->port` for the client (remote port
+     * forwarding)? On true, `*out_port` (preset to `params->port`) is the port bound: set it
+     * when `params->port` was 0.
+     */
+    bool (*check_port_forward_request)(void *userdata,
+                                       const ssh_server_global_params *params,
+                                       uint32_t *out_port);
+    /**
+     * The client cancels the forwarding of `params->address`:`params->port`.
+     */
+    void (*cancel_port_forward_request)(void *userdata, const ssh_server_global_params *params);
+    /**
+     * Any other global request: true to accept, with reply data set through `reply`
+     * (`ssh_global_reply_set`; none by default).
+     */
+    bool (*check_global_request)(void *userdata,
+                                 const ssh_server_global_params *params,
+                                 ssh_global_reply *reply);
+    /**
+     * Text shown to the user before authentication, or NULL for none. The library copies it
+     * at once.
+     */
+    const char *(*get_banner)(void *userdata);
+} ssh_server_callbacks;
+
+/**
+ * Serves one subsystem channel: called on a thread of its own for each accepted
+ * "subsystem" request named as registered, with `name` as requested. `channel` is
+ * borrowed: the library closes and frees it when the callback returns, so serve the whole
+ * session before returning. It may call any function of the channel and its transport.
+ */
+typedef void (*ssh_subsystem_callback)(void *userdata, ssh_channel *channel, const char *name);
 
 /**
  * Answers one round of keyboard-interactive prompts. Called on the thread that called
@@ -628,6 +1049,169 @@ int ssh_channel_close(ssh_channel *c);
  * `c` must be NULL or a live `ssh_channel`, not used afterwards.
  */
 void ssh_channel_free(ssh_channel *c);
+
+/**
+ * The channel's number: the `channel_id` the server callbacks received for it.
+ *
+ * Borrowed: writes only `*out_id`.
+ * Thread safety: any thread.
+ *
+ * # Safety
+ * `c` must be NULL or a live `ssh_channel`; `out_id` NULL or writable.
+ */
+int ssh_channel_get_id(const ssh_channel *c, uint32_t *out_id);
+
+/**
+ * Server side: sends what the window allows of `buf` as standard error, like
+ * `ssh_channel_send`; returns the count or a negative `ssh_result`.
+ *
+ * Borrowed: `buf` is copied.
+ * Thread safety: any thread; concurrent sends interleave in no set order.
+ *
+ * # Safety
+ * `c` must be NULL or a live `ssh_channel`; `buf` readable for `len` bytes.
+ */
+ssize_t ssh_channel_send_stderr(ssh_channel *c, const uint8_t *buf, size_t len);
+
+/**
+ * Server side: sends all of `buf` as standard error, waiting for window space as needed.
+ *
+ * Borrowed: `buf` is copied.
+ * Thread safety: any thread.
+ *
+ * # Safety
+ * `c` must be NULL or a live `ssh_channel`; `buf` readable for `len` bytes.
+ */
+int ssh_channel_sendall_stderr(ssh_channel *c, const uint8_t *buf, size_t len);
+
+/**
+ * Server side: reports the command's exit code to the client. Send it before closing the
+ * channel.
+ *
+ * Borrowed: nothing is kept.
+ * Thread safety: any thread.
+ *
+ * # Safety
+ * `c` must be NULL or a live `ssh_channel`.
+ */
+int ssh_channel_send_exit_status(ssh_channel *c, uint32_t status);
+
+/**
+ * Server side: reports that the command was killed by `signal`, named without "SIG"
+ * ("TERM", "KILL"), with whether it dumped core and an optional message (NULL: none).
+ *
+ * Borrowed: the strings are copied.
+ * Thread safety: any thread.
+ *
+ * # Safety
+ * `c` must be NULL or a live `ssh_channel`; `signal` NUL-terminated; `message` NULL or
+ * NUL-terminated.
+ */
+int ssh_channel_send_exit_signal(ssh_channel *c,
+                                 const char *signal,
+                                 bool core_dumped,
+                                 const char *message);
+
+/**
+ * Client side: asks for a pseudo-terminal of type `term` ("xterm-256color") and size, with
+ * encoded terminal modes (RFC 4254 §8; NULL and 0 for none). `SSH_ERR_REFUSED` if the
+ * server declines. Call before `ssh_channel_invoke_shell` or `ssh_channel_exec`.
+ *
+ * Borrowed: the arguments are copied.
+ * Thread safety: any thread.
+ *
+ * # Safety
+ * `c` must be NULL or a live `ssh_channel`; `term` NUL-terminated; `modes` readable for
+ * `modes_len` bytes.
+ */
+int ssh_channel_request_pty(ssh_channel *c,
+                            const char *term,
+                            uint32_t width_chars,
+                            uint32_t height_rows,
+                            uint32_t width_pixels,
+                            uint32_t height_pixels,
+                            const uint8_t *modes,
+                            size_t modes_len);
+
+/**
+ * Client side: starts the user's login shell. `SSH_ERR_REFUSED` if the server declines.
+ *
+ * Borrowed: nothing is kept.
+ * Thread safety: any thread.
+ *
+ * # Safety
+ * `c` must be NULL or a live `ssh_channel`.
+ */
+int ssh_channel_invoke_shell(ssh_channel *c);
+
+/**
+ * Client side: starts subsystem `name` ("sftp"). `SSH_ERR_REFUSED` if the server declines.
+ *
+ * Borrowed: `name` is copied.
+ * Thread safety: any thread.
+ *
+ * # Safety
+ * `c` must be NULL or a live `ssh_channel`; `name` NUL-terminated.
+ */
+int ssh_channel_invoke_subsystem(ssh_channel *c, const char *name);
+
+/**
+ * Client side: sets environment variable `name` to `value` for the command or shell to
+ * come (OpenSSH's SendEnv). `SSH_ERR_REFUSED` if the server declines, as servers do for
+ * most names.
+ *
+ * Borrowed: the strings are copied.
+ * Thread safety: any thread.
+ *
+ * # Safety
+ * `c` must be NULL or a live `ssh_channel`; `name` and `value` NUL-terminated.
+ */
+int ssh_channel_set_env(ssh_channel *c, const char *name, const char *value);
+
+/**
+ * Client side: tells the server the terminal's new size. Sent without waiting for an
+ * answer (window-change has none).
+ *
+ * Borrowed: nothing is kept.
+ * Thread safety: any thread.
+ *
+ * # Safety
+ * `c` must be NULL or a live `ssh_channel`.
+ */
+int ssh_channel_resize_pty(ssh_channel *c,
+                           uint32_t width_chars,
+                           uint32_t height_rows,
+                           uint32_t width_pixels,
+                           uint32_t height_pixels);
+
+/**
+ * Client side: asks for X11 forwarding with an authentication protocol
+ * ("MIT-MAGIC-COOKIE-1") and a hexadecimal cookie for `screen`. `SSH_ERR_REFUSED` if the
+ * server declines.
+ *
+ * Borrowed: the strings are copied.
+ * Thread safety: any thread.
+ *
+ * # Safety
+ * `c` must be NULL or a live `ssh_channel`; `auth_protocol` and `auth_cookie`
+ * NUL-terminated.
+ */
+int ssh_channel_request_x11(ssh_channel *c,
+                            bool single_connection,
+                            const char *auth_protocol,
+                            const char *auth_cookie,
+                            uint32_t screen);
+
+/**
+ * Client side: asks for ssh-agent forwarding. `SSH_ERR_REFUSED` if the server declines.
+ *
+ * Borrowed: nothing is kept.
+ * Thread safety: any thread.
+ *
+ * # Safety
+ * `c` must be NULL or a live `ssh_channel`.
+ */
+int ssh_channel_request_forward_agent(ssh_channel *c);
 
 /**
  * Creates an empty set of known hosts. Load files into it with `ssh_hostkeys_load` and
@@ -1292,6 +1876,156 @@ int ssh_pkey_verify(const ssh_pkey *key,
                     size_t data_len,
                     const uint8_t *sig,
                     size_t sig_len);
+
+/**
+ * Makes `cb` ready to fill in: every member NULL, `struct_size` set to this header's
+ * `sizeof(ssh_server_callbacks)`.
+ *
+ * Borrowed: writes only into `*cb`, which stays the caller's.
+ * Thread safety: any thread.
+ *
+ * # Safety
+ * `cb` must be NULL or point to writable memory of `sizeof(ssh_server_callbacks)` bytes.
+ */
+int ssh_server_callbacks_init(ssh_server_callbacks *cb);
+
+/**
+ * Adds a host key (with its private part, e.g. from `ssh_pkey_from_file` or
+ * `ssh_pkey_generate`). Add one of each type to offer; the client's preference picks one.
+ * Call before `ssh_transport_start_server`. The library keeps its own copy.
+ *
+ * Borrowed: `key` stays the caller's.
+ * Thread safety: any thread, before the handshake.
+ *
+ * # Safety
+ * `t` must be NULL or a live `ssh_transport`; `key` NULL or a live `ssh_pkey`.
+ */
+int ssh_transport_add_server_key(ssh_transport *t, const ssh_pkey *key);
+
+/**
+ * The host key the key exchange used, after `ssh_transport_start_server`.
+ *
+ * On success `*out_key` is a new handle (the public key); free it with `ssh_pkey_free`.
+ * Thread safety: any thread.
+ *
+ * # Safety
+ * `t` must be NULL or a live `ssh_transport`; `out_key` NULL or writable.
+ */
+int ssh_transport_get_server_key(const ssh_transport *t, ssh_pkey **out_key);
+
+/**
+ * Loads Diffie-Hellman groups for group exchange from a file in /etc/ssh/moduli format
+ * (Paramiko's load_server_moduli); `*out_count` (if not NULL) is how many usable groups it
+ * held. Without a file, the built-in groups 14, 16 and 18 serve group exchange.
+ *
+ * Borrowed: nothing is kept of `path`.
+ * Thread safety: any thread, before the handshake.
+ *
+ * # Safety
+ * `t` must be NULL or a live `ssh_transport`; `path` NUL-terminated; `out_count` NULL or
+ * writable.
+ */
+int ssh_transport_load_server_moduli(ssh_transport *t, const char *path, size_t *out_count);
+
+/**
+ * Failed authentication attempts allowed before the connection is cut (OpenSSH's
+ * MaxAuthTries, default 6), and how long in ms a client may take to authenticate (its
+ * LoginGraceTime, default 120000; -1: forever). Call before `ssh_transport_start_server`.
+ *
+ * Borrowed: nothing is kept.
+ * Thread safety: any thread, before the handshake.
+ *
+ * # Safety
+ * `t` must be NULL or a live `ssh_transport`.
+ */
+int ssh_transport_set_auth_limits(ssh_transport *t, uint32_t max_tries, int login_grace_ms);
+
+/**
+ * Serves every accepted "subsystem" request named `name` ("sftp") with `callback`, each on a
+ * thread of its own; the server callbacks' `check_channel_subsystem_request` is then not
+ * asked for that name. Call before `ssh_transport_start_server`.
+ *
+ * Borrowed: `userdata` stays the caller's and must stay valid until the transport is freed
+ * and every handler returned.
+ * Thread safety: any thread, before the handshake; the callback runs on threads of its own.
+ *
+ * # Safety
+ * `t` must be NULL or a live `ssh_transport`; `name` NUL-terminated; `userdata` usable from
+ * other threads.
+ */
+int ssh_transport_set_subsystem_handler(ssh_transport *t,
+                                        const char *name,
+                                        ssh_subsystem_callback callback,
+                                        void *userdata);
+
+/**
+ * Runs the version exchange and the first key exchange as a server on a transport made by
+ * `ssh_transport_new` from an accepted socket, with the host keys added before. Returns
+ * once keys are agreed; then `callbacks` decide on authentication, channels and requests as
+ * the client makes them, on the transport's thread, and `ssh_transport_accept` hands out
+ * the channels they allowed. The struct is copied (its first `callbacks->struct_size`
+ * bytes); `callbacks->userdata_free` is called when the transport no longer needs it.
+ *
+ * Borrowed: `callbacks` stays the caller's; `callbacks->userdata` is the library's until it
+ * calls `userdata_free` (or, without one, until the transport is freed).
+ * Thread safety: any thread, once per transport; blocks until keys are agreed.
+ *
+ * # Safety
+ * `t` must be NULL or a live `ssh_transport`; `callbacks` NULL or initialised with
+ * `ssh_server_callbacks_init`; its members and userdata usable from the transport's thread.
+ */
+int ssh_transport_start_server(ssh_transport *t, const ssh_server_callbacks *callbacks);
+
+/**
+ * The next channel the client opened and the callbacks allowed, waiting at most
+ * `timeout_ms` (-1: until one comes). Returns NULL on failure: `sekura_last_result()` is
+ * `SSH_ERR_TIMEOUT`, or `SSH_ERR_CLOSED` once the connection ended.
+ *
+ * Returns a new handle; free it with `ssh_channel_free`.
+ * Thread safety: any thread.
+ *
+ * # Safety
+ * `t` must be NULL or a live `ssh_transport`.
+ */
+ssh_channel *ssh_transport_accept(ssh_transport *t, int timeout_ms);
+
+/**
+ * Sets the name and instructions of a keyboard-interactive round, which clients show above
+ * the prompts. Either may be "" (the default).
+ *
+ * Borrowed: the strings are copied.
+ * Thread safety: only inside the callback that was given `query`.
+ *
+ * # Safety
+ * `query` must be NULL or the pointer given to the running `check_auth_interactive` or
+ * `check_auth_interactive_response`; `name` and `instructions` NUL-terminated.
+ */
+int ssh_kbdint_query_set_text(ssh_kbdint_query *query, const char *name, const char *instructions);
+
+/**
+ * Adds a prompt to a keyboard-interactive round; `echo` says whether the client may show
+ * the answer as it is typed (false for passwords).
+ *
+ * Borrowed: the prompt is copied.
+ * Thread safety: only inside the callback that was given `query`.
+ *
+ * # Safety
+ * `query` must be NULL or the pointer given to the running `check_auth_interactive` or
+ * `check_auth_interactive_response`; `prompt` NUL-terminated.
+ */
+int ssh_kbdint_query_add_prompt(ssh_kbdint_query *query, const char *prompt, bool echo);
+
+/**
+ * Sets the data sent back with an accepted global request (replacing any set before).
+ *
+ * Borrowed: the data is copied.
+ * Thread safety: only inside the callback that was given `reply`.
+ *
+ * # Safety
+ * `reply` must be NULL or the pointer given to the running `check_global_request`; `data`
+ * readable for `len` bytes.
+ */
+int ssh_global_reply_set(ssh_global_reply *reply, const uint8_t *data, size_t len);
 
 /**
  * Resolves `host` and connects over TCP to `port`, waiting at most `timeout_ms` for the

@@ -26,7 +26,11 @@ impl Castable for ssh_channel {
     type RustType = Channel;
 }
 
-fn with_channel(c: *const ssh_channel, f: impl FnOnce(&Channel) -> crate::Result<()>) -> c_int {
+/// Runs `f` on a borrowed channel, mapping errors to codes.
+pub(super) fn with_channel(
+    c: *const ssh_channel,
+    f: impl FnOnce(&Channel) -> crate::Result<()>,
+) -> c_int {
     // SAFETY: c is NULL or a live handle per every caller's contract.
     match unsafe { borrow::<ssh_channel>(c, "channel") } {
         Ok(c) => to_code(f(c)),

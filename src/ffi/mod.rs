@@ -5,20 +5,27 @@
 mod agent;
 pub(crate) mod boundary;
 mod channel;
+mod channel_session;
 mod hostkeys;
 mod library;
 mod log;
 mod pkey;
 pub mod result;
+mod server;
+mod server_callbacks;
+mod server_handler;
 mod transport;
 mod transport_upkeep;
 
 pub use agent::*;
 pub use channel::*;
+pub use channel_session::*;
 pub use hostkeys::*;
 pub use library::*;
 pub use log::*;
 pub use pkey::*;
 pub use result::*;
+pub use server::*;
+pub use server_callbacks::*;
 pub use transport::*;
 pub use transport_upkeep::*;

@@ -15,7 +15,7 @@ use crate::proto::InfoRequest;
 use crate::transport::Transport;
 use crate::Error;
 
-/// One SSH connection (Paramiko's Transport), client side.
+/// One SSH connection (Paramiko's Transport), client or server side.
 ///
 /// Thread safety: safe to use from several threads at once.
 pub struct ssh_transport {

@@ -1,0 +1,278 @@
+//! `ssh_channel` session requests (RFC 4254 §6): the client's (pty, shell, subsystem,
+//! environment, window size, X11, agent forwarding) and the server's (standard error, exit
+//! status, exit signal), and the channel's number that server callbacks refer to.
+
+use std::ffi::{c_char, c_int};
+
+use libc::ssize_t;
+
+use super::boundary::{borrow, fail_with, ffi, opt_str_arg, out_arg, slice_arg, str_arg};
+use super::channel::{ssh_channel, with_channel};
+use crate::transport::{Channel, PtyRequest, WindowChange, X11Request};
+
+/// The channel's number: the `channel_id` the server callbacks received for it.
+///
+/// Borrowed: writes only `*out_id`.
+/// Thread safety: any thread.
+///
+/// # Safety
+/// `c` must be NULL or a live `ssh_channel`; `out_id` NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn ssh_channel_get_id(c: *const ssh_channel, out_id: *mut u32) -> c_int {
+    ffi! {
+        // SAFETY: per the contract above.
+        let out = match unsafe { out_arg(out_id, "out_id") } { Ok(o) => o, Err(e) => return fail_with(&e) };
+        with_channel(c, |c| { out.write(c.id()); Ok(()) })
+    }
+}
+
+/// Server side: sends what the window allows of `buf` as standard error, like
+/// `ssh_channel_send`; returns the count or a negative `ssh_result`.
+///
+/// Borrowed: `buf` is copied.
+/// Thread safety: any thread; concurrent sends interleave in no set order.
+///
+/// # Safety
+/// `c` must be NULL or a live `ssh_channel`; `buf` readable for `len` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn ssh_channel_send_stderr(
+    c: *mut ssh_channel,
+    buf: *const u8,
+    len: usize,
+) -> ssize_t {
+    ffi! {
+        let err = |e: &crate::Error| fail_with(e) as ssize_t;
+        // SAFETY: per the contract above.
+        let (c, buf) = match unsafe { (borrow::<ssh_channel>(c, "channel"), slice_arg(buf, len, "buf")) } {
+            (Ok(c), Ok(b)) => (c, b),
+            (Err(e), _) | (_, Err(e)) => return err(&e),
+        };
+        match c.send_stderr(buf) {
+            Ok(n) => ssize_t::try_from(n).unwrap_or(ssize_t::MAX),
+            Err(e) => err(&e),
+        }
+    }
+}
+
+/// Server side: sends all of `buf` as standard error, waiting for window space as needed.
+///
+/// Borrowed: `buf` is copied.
+/// Thread safety: any thread.
+///
+/// # Safety
+/// `c` must be NULL or a live `ssh_channel`; `buf` readable for `len` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn ssh_channel_sendall_stderr(
+    c: *mut ssh_channel,
+    buf: *const u8,
+    len: usize,
+) -> c_int {
+    ffi! {
+        // SAFETY: per the contract above.
+        let buf = match unsafe { slice_arg(buf, len, "buf") } { Ok(b) => b, Err(e) => return fail_with(&e) };
+        with_channel(c, |c| c.sendall_stderr(buf))
+    }
+}
+
+/// Server side: reports the command's exit code to the client. Send it before closing the
+/// channel.
+///
+/// Borrowed: nothing is kept.
+/// Thread safety: any thread.
+///
+/// # Safety
+/// `c` must be NULL or a live `ssh_channel`.
+#[no_mangle]
+pub unsafe extern "C" fn ssh_channel_send_exit_status(c: *mut ssh_channel, status: u32) -> c_int {
+    ffi! { with_channel(c, |c| c.send_exit_status(status)) }
+}
+
+/// Server side: reports that the command was killed by `signal`, named without "SIG"
+/// ("TERM", "KILL"), with whether it dumped core and an optional message (NULL: none).
+///
+/// Borrowed: the strings are copied.
+/// Thread safety: any thread.
+///
+/// # Safety
+/// `c` must be NULL or a live `ssh_channel`; `signal` NUL-terminated; `message` NULL or
+/// NUL-terminated.
+#[no_mangle]
+pub unsafe extern "C" fn ssh_channel_send_exit_signal(
+    c: *mut ssh_channel,
+    signal: *const c_char,
+    core_dumped: bool,
+    message: *const c_char,
+) -> c_int {
+    ffi! {
+        // SAFETY: per the contract above.
+        let (signal, message) = match unsafe { (str_arg(signal, "signal"), opt_str_arg(message, "message")) } {
+            (Ok(s), Ok(m)) => (s, m.unwrap_or_default()),
+            (Err(e), _) | (_, Err(e)) => return fail_with(&e),
+        };
+        with_channel(c, |c| c.send_exit_signal(signal, core_dumped, message))
+    }
+}
+
+/// Client side: asks for a pseudo-terminal of type `term` ("xterm-256color") and size, with
+/// encoded terminal modes (RFC 4254 §8; NULL and 0 for none). `SSH_ERR_REFUSED` if the
+/// server declines. Call before `ssh_channel_invoke_shell` or `ssh_channel_exec`.
+///
+/// Borrowed: the arguments are copied.
+/// Thread safety: any thread.
+///
+/// # Safety
+/// `c` must be NULL or a live `ssh_channel`; `term` NUL-terminated; `modes` readable for
+/// `modes_len` bytes.
+#[no_mangle]
+#[allow(clippy::too_many_arguments)]
+pub unsafe extern "C" fn ssh_channel_request_pty(
+    c: *mut ssh_channel,
+    term: *const c_char,
+    width_chars: u32,
+    height_rows: u32,
+    width_pixels: u32,
+    height_pixels: u32,
+    modes: *const u8,
+    modes_len: usize,
+) -> c_int {
+    ffi! {
+        // SAFETY: per the contract above.
+        let (term, modes) = match unsafe { (str_arg(term, "term"), slice_arg(modes, modes_len, "modes")) } {
+            (Ok(t), Ok(m)) => (t, m),
+            (Err(e), _) | (_, Err(e)) => return fail_with(&e),
+        };
+        let pty = PtyRequest {
+            term: term.to_owned(),
+            width_chars,
+            height_rows,
+            width_pixels,
+            height_pixels,
+            modes: modes.to_vec(),
+        };
+        with_channel(c, |c| c.get_pty(&pty))
+    }
+}
+
+/// Client side: starts the user's login shell. `SSH_ERR_REFUSED` if the server declines.
+///
+/// Borrowed: nothing is kept.
+/// Thread safety: any thread.
+///
+/// # Safety
+/// `c` must be NULL or a live `ssh_channel`.
+#[no_mangle]
+pub unsafe extern "C" fn ssh_channel_invoke_shell(c: *mut ssh_channel) -> c_int {
+    ffi! { with_channel(c, Channel::invoke_shell) }
+}
+
+/// Client side: starts subsystem `name` ("sftp"). `SSH_ERR_REFUSED` if the server declines.
+///
+/// Borrowed: `name` is copied.
+/// Thread safety: any thread.
+///
+/// # Safety
+/// `c` must be NULL or a live `ssh_channel`; `name` NUL-terminated.
+#[no_mangle]
+pub unsafe extern "C" fn ssh_channel_invoke_subsystem(
+    c: *mut ssh_channel,
+    name: *const c_char,
+) -> c_int {
+    ffi! {
+        // SAFETY: per the contract above.
+        let name = match unsafe { str_arg(name, "name") } { Ok(n) => n, Err(e) => return fail_with(&e) };
+        with_channel(c, |c| c.invoke_subsystem(name))
+    }
+}
+
+/// Client side: sets environment variable `name` to `value` for the command or shell to
+/// come (OpenSSH's SendEnv). `SSH_ERR_REFUSED` if the server declines, as servers do for
+/// most names.
+///
+/// Borrowed: the strings are copied.
+/// Thread safety: any thread.
+///
+/// # Safety
+/// `c` must be NULL or a live `ssh_channel`; `name` and `value` NUL-terminated.
+#[no_mangle]
+pub unsafe extern "C" fn ssh_channel_set_env(
+    c: *mut ssh_channel,
+    name: *const c_char,
+    value: *const c_char,
+) -> c_int {
+    ffi! {
+        // SAFETY: per the contract above.
+        let (name, value) = match unsafe { (str_arg(name, "name"), str_arg(value, "value")) } {
+            (Ok(n), Ok(v)) => (n, v),
+            (Err(e), _) | (_, Err(e)) => return fail_with(&e),
+        };
+        with_channel(c, |c| c.set_environment_variable(name, value))
+    }
+}
+
+/// Client side: tells the server the terminal's new size. Sent without waiting for an
+/// answer (window-change has none).
+///
+/// Borrowed: nothing is kept.
+/// Thread safety: any thread.
+///
+/// # Safety
+/// `c` must be NULL or a live `ssh_channel`.
+#[no_mangle]
+pub unsafe extern "C" fn ssh_channel_resize_pty(
+    c: *mut ssh_channel,
+    width_chars: u32,
+    height_rows: u32,
+    width_pixels: u32,
+    height_pixels: u32,
+) -> c_int {
+    ffi! {
+        let size = WindowChange { width_chars, height_rows, width_pixels, height_pixels };
+        with_channel(c, |c| c.resize_pty(&size))
+    }
+}
+
+/// Client side: asks for X11 forwarding with an authentication protocol
+/// ("MIT-MAGIC-COOKIE-1") and a hexadecimal cookie for `screen`. `SSH_ERR_REFUSED` if the
+/// server declines.
+///
+/// Borrowed: the strings are copied.
+/// Thread safety: any thread.
+///
+/// # Safety
+/// `c` must be NULL or a live `ssh_channel`; `auth_protocol` and `auth_cookie`
+/// NUL-terminated.
+#[no_mangle]
+pub unsafe extern "C" fn ssh_channel_request_x11(
+    c: *mut ssh_channel,
+    single_connection: bool,
+    auth_protocol: *const c_char,
+    auth_cookie: *const c_char,
+    screen: u32,
+) -> c_int {
+    ffi! {
+        // SAFETY: per the contract above.
+        let (protocol, cookie) = match unsafe { (str_arg(auth_protocol, "auth_protocol"), str_arg(auth_cookie, "auth_cookie")) } {
+            (Ok(p), Ok(k)) => (p, k),
+            (Err(e), _) | (_, Err(e)) => return fail_with(&e),
+        };
+        let x11 = X11Request {
+            single_connection,
+            auth_protocol: protocol.to_owned(),
+            auth_cookie: cookie.to_owned(),
+            screen,
+        };
+        with_channel(c, |c| c.request_x11(&x11))
+    }
+}
+
+/// Client side: asks for ssh-agent forwarding. `SSH_ERR_REFUSED` if the server declines.
+///
+/// Borrowed: nothing is kept.
+/// Thread safety: any thread.
+///
+/// # Safety
+/// `c` must be NULL or a live `ssh_channel`.
+#[no_mangle]
+pub unsafe extern "C" fn ssh_channel_request_forward_agent(c: *mut ssh_channel) -> c_int {
+    ffi! { with_channel(c, Channel::request_forward_agent) }
+}
