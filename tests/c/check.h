@@ -2,17 +2,18 @@
  * The checks of the C test programs in tests/c (one translation unit each): every check
  * prints "ok - ..." or "not ok - ...", and the program's exit status is the number of
  * failed checks (capped at 100), 0 if all passed. tests/c_programs.rs runs the programs and
- * shows the failed lines.
+ * shows the failed lines. Checks may run on several threads at once (server_test's callbacks).
  */
 #ifndef SEKURA_TEST_CHECK_H
 #define SEKURA_TEST_CHECK_H
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
 #include <sekura.h>
 
-static int failures;
+static atomic_int failures;
 
 static void check_at(int ok, const char *what, int line)
 {
@@ -54,8 +55,9 @@ static int starts_with(const char *s, const char *prefix)
 /* Prints the count of failed checks and returns the exit status. */
 static int check_summary(void)
 {
-    printf("%d failed\n", failures);
-    return failures > 100 ? 100 : failures;
+    int failed = atomic_load(&failures);
+    printf("%d failed\n", failed);
+    return failed > 100 ? 100 : failed;
 }
 
 #endif
