@@ -4,6 +4,7 @@
 mod channel;
 mod io;
 mod server;
+mod server_dispatch;
 pub mod server_handler;
 mod session;
 mod upkeep;
@@ -33,7 +34,7 @@ use io::{Driver, Shared};
 /// How long blocking transport calls wait unless told otherwise.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// One SSH connection, client side.
+/// One SSH connection, client or server side.
 ///
 /// Thread safety: all methods take `&self` and may be called from several threads.
 pub struct Transport {
@@ -49,6 +50,9 @@ pub struct Transport {
     /// Logger name and hexdump switch, for when the transport starts.
     log_name: Mutex<String>,
     hexdump: AtomicBool,
+    /// Host keys, moduli and limits for a server, until it starts.
+    server_settings: Mutex<server::ServerSettings>,
+    subsystems: server_dispatch::Subsystems,
 }
 
 /// A connection setting waiting for the connection to exist.
@@ -107,6 +111,8 @@ impl Transport {
             pending_settings: Mutex::new(Vec::new()),
             log_name: Mutex::new("sekura.transport".to_owned()),
             hexdump: AtomicBool::new(false),
+            server_settings: Mutex::new(server::ServerSettings::default()),
+            subsystems: Arc::default(),
         }
     }
 
@@ -159,6 +165,7 @@ impl Transport {
             socket,
             self.log_name.lock().clone(),
             self.hexdump.load(Ordering::Relaxed),
+            None,
         )?;
         let shared = Arc::clone(&driver.shared);
         *self.driver.lock() = Some(driver);

@@ -138,9 +138,17 @@ impl Connection {
         Ok(())
     }
 
-    /// Forgets a channel the application has freed, closing it first if needed.
+    /// Counts an application handle on channel `id`.
+    pub fn channel_retain(&mut self, id: ChannelId) {
+        self.channels.retain(id);
+    }
+
+    /// Drops an application handle; with the last one the channel is closed and forgotten.
     pub fn channel_release(&mut self, id: ChannelId) {
-        let _ = self.channel_close(id);
+        let last = self.channels.get(id).is_some_and(|c| c.handles_left() <= 1);
+        if last {
+            let _ = self.channel_close(id);
+        }
         self.channels.release(id);
     }
 }
