@@ -262,7 +262,10 @@ impl Channels {
         if c.handles > 0 {
             return false;
         }
-        self.map.remove(&id);
+        // The peer may still answer our CLOSE: keep the number until its CLOSE arrives.
+        if c.close_received || c.state != ChannelState::Open {
+            self.map.remove(&id);
+        }
         true
     }
 
@@ -273,11 +276,16 @@ impl Channels {
         }
     }
 
-    /// Opens a channel of `kind`; returns its id and the CHANNEL_OPEN payload.
-    pub fn open(&mut self, kind: &str) -> (ChannelId, Vec<u8>) {
+    /// Opens a channel of `kind` with its type-specific fields in `extra`; returns its id
+    /// and the CHANNEL_OPEN payload.
+    pub fn open(&mut self, kind: &str, extra: &[u8]) -> (ChannelId, Vec<u8>) {
         let id = self.insert(0, 0, 0);
         let mut w = Writer::message(msg::CHANNEL_OPEN);
-        w.string(kind).u32(id).u32(WINDOW_SIZE).u32(MAX_PACKET);
+        w.string(kind)
+            .u32(id)
+            .u32(WINDOW_SIZE)
+            .u32(MAX_PACKET)
+            .raw(extra);
         (id, w.into_bytes())
     }
 
@@ -427,6 +435,9 @@ impl Channels {
                     replies.push(close);
                 }
                 channel.state = ChannelState::Closed;
+                if channel.handles == 0 {
+                    self.map.remove(&id_of(payload));
+                }
             }
             msg::CHANNEL_REQUEST => {
                 let kind = r.string("request type")?;
@@ -457,6 +468,13 @@ impl Channels {
         }
         Ok(replies)
     }
+}
+
+/// The recipient channel of a channel message (already checked to exist).
+fn id_of(payload: &[u8]) -> ChannelId {
+    let mut r = Reader::new(payload);
+    let _ = r.u8("message number");
+    r.u32("recipient channel").unwrap_or(u32::MAX)
 }
 
 /// Stores arriving data. Standard error gets a window's worth of its own: up to that much
@@ -531,7 +549,7 @@ mod tests {
 
     fn open_channel() -> (Channels, ChannelId) {
         let mut chans = Channels::default();
-        let (id, _) = chans.open("session");
+        let (id, _) = chans.open("session", &[]);
         let mut w = Writer::message(msg::CHANNEL_OPEN_CONFIRMATION);
         w.u32(id).u32(7).u32(1000).u32(500);
         chans.handle(w.as_bytes()).unwrap();
@@ -594,7 +612,7 @@ mod tests {
         w.u32(id).u32(u32::MAX);
         assert!(chans.handle(w.as_bytes()).is_err());
         let mut chans = Channels::default();
-        let (id, _) = chans.open("session");
+        let (id, _) = chans.open("session", &[]);
         let mut w = Writer::message(msg::CHANNEL_OPEN_CONFIRMATION);
         w.u32(id).u32(7).u32(1000).u32(0);
         assert!(chans.handle(w.as_bytes()).is_err());

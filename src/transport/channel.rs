@@ -6,7 +6,7 @@ use std::time::Duration;
 use parking_lot::Mutex;
 
 use super::io::{Shared, SEND_QUEUE_LIMIT};
-use crate::proto::{ChannelId, ChannelState, Connection, ExitStatus};
+use crate::proto::{ChannelId, ChannelState, ExitStatus};
 use crate::wire::Writer;
 use crate::{Error, ErrorKind, Result};
 
@@ -26,8 +26,13 @@ pub struct Channel {
 }
 
 impl Channel {
-    pub(super) fn open_session(shared: Arc<Shared>, timeout: Option<Duration>) -> Result<Channel> {
-        let id = shared.with(Connection::open_session)?;
+    pub(super) fn open(
+        shared: Arc<Shared>,
+        timeout: Option<Duration>,
+        kind: &str,
+        extra: &[u8],
+    ) -> Result<Channel> {
+        let id = shared.with(|c| c.open_channel_of(kind, extra))?;
         let channel = Channel::attach(shared, id, timeout);
         channel.shared.wait(timeout, "the server to open the channel", |c| match &c.channel(id)?.state {
             ChannelState::Opening => None,

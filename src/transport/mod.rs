@@ -215,7 +215,7 @@ impl Transport {
     pub fn is_authenticated(&self) -> bool {
         self.shared().is_ok_and(|s| {
             let c = s.state.lock();
-            c.error().is_none() && *c.auth_status() == AuthStatus::Success
+            c.error().is_none() && c.is_authenticated()
         })
     }
 
@@ -409,7 +409,28 @@ impl Transport {
 
     /// Opens a session channel (for exec, shell or a subsystem).
     pub fn open_session(&self) -> Result<Channel> {
-        Channel::open_session(self.shared()?, self.timeout())
+        Channel::open(self.shared()?, self.timeout(), "session", &[])
+    }
+
+    /// Opens a "direct-tcpip" channel: the server connects to `destination` (host, port) on
+    /// behalf of `origin` (Paramiko's open_channel("direct-tcpip", ...)).
+    pub fn open_direct_tcpip(
+        &self,
+        destination: (&str, u32),
+        origin: (&str, u32),
+    ) -> Result<Channel> {
+        let mut extra = crate::wire::Writer::new();
+        extra
+            .string(destination.0)
+            .u32(destination.1)
+            .string(origin.0)
+            .u32(origin.1);
+        Channel::open(
+            self.shared()?,
+            self.timeout(),
+            "direct-tcpip",
+            extra.as_bytes(),
+        )
     }
 
     /// Sends DISCONNECT and closes the socket. Channels become closed.

@@ -17,8 +17,13 @@ impl Connection {
 
     /// Opens a session channel; watch its state for the server's answer.
     pub fn open_session(&mut self) -> Result<ChannelId> {
+        self.open_channel_of("session", &[])
+    }
+
+    /// Opens a channel of `kind` with its type-specific fields in `extra` (RFC 4254 §5.1).
+    pub fn open_channel_of(&mut self, kind: &str, extra: &[u8]) -> Result<ChannelId> {
         self.authed()?;
-        let (id, p) = self.channels.open("session");
+        let (id, p) = self.channels.open(kind, extra);
         self.send(p);
         Ok(id)
     }

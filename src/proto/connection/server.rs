@@ -68,7 +68,17 @@ impl Connection {
         moduli: Vec<Modulus>,
         rng: Box<dyn SecureRandom>,
     ) -> Result<Self> {
-        let user_sig_algs = prefs.get(AlgorithmKind::HostKey).to_vec();
+        // User keys may sign with every modern algorithm, and the legacy ones enabled.
+        let mut user_sig_algs: Vec<&'static str> = crate::keys::HOST_KEY_ALGORITHMS
+            .iter()
+            .filter(|(_, legacy)| !legacy)
+            .map(|(name, _)| *name)
+            .collect();
+        for alg in prefs.get(AlgorithmKind::HostKey) {
+            if !user_sig_algs.contains(alg) {
+                user_sig_algs.push(alg);
+            }
+        }
         prefs.host_key.retain(|alg| {
             host_keys
                 .iter()

@@ -298,9 +298,10 @@ impl Connection {
         if counted {
             state.auth.failures += 1;
         }
-        let exhausted = state.auth.failures >= state.auth.max_tries;
-        self.send_auth_failure(methods, false);
-        if exhausted {
+        // As OpenSSH: the last allowed failure is answered by DISCONNECT alone.
+        if state.auth.failures < state.auth.max_tries {
+            self.send_auth_failure(methods, false);
+        } else {
             let e = Error::new(ErrorKind::AuthDenied, "too many authentication failures");
             self.queue_disconnect(NO_MORE_AUTH_METHODS_AVAILABLE, e.message());
             self.error = Some(e.clone());
