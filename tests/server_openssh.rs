@@ -262,29 +262,59 @@ fn every_algorithm_openssh_offers() {
 
 #[test]
 fn a_large_stdin_round_trip_keeps_every_byte() {
+    round_trip(256 << 20, &[]);
+}
+
+/// The client renews keys every 4 MiB (about 30 exchanges each way) and compresses.
+#[test]
+fn client_rekeys_and_compression_lose_nothing() {
+    let log = round_trip(64 << 20, &["-v", "-C", "-o", "RekeyLimit=4M"]);
+    assert!(
+        log.contains("compression: zlib@openssh.com"),
+        "compression not in use: {log}"
+    );
+    let rekeys = log.matches("SSH2_MSG_KEXINIT sent").count();
+    assert!(rekeys > 10, "only {rekeys} key exchanges: {log}");
+}
+
+/// Sends `total` bytes through `cat` on the server and checks they come back intact;
+/// returns ssh's stderr.
+fn round_trip(total: usize, options: &[&str]) -> String {
     use sha2::{Digest, Sha256};
     use std::io::{Read, Write};
     use std::process::Stdio;
     let dir = support::fresh_dir("server-keys");
     let (path, public) = user_key(&dir, KeyType::Ed25519);
-    let server = server_for(&[public]);
-    const TOTAL: usize = 256 << 20;
+    let server = TestServer::start_with(
+        Policy {
+            authorized_keys: vec![public],
+            ..Policy::default()
+        },
+        support::server::standard_host_keys(),
+        |t| t.use_compression(true).expect("compression"),
+    );
     let mut child = ssh(&server)
         .arg("-i")
         .arg(&path)
+        .args(options)
         .args(["-o", "BatchMode=yes", "127.0.0.1", "cat"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(std::fs::File::create(dir.join("ssh.log")).expect("log file"))
         .spawn()
         .expect("start ssh");
     let mut stdin = child.stdin.take().expect("stdin");
     let writer = std::thread::spawn(move || {
         let mut hash = Sha256::new();
         let mut block = vec![0u8; 1 << 20];
-        for i in 0..TOTAL / block.len() {
-            for (j, b) in block.iter_mut().enumerate() {
-                *b = (i * 31 + j * 7 + j / 251) as u8;
+        // xorshift64: incompressible, so every byte counts toward the rekey limit.
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        for _ in 0..total / block.len() {
+            for b in block.iter_mut() {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                *b = state as u8;
             }
             hash.update(&block);
             stdin.write_all(&block).expect("write to ssh");
@@ -306,8 +336,9 @@ fn a_large_stdin_round_trip_keeps_every_byte() {
     let sent = writer.join().expect("writer");
     let status = child.wait().expect("ssh exit");
     assert!(status.success(), "ssh failed: {status}");
-    assert_eq!(received, TOTAL);
+    assert_eq!(received, total);
     assert_eq!(hash.finalize(), sent, "the data came back altered");
+    std::fs::read_to_string(dir.join("ssh.log")).expect("ssh log")
 }
 
 #[test]
