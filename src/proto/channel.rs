@@ -118,9 +118,16 @@ pub struct Channel {
     awaiting_replies: usize,
     /// Replies (true = success) not yet taken by the application.
     pub replies: VecDeque<bool>,
+    /// Application handles on this channel; it is forgotten when the last one goes.
+    handles: u32,
 }
 
 impl Channel {
+    /// Application handles still open on this channel.
+    pub fn handles_left(&self) -> u32 {
+        self.handles
+    }
+
     /// True once the peer can send nothing more: EOF or close received.
     pub fn at_eof(&self) -> bool {
         self.eof_received || self.close_received || self.state == ChannelState::Closed
@@ -238,9 +245,28 @@ impl Channels {
         self.map.get_mut(&id)
     }
 
-    /// Forgets a channel the application no longer holds.
-    pub fn release(&mut self, id: ChannelId) {
-        self.map.remove(&id);
+    /// Counts a new application handle on channel `id`.
+    pub fn retain(&mut self, id: ChannelId) {
+        if let Some(c) = self.map.get_mut(&id) {
+            c.handles += 1;
+        }
+    }
+
+    /// Drops one application handle; forgets the channel with the last one and returns
+    /// true then.
+    pub fn release(&mut self, id: ChannelId) -> bool {
+        let Some(c) = self.map.get_mut(&id) else {
+            return false;
+        };
+        c.handles = c.handles.saturating_sub(1);
+        if c.handles > 0 {
+            return false;
+        }
+        // The peer may still answer our CLOSE: keep the number until its CLOSE arrives.
+        if c.close_received || c.state != ChannelState::Open {
+            self.map.remove(&id);
+        }
+        true
     }
 
     /// Marks every channel closed, when the connection ends.
@@ -250,13 +276,38 @@ impl Channels {
         }
     }
 
-    /// Opens a channel of `kind`; returns its id and the CHANNEL_OPEN payload.
-    pub fn open(&mut self, kind: &str) -> (ChannelId, Vec<u8>) {
+    /// Opens a channel of `kind` with its type-specific fields in `extra`; returns its id
+    /// and the CHANNEL_OPEN payload.
+    pub fn open(&mut self, kind: &str, extra: &[u8]) -> (ChannelId, Vec<u8>) {
+        let id = self.insert(0, 0, 0);
+        let mut w = Writer::message(msg::CHANNEL_OPEN);
+        w.string(kind)
+            .u32(id)
+            .u32(WINDOW_SIZE)
+            .u32(MAX_PACKET)
+            .raw(extra);
+        (id, w.into_bytes())
+    }
+
+    /// Server: records a channel the peer asks to open, until [`Self::confirm`] or
+    /// [`Self::refuse`] answers it.
+    pub fn incoming(&mut self, remote_id: u32, window: u32, max_packet: u32) -> Result<ChannelId> {
+        if max_packet == 0 {
+            return Err(Error::protocol("peer announced a maximum packet size of 0"));
+        }
+        Ok(self.insert(remote_id, window, max_packet))
+    }
+
+    fn insert(&mut self, remote_id: u32, remote_window: u32, remote_max_packet: u32) -> ChannelId {
+        // Skip numbers still in use: ids wrap after 2^32 channels on a long connection.
+        while self.map.contains_key(&self.next_id) {
+            self.next_id = self.next_id.wrapping_add(1);
+        }
         let id = self.next_id;
         self.next_id = self.next_id.wrapping_add(1);
         let channel = Channel {
             state: ChannelState::Opening,
-            remote_id: 0,
+            remote_id,
             local_window: WINDOW_SIZE,
             consumed: 0,
             stderr_prepaid: 0,
@@ -264,18 +315,60 @@ impl Channels {
             stderr: RecvBuffer::default(),
             eof_received: false,
             close_received: false,
-            remote_window: 0,
-            remote_max_packet: 0,
+            remote_window,
+            remote_max_packet,
             eof_sent: false,
             close_sent: false,
             exit: None,
             awaiting_replies: 0,
             replies: VecDeque::new(),
+            handles: 0,
         };
         self.map.insert(id, channel);
-        let mut w = Writer::message(msg::CHANNEL_OPEN);
-        w.string(kind).u32(id).u32(WINDOW_SIZE).u32(MAX_PACKET);
-        (id, w.into_bytes())
+        id
+    }
+
+    /// Server: opens a channel recorded by [`Self::incoming`]; returns the confirmation.
+    pub fn confirm(&mut self, id: ChannelId) -> Option<Vec<u8>> {
+        let c = self.map.get_mut(&id)?;
+        if c.state != ChannelState::Opening {
+            return None;
+        }
+        c.state = ChannelState::Open;
+        let mut w = Writer::message(msg::CHANNEL_OPEN_CONFIRMATION);
+        w.u32(c.remote_id).u32(id).u32(WINDOW_SIZE).u32(MAX_PACKET);
+        Some(w.into_bytes())
+    }
+
+    /// Server: refuses and forgets a channel recorded by [`Self::incoming`].
+    pub fn refuse(&mut self, id: ChannelId, reason: u32, description: &str) -> Option<Vec<u8>> {
+        let c = self.map.remove(&id)?;
+        let mut w = Writer::message(msg::CHANNEL_OPEN_FAILURE);
+        w.u32(c.remote_id)
+            .u32(reason)
+            .string(description)
+            .string("");
+        Some(w.into_bytes())
+    }
+
+    /// Channels not yet forgotten.
+    pub fn count(&self) -> usize {
+        self.map.len()
+    }
+
+    /// CHANNEL_SUCCESS or CHANNEL_FAILURE for a request on channel `id`, unless we closed it.
+    pub fn request_reply(&self, id: ChannelId, ok: bool) -> Option<Vec<u8>> {
+        let c = self.map.get(&id)?;
+        if c.close_sent || c.state != ChannelState::Open {
+            return None;
+        }
+        let mut w = Writer::message(if ok {
+            msg::CHANNEL_SUCCESS
+        } else {
+            msg::CHANNEL_FAILURE
+        });
+        w.u32(c.remote_id);
+        Some(w.into_bytes())
     }
 
     fn lookup(&mut self, r: &mut Reader<'_>) -> Result<&mut Channel> {
@@ -342,6 +435,9 @@ impl Channels {
                     replies.push(close);
                 }
                 channel.state = ChannelState::Closed;
+                if channel.handles == 0 {
+                    self.map.remove(&id_of(payload));
+                }
             }
             msg::CHANNEL_REQUEST => {
                 let kind = r.string("request type")?;
@@ -372,6 +468,13 @@ impl Channels {
         }
         Ok(replies)
     }
+}
+
+/// The recipient channel of a channel message (already checked to exist).
+fn id_of(payload: &[u8]) -> ChannelId {
+    let mut r = Reader::new(payload);
+    let _ = r.u8("message number");
+    r.u32("recipient channel").unwrap_or(u32::MAX)
 }
 
 /// Stores arriving data. Standard error gets a window's worth of its own: up to that much
@@ -446,7 +549,7 @@ mod tests {
 
     fn open_channel() -> (Channels, ChannelId) {
         let mut chans = Channels::default();
-        let (id, _) = chans.open("session");
+        let (id, _) = chans.open("session", &[]);
         let mut w = Writer::message(msg::CHANNEL_OPEN_CONFIRMATION);
         w.u32(id).u32(7).u32(1000).u32(500);
         chans.handle(w.as_bytes()).unwrap();
@@ -509,7 +612,7 @@ mod tests {
         w.u32(id).u32(u32::MAX);
         assert!(chans.handle(w.as_bytes()).is_err());
         let mut chans = Channels::default();
-        let (id, _) = chans.open("session");
+        let (id, _) = chans.open("session", &[]);
         let mut w = Writer::message(msg::CHANNEL_OPEN_CONFIRMATION);
         w.u32(id).u32(7).u32(1000).u32(0);
         assert!(chans.handle(w.as_bytes()).is_err());

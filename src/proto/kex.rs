@@ -1,6 +1,7 @@
-//! Key exchange, client side (RFC 4253 §7-8, RFC 5656, RFC 8731): KEXINIT, the ephemeral
-//! exchange, exchange hash, host key signature check, key derivation and NEWKEYS. Used for
-//! the first exchange and for every re-exchange.
+//! Key exchange (RFC 4253 §7-8, RFC 5656, RFC 8731): KEXINIT and negotiation for both roles,
+//! and the client's side of the exchange: ephemeral value, exchange hash, host key signature
+//! check, key derivation and NEWKEYS. The server's side is in `kex_server`. Used for the first
+//! exchange and for every re-exchange.
 #![deny(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -48,8 +49,31 @@ pub(super) enum Phase {
         /// For group exchange: min, n, max, p and g as they enter the exchange hash.
         gex_hash_fields: Vec<u8>,
     },
+    /// Server: both KEXINITs seen; waiting for the client's ephemeral value (or, for group
+    /// exchange, its KEX_DH_GEX_REQUEST).
+    AwaitInit {
+        ours: Vec<u8>,
+        theirs: Vec<u8>,
+        negotiated: Negotiated,
+    },
+    /// Server, group exchange: KEX_DH_GEX_GROUP sent; waiting for KEX_DH_GEX_INIT.
+    AwaitGexInit {
+        ours: Vec<u8>,
+        theirs: Vec<u8>,
+        negotiated: Negotiated,
+        group: DhGroup,
+        /// min, n, max, p and g as they enter the exchange hash.
+        gex_hash_fields: Vec<u8>,
+    },
     /// We sent NEWKEYS; the inbound keys wait for the peer's NEWKEYS.
     AwaitNewKeys { opening: Box<dyn OpeningKey> },
+}
+
+/// Which end of the connection we are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Role {
+    Client,
+    Server,
 }
 
 /// What a completed server reply gives the connection.
@@ -61,8 +85,9 @@ pub(super) struct ReplyOutcome {
     pub negotiated: Negotiated,
 }
 
-/// Client-side key exchange state that lives as long as the connection.
-pub(super) struct ClientKex {
+/// Key exchange state that lives as long as the connection.
+pub(super) struct Kex {
+    pub role: Role,
     pub phase: Phase,
     /// Strict kex (kex-strict-*-v00@openssh.com) was agreed in the first exchange.
     pub strict: bool,
@@ -70,15 +95,19 @@ pub(super) struct ClientKex {
     pub session_id: Option<Vec<u8>>,
     /// The peer guessed its first kex packet wrongly; drop the next kex-method packet.
     pub ignore_next_kex_packet: bool,
+    /// The peer announced ext-info in its first KEXINIT (RFC 8308).
+    pub peer_ext_info: bool,
 }
 
-impl ClientKex {
-    pub fn new() -> Self {
-        ClientKex {
+impl Kex {
+    pub fn new(role: Role) -> Self {
+        Kex {
+            role,
             phase: Phase::Idle,
             strict: false,
             session_id: None,
             ignore_next_kex_packet: false,
+            peer_ext_info: false,
         }
     }
 
@@ -99,6 +128,13 @@ impl ClientKex {
                 },
                 msg::KEX_DH_GEX_REPLY,
             ) => !gex_hash_fields.is_empty(),
+            (Phase::AwaitInit { negotiated, .. }, msg::KEX_ECDH_INIT) => {
+                !is_group_exchange(negotiated)
+            }
+            (Phase::AwaitInit { negotiated, .. }, msg::KEX_DH_GEX_REQUEST) => {
+                is_group_exchange(negotiated)
+            }
+            (Phase::AwaitGexInit { .. }, msg::KEX_DH_GEX_INIT) => true,
             (Phase::AwaitNewKeys { .. }, msg::NEWKEYS) => true,
             _ => false,
         }
@@ -108,18 +144,19 @@ impl ClientKex {
     pub fn start(&mut self, prefs: &Preferences, rng: &mut dyn SecureRandom) -> Vec<u8> {
         let mut cookie = [0u8; 16];
         rng.fill(&mut cookie);
-        let extra: &[&str] = if self.session_id.is_none() {
-            &[kexinit::EXT_INFO_C, kexinit::STRICT_KEX_C]
-        } else {
-            &[]
+        let extra: &[&str] = match (self.session_id.is_none(), self.role) {
+            (false, _) => &[],
+            (true, Role::Client) => &[kexinit::EXT_INFO_C, kexinit::STRICT_KEX_C],
+            (true, Role::Server) => &[kexinit::EXT_INFO_S, kexinit::STRICT_KEX_S],
         };
         let ours = KexInit::build(prefs, extra, cookie);
         self.phase = Phase::SentKexInit { ours: ours.clone() };
         ours
     }
 
-    /// Handles the server's KEXINIT. Returns the payloads to send: our KEXINIT first if the
-    /// server started this exchange, then our ephemeral public value.
+    /// Handles the peer's KEXINIT and negotiates. Returns the payloads to send: our KEXINIT
+    /// first if the peer started this exchange, then (client) our ephemeral value or group
+    /// exchange request.
     pub fn on_kexinit(
         &mut self,
         payload: &[u8],
@@ -137,25 +174,44 @@ impl ClientKex {
             }
             _ => return Err(Error::protocol("unexpected KEXINIT during key exchange")),
         };
-        let client = KexInit::parse(&ours)?;
-        let server = KexInit::parse(payload)?;
-        if self.session_id.is_none() && server.kex.iter().any(|n| n == kexinit::STRICT_KEX_S) {
-            self.strict = true;
-            if !was_first_packet {
-                return Err(Error::protocol(
-                    "strict key exchange: KEXINIT was not the first packet",
-                ));
+        let mine = KexInit::parse(&ours)?;
+        let peer = KexInit::parse(payload)?;
+        let (client, server) = match self.role {
+            Role::Client => (&mine, &peer),
+            Role::Server => (&peer, &mine),
+        };
+        if self.session_id.is_none() {
+            let (peer_strict, peer_ext_info) = match self.role {
+                Role::Client => (kexinit::STRICT_KEX_S, kexinit::EXT_INFO_S),
+                Role::Server => (kexinit::STRICT_KEX_C, kexinit::EXT_INFO_C),
+            };
+            self.peer_ext_info = peer.kex.iter().any(|n| n == peer_ext_info);
+            if peer.kex.iter().any(|n| n == peer_strict) {
+                self.strict = true;
+                if !was_first_packet {
+                    return Err(Error::protocol(
+                        "strict key exchange: KEXINIT was not the first packet",
+                    ));
+                }
             }
         }
-        let negotiated = kexinit::negotiate(&client, &server)?;
-        if server.first_kex_packet_follows {
+        let negotiated = kexinit::negotiate(client, server)?;
+        if peer.first_kex_packet_follows {
             let guessed_right = server.kex.first() == client.kex.first()
                 && server.host_key.first() == client.host_key.first();
             self.ignore_next_kex_packet = !guessed_right;
         }
+        let theirs = payload.to_vec();
+        if self.role == Role::Server {
+            self.phase = Phase::AwaitInit {
+                ours,
+                theirs,
+                negotiated,
+            };
+            return Ok(out);
+        }
         let kex = kex_methods::find(negotiated.kex)
             .ok_or_else(|| Error::protocol(format!("kex {} unavailable", negotiated.kex)))?;
-        let theirs = payload.to_vec();
         if kex.kind == KexKind::GroupExchange {
             let mut request = Writer::message(msg::KEX_DH_GEX_REQUEST);
             request
@@ -332,12 +388,17 @@ impl ClientKex {
     }
 }
 
+/// True when the negotiated method is Diffie-Hellman group exchange (RFC 4419).
+fn is_group_exchange(negotiated: &Negotiated) -> bool {
+    kex_methods::find(negotiated.kex).is_some_and(|k| k.kind == KexKind::GroupExchange)
+}
+
 /// Key derivation inputs (RFC 4253 §7.2).
-struct Derivation<'a> {
-    hash: KexHash,
-    shared: &'a Zeroizing<Vec<u8>>,
-    exchange_hash: &'a [u8],
-    session_id: &'a [u8],
+pub(super) struct Derivation<'a> {
+    pub hash: KexHash,
+    pub shared: &'a Zeroizing<Vec<u8>>,
+    pub exchange_hash: &'a [u8],
+    pub session_id: &'a [u8],
 }
 
 impl Derivation<'_> {
@@ -359,7 +420,7 @@ impl Derivation<'_> {
 
     /// Cipher and MAC keys for one direction; `letters` are RFC 4253's IV, key and MAC
     /// letters for that direction ('A', 'C', 'E' client to server; 'B', 'D', 'F' back).
-    fn direction(
+    pub fn direction(
         &self,
         cipher_name: &str,
         mac_name: Option<&str>,
@@ -386,7 +447,7 @@ impl Derivation<'_> {
 }
 
 /// Derived key material for one direction, zeroized when dropped.
-struct DirectionKeys {
+pub(super) struct DirectionKeys {
     cipher: &'static cipher::CipherAlgorithm,
     key: Zeroizing<Vec<u8>>,
     iv: Zeroizing<Vec<u8>>,
@@ -398,11 +459,11 @@ impl DirectionKeys {
         self.mac.as_ref().map(|(m, k)| (*m, k.as_slice()))
     }
 
-    fn sealing(&self) -> Box<dyn SealingKey> {
+    pub fn sealing(&self) -> Box<dyn SealingKey> {
         self.cipher.sealing_key(&self.key, &self.iv, self.mac())
     }
 
-    fn opening(&self) -> Box<dyn OpeningKey> {
+    pub fn opening(&self) -> Box<dyn OpeningKey> {
         self.cipher.opening_key(&self.key, &self.iv, self.mac())
     }
 }

@@ -156,6 +156,7 @@ impl Preferences {
 
 /// Pseudo-algorithms a client appends to its kex list (RFC 8308, OpenSSH PROTOCOL §1.10).
 pub const EXT_INFO_C: &str = "ext-info-c";
+pub const EXT_INFO_S: &str = "ext-info-s";
 /// Strict kex markers (the Terrapin countermeasure).
 pub const STRICT_KEX_C: &str = "kex-strict-c-v00@openssh.com";
 pub const STRICT_KEX_S: &str = "kex-strict-s-v00@openssh.com";

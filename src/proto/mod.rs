@@ -4,9 +4,11 @@
 pub mod channel;
 mod connection;
 mod kex;
+mod kex_server;
 pub mod kexinit;
 pub mod msg;
 mod packet;
+pub mod server;
 pub mod userauth;
 mod version;
 

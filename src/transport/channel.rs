@@ -6,7 +6,7 @@ use std::time::Duration;
 use parking_lot::Mutex;
 
 use super::io::{Shared, SEND_QUEUE_LIMIT};
-use crate::proto::{ChannelId, ChannelState, Connection, ExitStatus};
+use crate::proto::{ChannelId, ChannelState, ExitStatus};
 use crate::wire::Writer;
 use crate::{Error, ErrorKind, Result};
 
@@ -26,14 +26,14 @@ pub struct Channel {
 }
 
 impl Channel {
-    pub(super) fn open_session(shared: Arc<Shared>, timeout: Option<Duration>) -> Result<Channel> {
-        let id = shared.with(Connection::open_session)?;
-        let channel = Channel {
-            shared,
-            id,
-            timeout: Mutex::new(None),
-            request_timeout: timeout,
-        };
+    pub(super) fn open(
+        shared: Arc<Shared>,
+        timeout: Option<Duration>,
+        kind: &str,
+        extra: &[u8],
+    ) -> Result<Channel> {
+        let id = shared.with(|c| c.open_channel_of(kind, extra))?;
+        let channel = Channel::attach(shared, id, timeout);
         channel.shared.wait(timeout, "the server to open the channel", |c| match &c.channel(id)?.state {
             ChannelState::Opening => None,
             ChannelState::Open => Some(Ok(())),
@@ -44,6 +44,17 @@ impl Channel {
             ChannelState::Closed => Some(Err(Error::new(ErrorKind::Closed, "channel closed while opening"))),
         })?;
         Ok(channel)
+    }
+
+    /// A handle on channel `id`, counted so that the channel lives as long as a handle does.
+    pub(super) fn attach(shared: Arc<Shared>, id: ChannelId, timeout: Option<Duration>) -> Channel {
+        shared.with(|c| c.channel_retain(id));
+        Channel {
+            shared,
+            id,
+            timeout: Mutex::new(None),
+            request_timeout: timeout,
+        }
     }
 
     /// This channel's number (the one server callbacks are given).

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex, MutexGuard};
 
+use super::server_dispatch::ServerSide;
 use crate::log;
 use crate::proto::Connection;
 use crate::{Error, ErrorKind, Result};
@@ -123,12 +124,14 @@ pub(super) struct Driver {
 }
 
 impl Driver {
-    /// Starts the threads for `conn` over `socket`.
+    /// Starts the threads for `conn` over `socket`; a server connection's decisions go to
+    /// `server`.
     pub fn start(
         conn: Connection,
         socket: TcpStream,
         log_name: String,
         hexdump: bool,
+        server: Option<ServerSide>,
     ) -> Result<Driver> {
         let read_half = socket.try_clone()?;
         let write_half = socket.try_clone()?;
@@ -144,7 +147,7 @@ impl Driver {
             let shared = Arc::clone(&shared);
             std::thread::Builder::new()
                 .name("sekura-read".into())
-                .spawn(move || read_loop(&shared, read_half))?
+                .spawn(move || read_loop(&shared, read_half, server.as_ref()))?
         };
         let writer = {
             let shared = Arc::clone(&shared);
@@ -190,37 +193,44 @@ impl Drop for Driver {
 }
 
 /// Reads into one buffer and decrypts there: a packet's tail left incomplete by one read is
-/// moved to the front and completed by the next.
-fn read_loop(shared: &Shared, mut socket: TcpStream) {
+/// moved to the front and completed by the next. A server's connection stops at each
+/// decision it needs; the handler answers, then the rest of the buffer is processed before
+/// anything more is read.
+fn read_loop(shared: &Arc<Shared>, mut socket: TcpStream, server: Option<&ServerSide>) {
     let mut buf = vec![0u8; READ_CHUNK + crate::proto::MAX_PACKET_LEN + 64];
     let mut filled = 0;
+    let mut decided = false;
     loop {
-        let _ = socket.set_read_timeout(Some(next_wakeup(shared)));
-        let space = buf.get_mut(filled..).unwrap_or_default();
-        let n = match socket.read(space) {
-            Ok(n) if n > 0 => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) =>
-            {
-                let failed = shared.with(|conn| conn.handle_timeout(Instant::now()).is_err());
-                shared.changed.notify_all();
-                if failed {
+        if !decided {
+            let _ = socket.set_read_timeout(Some(next_wakeup(shared)));
+            let space = buf.get_mut(filled..).unwrap_or_default();
+            let n = match socket.read(space) {
+                Ok(n) if n > 0 => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    let failed = shared.with(|conn| conn.handle_timeout(Instant::now()).is_err());
+                    shared.changed.notify_all();
+                    if failed {
+                        break;
+                    }
+                    continue;
+                }
+                Ok(_) | Err(_) => {
+                    shared.with(Connection::handle_eof);
                     break;
                 }
-                continue;
-            }
-            Ok(_) | Err(_) => {
-                shared.with(Connection::handle_eof);
-                break;
-            }
-        };
-        filled += n;
-        let result = shared
-            .with(|conn| conn.handle_bytes_in_place(buf.get_mut(..filled).unwrap_or_default()));
+            };
+            filled += n;
+        }
+        let (result, event) = shared.with(|conn| {
+            let r = conn.handle_bytes_in_place(buf.get_mut(..filled).unwrap_or_default());
+            (r, conn.take_server_event())
+        });
         shared.changed.notify_all();
         match result {
             Ok(consumed) => {
@@ -229,6 +239,14 @@ fn read_loop(shared: &Shared, mut socket: TcpStream) {
             }
             Err(_) => break,
         }
+        decided = match (event, server) {
+            (Some(event), Some(server)) => {
+                server.decide(shared, event);
+                shared.changed.notify_all();
+                true
+            }
+            _ => false,
+        };
     }
     shared.changed.notify_all();
     shared.writer_wake.notify_all();

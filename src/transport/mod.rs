@@ -4,6 +4,7 @@
 mod channel;
 mod io;
 mod server;
+mod server_dispatch;
 pub mod server_handler;
 mod session;
 mod upkeep;
@@ -33,7 +34,7 @@ use io::{Driver, Shared};
 /// How long blocking transport calls wait unless told otherwise.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// One SSH connection, client side.
+/// One SSH connection, client or server side.
 ///
 /// Thread safety: all methods take `&self` and may be called from several threads.
 pub struct Transport {
@@ -49,6 +50,9 @@ pub struct Transport {
     /// Logger name and hexdump switch, for when the transport starts.
     log_name: Mutex<String>,
     hexdump: AtomicBool,
+    /// Host keys, moduli and limits for a server, until it starts.
+    server_settings: Mutex<server::ServerSettings>,
+    subsystems: server_dispatch::Subsystems,
 }
 
 /// A connection setting waiting for the connection to exist.
@@ -107,6 +111,8 @@ impl Transport {
             pending_settings: Mutex::new(Vec::new()),
             log_name: Mutex::new("sekura.transport".to_owned()),
             hexdump: AtomicBool::new(false),
+            server_settings: Mutex::new(server::ServerSettings::default()),
+            subsystems: Arc::default(),
         }
     }
 
@@ -159,6 +165,7 @@ impl Transport {
             socket,
             self.log_name.lock().clone(),
             self.hexdump.load(Ordering::Relaxed),
+            None,
         )?;
         let shared = Arc::clone(&driver.shared);
         *self.driver.lock() = Some(driver);
@@ -208,7 +215,7 @@ impl Transport {
     pub fn is_authenticated(&self) -> bool {
         self.shared().is_ok_and(|s| {
             let c = s.state.lock();
-            c.error().is_none() && *c.auth_status() == AuthStatus::Success
+            c.error().is_none() && c.is_authenticated()
         })
     }
 
@@ -402,7 +409,28 @@ impl Transport {
 
     /// Opens a session channel (for exec, shell or a subsystem).
     pub fn open_session(&self) -> Result<Channel> {
-        Channel::open_session(self.shared()?, self.timeout())
+        Channel::open(self.shared()?, self.timeout(), "session", &[])
+    }
+
+    /// Opens a "direct-tcpip" channel: the server connects to `destination` (host, port) on
+    /// behalf of `origin` (Paramiko's open_channel("direct-tcpip", ...)).
+    pub fn open_direct_tcpip(
+        &self,
+        destination: (&str, u32),
+        origin: (&str, u32),
+    ) -> Result<Channel> {
+        let mut extra = crate::wire::Writer::new();
+        extra
+            .string(destination.0)
+            .u32(destination.1)
+            .string(origin.0)
+            .u32(origin.1);
+        Channel::open(
+            self.shared()?,
+            self.timeout(),
+            "direct-tcpip",
+            extra.as_bytes(),
+        )
     }
 
     /// Sends DISCONNECT and closes the socket. Channels become closed.

@@ -4,11 +4,16 @@
 
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use super::io::Driver;
+use super::server_dispatch::ServerSide;
 use super::server_handler::ServerHandler;
 use super::{Channel, Transport};
+use crate::crypto::kex::parse_moduli;
+use crate::crypto::rng::OsRandom;
 use crate::keys::{PrivateKey, PublicKey};
+use crate::proto::Connection;
 use crate::{Error, ErrorKind, Result};
 
 /// Serves one subsystem channel (Paramiko's SubsystemHandler): called on a thread of its own
@@ -20,44 +25,145 @@ pub const DEFAULT_MAX_AUTH_TRIES: u32 = 6;
 /// How long a client may take to authenticate unless set otherwise (OpenSSH's LoginGraceTime).
 pub const DEFAULT_LOGIN_GRACE: Duration = Duration::from_secs(120);
 
-fn not_yet() -> Error {
-    Error::new(ErrorKind::Internal, "server mode is being built")
+/// Server settings gathered before the handshake.
+pub(super) struct ServerSettings {
+    pub host_keys: Vec<PrivateKey>,
+    pub moduli: Vec<crate::crypto::kex::Modulus>,
+    pub max_auth_tries: u32,
+    pub login_grace: Option<Duration>,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        ServerSettings {
+            host_keys: Vec::new(),
+            moduli: Vec::new(),
+            max_auth_tries: DEFAULT_MAX_AUTH_TRIES,
+            login_grace: Some(DEFAULT_LOGIN_GRACE),
+        }
+    }
 }
 
 impl Transport {
     /// Adds a host key; several types may be added, and the client's preference picks one.
-    pub fn add_server_key(&self, _key: PrivateKey) -> Result<()> {
-        Err(not_yet())
+    /// A key of a type already added replaces it.
+    pub fn add_server_key(&self, key: PrivateKey) -> Result<()> {
+        let mut settings = self.server_settings.lock();
+        let kind = key.public_key().kind();
+        settings.host_keys.retain(|k| k.public_key().kind() != kind);
+        settings.host_keys.push(key);
+        Ok(())
     }
 
     /// The host key the key exchange used (server side).
     pub fn server_key(&self) -> Result<PublicKey> {
-        Err(not_yet())
+        self.remote_server_key()
     }
 
     /// Loads Diffie-Hellman groups for group exchange from a file in /etc/ssh/moduli format;
     /// returns how many usable groups it held. Without one, the built-in groups 14, 16 and 18
     /// serve group exchange.
-    pub fn load_server_moduli(&self, _path: &Path) -> Result<usize> {
-        Err(not_yet())
+    pub fn load_server_moduli(&self, path: &Path) -> Result<usize> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            Error::new(
+                ErrorKind::Io,
+                format!("cannot read moduli file {}: {e}", path.display()),
+            )
+        })?;
+        let moduli = parse_moduli(&text);
+        if moduli.is_empty() {
+            return Err(Error::new(
+                ErrorKind::KeyFormat,
+                format!("{} holds no usable Diffie-Hellman group", path.display()),
+            ));
+        }
+        let count = moduli.len();
+        self.server_settings.lock().moduli = moduli;
+        Ok(count)
     }
 
     /// Runs `handler` on its own thread for every accepted "subsystem" request named `name`.
-    pub fn set_subsystem_handler(&self, _name: &str, _handler: SubsystemHandler) {}
+    pub fn set_subsystem_handler(&self, name: &str, handler: SubsystemHandler) {
+        self.subsystems.lock().insert(name.to_owned(), handler);
+    }
 
     /// Failed authentication attempts allowed before the connection is cut, and how long an
-    /// unauthenticated client may stay connected (`None`: forever).
-    pub fn set_auth_limits(&self, _max_tries: u32, _login_grace: Option<Duration>) {}
+    /// unauthenticated client may stay connected (`None`: forever). Set before
+    /// [`Self::start_server`].
+    pub fn set_auth_limits(&self, max_tries: u32, login_grace: Option<Duration>) {
+        let mut settings = self.server_settings.lock();
+        settings.max_auth_tries = max_tries.max(1);
+        settings.login_grace = login_grace;
+    }
 
     /// Runs the version exchange and first key exchange as a server; `handler` then decides
     /// on authentication and channels as the client asks.
-    pub fn start_server(&self, _handler: Arc<dyn ServerHandler>) -> Result<()> {
-        Err(not_yet())
+    pub fn start_server(&self, handler: Arc<dyn ServerHandler>) -> Result<()> {
+        let (host_keys, moduli, max_tries, grace) = {
+            let s = self.server_settings.lock();
+            (
+                s.host_keys.clone(),
+                s.moduli.clone(),
+                s.max_auth_tries,
+                s.login_grace,
+            )
+        };
+        if host_keys.is_empty() {
+            return Err(Error::new(
+                ErrorKind::State,
+                "a server needs a host key: add one with add_server_key",
+            ));
+        }
+        let socket = self
+            .socket
+            .lock()
+            .take()
+            .ok_or_else(|| Error::new(ErrorKind::State, "the transport was already started"))?;
+        let prefs = self.preferences.lock().clone();
+        let mut conn = Connection::server(prefs, host_keys, moduli, Box::new(OsRandom))?;
+        for setting in self.pending_settings.lock().drain(..) {
+            setting(&mut conn);
+        }
+        conn.set_max_auth_tries(max_tries);
+        conn.set_login_deadline(grace.map(|g| Instant::now() + g));
+        conn.set_banner(handler.banner());
+        let server = ServerSide {
+            handler,
+            subsystems: Arc::clone(&self.subsystems),
+            timeout: self.timeout(),
+        };
+        let driver = Driver::start(
+            conn,
+            socket,
+            self.log_name.lock().clone(),
+            self.hexdump.load(std::sync::atomic::Ordering::Relaxed),
+            Some(server),
+        )?;
+        let shared = Arc::clone(&driver.shared);
+        *self.driver.lock() = Some(driver);
+        shared.wait(self.timeout(), "the key exchange", |c| {
+            c.is_established().then_some(Ok(()))
+        })
     }
 
     /// The next channel the client opened and the handler accepted; waits up to `timeout`
     /// (`None`: forever). Fails with Timeout, or Closed once the connection ended.
-    pub fn accept(&self, _timeout: Option<Duration>) -> Result<Channel> {
-        Err(not_yet())
+    pub fn accept(&self, timeout: Option<Duration>) -> Result<Channel> {
+        let shared = self.shared()?;
+        let id = shared.wait(timeout, "a channel from the client", |c| {
+            c.take_accepted_channel().map(Ok)
+        })?;
+        Ok(Channel::attach(shared, id, self.timeout()))
+    }
+
+    /// Server: the public key the client authenticated with, when publickey completed
+    /// authentication.
+    pub fn authenticated_key(&self) -> Option<PublicKey> {
+        self.shared()
+            .ok()?
+            .state
+            .lock()
+            .authenticated_key()
+            .cloned()
     }
 }

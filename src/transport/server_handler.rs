@@ -6,95 +6,16 @@
 //! non-blocking methods of the transport and its channels.
 
 use crate::keys::PublicKey;
+pub use crate::proto::server::{
+    AuthResult, DirectTcpip, InteractiveQuery, OpenResult, PtyRequest, WindowChange, X11Request,
+};
 use crate::proto::ChannelId;
-
-/// The outcome of one authentication attempt (Paramiko's AUTH_* constants).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AuthResult {
-    /// The user is authenticated.
-    Success,
-    /// This method succeeded but more are required (multi-factor).
-    PartiallySuccessful,
-    /// Refused.
-    Failed,
-}
-
-/// One round of keyboard-interactive prompts (Paramiko's InteractiveQuery).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct InteractiveQuery {
-    pub name: String,
-    pub instructions: String,
-    /// Prompt text and whether the answer may be echoed.
-    pub prompts: Vec<(String, bool)>,
-}
 
 /// What a keyboard-interactive step decides: a verdict, or another round of prompts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum InteractiveResult {
     Done(AuthResult),
     Query(InteractiveQuery),
-}
-
-/// The answer to a channel open request (RFC 4254 §5.1 reason codes).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OpenResult {
-    Succeeded,
-    AdministrativelyProhibited,
-    ConnectFailed,
-    UnknownChannelType,
-    ResourceShortage,
-}
-
-impl OpenResult {
-    /// The RFC 4254 reason code; 0 for success.
-    pub fn code(self) -> u32 {
-        match self {
-            OpenResult::Succeeded => 0,
-            OpenResult::AdministrativelyProhibited => 1,
-            OpenResult::ConnectFailed => 2,
-            OpenResult::UnknownChannelType => 3,
-            OpenResult::ResourceShortage => 4,
-        }
-    }
-}
-
-/// A "pty-req" (RFC 4254 §6.2).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct PtyRequest {
-    pub term: String,
-    pub width_chars: u32,
-    pub height_rows: u32,
-    pub width_pixels: u32,
-    pub height_pixels: u32,
-    /// The encoded terminal modes, as sent (RFC 4254 §8).
-    pub modes: Vec<u8>,
-}
-
-/// A "window-change" (RFC 4254 §6.7).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct WindowChange {
-    pub width_chars: u32,
-    pub height_rows: u32,
-    pub width_pixels: u32,
-    pub height_pixels: u32,
-}
-
-/// An "x11-req" (RFC 4254 §6.3.1).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct X11Request {
-    pub single_connection: bool,
-    pub auth_protocol: String,
-    pub auth_cookie: String,
-    pub screen: u32,
-}
-
-/// Both ends of a "direct-tcpip" channel (RFC 4254 §7.2).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct DirectTcpip {
-    pub host: String,
-    pub port: u32,
-    pub origin_host: String,
-    pub origin_port: u32,
 }
 
 /// Paramiko's ServerInterface. `user` is the name the client authenticates as.

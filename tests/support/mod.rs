@@ -9,6 +9,8 @@
 //!   strict host key checking) and `SSH_ASKPASS` for passwords.
 //! - [`FakePeer`]: a scripted endpoint that accepts one connection and runs a closure on it, for
 //!   bad-input tests ([`peer`]).
+//! - [`server::TestServer`]: a Sekura server in the test process, running exec requests
+//!   through `/bin/sh`, for real clients to talk to.
 //! - [`Relay`]: a man-in-the-middle between a client and a server that can alter the traffic,
 //!   as raw chunks or as plaintext packets up to NEWKEYS ([`relay`]).
 //!
@@ -20,6 +22,7 @@
 pub mod openssh;
 pub mod peer;
 pub mod relay;
+pub mod server;
 pub mod sshd;
 
 pub use openssh::{run_with_timeout, ssh_command};

@@ -25,9 +25,12 @@ impl Connection {
         self.auth.banner.as_deref()
     }
 
-    /// The user name of the last authentication request.
+    /// The user name of the last authentication request (a server: the client's).
     pub fn username(&self) -> &str {
-        &self.auth.username
+        match &self.server {
+            Some(server) => server.auth.username.as_deref().unwrap_or_default(),
+            None => &self.auth.username,
+        }
     }
 
     /// Sends a "none" request (learns the methods the server allows).

@@ -17,8 +17,13 @@ impl Connection {
 
     /// Opens a session channel; watch its state for the server's answer.
     pub fn open_session(&mut self) -> Result<ChannelId> {
+        self.open_channel_of("session", &[])
+    }
+
+    /// Opens a channel of `kind` with its type-specific fields in `extra` (RFC 4254 §5.1).
+    pub fn open_channel_of(&mut self, kind: &str, extra: &[u8]) -> Result<ChannelId> {
         self.authed()?;
-        let (id, p) = self.channels.open("session");
+        let (id, p) = self.channels.open(kind, extra);
         self.send(p);
         Ok(id)
     }
@@ -138,9 +143,17 @@ impl Connection {
         Ok(())
     }
 
-    /// Forgets a channel the application has freed, closing it first if needed.
+    /// Counts an application handle on channel `id`.
+    pub fn channel_retain(&mut self, id: ChannelId) {
+        self.channels.retain(id);
+    }
+
+    /// Drops an application handle; with the last one the channel is closed and forgotten.
     pub fn channel_release(&mut self, id: ChannelId) {
-        let _ = self.channel_close(id);
+        let last = self.channels.get(id).is_some_and(|c| c.handles_left() <= 1);
+        if last {
+            let _ = self.channel_close(id);
+        }
         self.channels.release(id);
     }
 }

@@ -1,6 +1,6 @@
-//! One SSH connection, client role, as a sans-IO state machine.
+//! One SSH connection, client or server role, as a sans-IO state machine.
 //!
-//! Call order: create with [`Connection::client`], then repeatedly feed received bytes to
+//! Call order: create with [`Connection::client`] or [`Connection::server`], then repeatedly feed received bytes to
 //! [`Connection::handle_bytes`] and send what [`Connection::take_transmit`] returns. Commands
 //! (authentication, channels) queue their messages the same way. The first fatal error is
 //! sticky: every later call returns it, and the DISCONNECT it queued can still be flushed.
@@ -15,12 +15,14 @@ mod auth;
 mod channels;
 mod legality;
 mod logging;
+mod server;
+mod server_auth;
 mod upkeep;
 
 use std::collections::VecDeque;
 
 use super::channel::Channels;
-use super::kex::{ClientKex, Phase};
+use super::kex::{Kex, Phase, Role};
 use super::kexinit::{Negotiated, Preferences};
 use super::msg;
 use super::packet::{PacketReader, PacketWriter};
@@ -38,7 +40,7 @@ use logging::LogBuffer;
 use upkeep::Upkeep;
 pub use upkeep::DEFAULT_REKEY_BYTES;
 
-/// One client connection.
+/// One connection.
 pub struct Connection {
     rng: Box<dyn SecureRandom>,
     prefs: Preferences,
@@ -49,7 +51,7 @@ pub struct Connection {
     outbound: Vec<u8>,
     reader: PacketReader,
     writer: PacketWriter,
-    kex: ClientKex,
+    kex: Kex,
     /// Payloads queued while a key exchange forbids sending them, with their total size.
     held: VecDeque<Vec<u8>>,
     held_bytes: usize,
@@ -65,16 +67,26 @@ pub struct Connection {
     /// Delayed compression (zlib@openssh.com) negotiated, waiting for USERAUTH_SUCCESS.
     compression_out_pending: bool,
     compression_in_pending: bool,
+    /// Server-only state; None for a client.
+    server: Option<Box<server::ServerState>>,
     error: Option<Error>,
 }
 
 impl Connection {
     /// A client connection that starts by sending its identification and KEXINIT.
     pub fn client(prefs: Preferences, rng: Box<dyn SecureRandom>) -> Self {
+        let mut conn = Connection::new(prefs, rng, Kex::new(Role::Client));
+        let kexinit = conn.kex.start(&conn.prefs, conn.rng.as_mut());
+        conn.write_now(&kexinit);
+        conn
+    }
+
+    /// Either role, with our identification queued and nothing else.
+    fn new(prefs: Preferences, rng: Box<dyn SecureRandom>, kex: Kex) -> Self {
         let our_version = our_version().into_bytes();
         let mut outbound = our_version.clone();
         outbound.extend_from_slice(b"\r\n");
-        let mut conn = Connection {
+        Connection {
             rng,
             prefs,
             our_version,
@@ -84,7 +96,7 @@ impl Connection {
             outbound,
             reader: PacketReader::new(),
             writer: PacketWriter::new(),
-            kex: ClientKex::new(),
+            kex,
             held: VecDeque::new(),
             held_bytes: 0,
             established: false,
@@ -97,11 +109,9 @@ impl Connection {
             log: LogBuffer::default(),
             compression_out_pending: false,
             compression_in_pending: false,
+            server: None,
             error: None,
-        };
-        let kexinit = conn.kex.start(&conn.prefs, conn.rng.as_mut());
-        conn.write_now(&kexinit);
-        conn
+        }
     }
 
     /// The sticky error, if the connection has failed or ended.
@@ -135,10 +145,11 @@ impl Connection {
     /// The peer closed the stream.
     pub fn handle_eof(&mut self) {
         if self.error.is_none() {
-            self.error = Some(Error::new(
-                ErrorKind::Closed,
-                "connection closed by the server",
-            ));
+            let who = match self.kex.role {
+                Role::Client => "connection closed by the server",
+                Role::Server => "connection closed by the client",
+            };
+            self.error = Some(Error::new(ErrorKind::Closed, who));
             self.channels.close_all();
         }
     }
@@ -167,10 +178,14 @@ impl Connection {
 
     /// True once user authentication succeeded.
     pub fn is_authenticated(&self) -> bool {
-        self.auth.status == super::userauth::AuthStatus::Success
+        match &self.server {
+            Some(server) => server.auth.is_authenticated(),
+            None => self.auth.status == super::userauth::AuthStatus::Success,
+        }
     }
 
-    /// The server's host key, once the first key exchange has verified its signature.
+    /// The server's host key, once the first key exchange has verified its signature; for a
+    /// server, the key it signed with.
     pub fn host_key(&self) -> Option<&PublicKey> {
         self.host_key.as_ref()
     }
@@ -194,13 +209,13 @@ impl Connection {
                 None => return Ok(pos),
                 Some(line) => {
                     self.log(Level::Info, || {
-                        format!("server version: {}", String::from_utf8_lossy(&line))
+                        format!("peer version: {}", String::from_utf8_lossy(&line))
                     });
                     self.peer_version = Some(line);
                 }
             }
         }
-        while self.error.is_none() {
+        while self.error.is_none() && !self.awaits_decision() {
             let Some(rest) = buf.get_mut(pos..) else {
                 break;
             };
@@ -242,10 +257,11 @@ impl Connection {
                 self.send(w.into_bytes());
                 return Ok(());
             }
+            Verdict::Ignore => return Ok(()),
             Verdict::Handle => {}
         }
         match number {
-            msg::DISCONNECT => return Err(peer_disconnect(payload)),
+            msg::DISCONNECT => return Err(peer_disconnect(payload, self.kex.role)),
             msg::IGNORE | msg::DEBUG | msg::UNIMPLEMENTED => {}
             msg::KEXINIT => {
                 let first_packet = seq == 0 && !self.established;
@@ -254,25 +270,43 @@ impl Connection {
                         .on_kexinit(payload, &self.prefs, self.rng.as_mut(), first_packet)?;
                 out.iter().for_each(|p| self.write_now(p));
             }
+            msg::NEWKEYS => self.on_newkeys()?,
+            _ if self.kex.role == Role::Server => self.dispatch_server(number, payload)?,
+            _ => self.dispatch_client(number, payload)?,
+        }
+        Ok(())
+    }
+
+    /// The peer's NEWKEYS: its keys are in force from the next packet on.
+    fn on_newkeys(&mut self) -> Result<()> {
+        let opening = self.kex.on_newkeys()?;
+        self.reader.set_key(opening, self.kex.strict);
+        let method = self
+            .negotiated
+            .as_ref()
+            .map_or("none", |n| match self.kex.role {
+                Role::Client => n.compression_s2c,
+                Role::Server => n.compression_c2s,
+            });
+        self.compression_in_pending = self.start_compression(method, false);
+        self.on_kex_done();
+        if !self.established {
+            self.established = true;
+            if self.kex.role == Role::Client {
+                self.send(ClientAuth::service_request());
+            }
+        }
+        Ok(())
+    }
+
+    /// The client's handling of messages past the transport layer.
+    fn dispatch_client(&mut self, number: u8, payload: &[u8]) -> Result<()> {
+        match number {
             msg::KEX_DH_GEX_GROUP if matches!(self.kex.phase, Phase::AwaitGexGroup { .. }) => {
                 let init = self.kex.on_gex_group(payload, self.rng.as_mut())?;
                 self.write_now(&init);
             }
             msg::KEX_ECDH_REPLY | msg::KEX_DH_GEX_REPLY => self.on_kex_reply(payload)?,
-            msg::NEWKEYS => {
-                let opening = self.kex.on_newkeys()?;
-                self.reader.set_key(opening, self.kex.strict);
-                let method = self
-                    .negotiated
-                    .as_ref()
-                    .map_or("none", |n| n.compression_s2c);
-                self.compression_in_pending = self.start_compression(method, false);
-                self.on_kex_done();
-                if !self.established {
-                    self.established = true;
-                    self.send(ClientAuth::service_request());
-                }
-            }
             msg::SERVICE_ACCEPT => self.auth.on_service_accept(payload)?,
             msg::EXT_INFO => self.on_ext_info(payload)?,
             msg::USERAUTH_FAILURE => {
@@ -327,12 +361,27 @@ impl Connection {
         self.writer.set_key(outcome.sealing, self.kex.strict);
         self.compression_out_pending =
             self.start_compression(outcome.negotiated.compression_c2s, true);
-        let n = &outcome.negotiated;
+        self.log_kex_summary(&outcome.negotiated, &outcome.host_key);
+        self.host_key = Some(outcome.host_key);
+        self.negotiated = Some(outcome.negotiated);
+        self.flush_held();
+        Ok(())
+    }
+
+    /// Messages held during the exchange go out under the new keys.
+    fn flush_held(&mut self) {
+        while let Some(p) = self.held.pop_front() {
+            self.held_bytes -= p.len();
+            self.write_now(&p);
+        }
+    }
+
+    fn log_kex_summary(&mut self, n: &Negotiated, host_key: &PublicKey) {
         let summary = format!(
             "key exchange done: kex {}, host key {} {}, cipher {}/{}, MAC {}/{}, compression {}/{}",
             n.kex,
             n.host_key,
-            outcome.host_key.fingerprint_sha256(),
+            host_key.fingerprint_sha256(),
             n.cipher_c2s,
             n.cipher_s2c,
             n.mac_c2s.unwrap_or("implicit"),
@@ -341,13 +390,6 @@ impl Connection {
             n.compression_s2c,
         );
         self.log(Level::Info, || summary);
-        self.host_key = Some(outcome.host_key);
-        self.negotiated = Some(outcome.negotiated);
-        while let Some(p) = self.held.pop_front() {
-            self.held_bytes -= p.len();
-            self.write_now(&p);
-        }
-        Ok(())
     }
 
     fn on_ext_info(&mut self, payload: &[u8]) -> Result<()> {
@@ -456,12 +498,15 @@ impl Connection {
     fn sending_held(&self) -> bool {
         matches!(
             self.kex.phase,
-            Phase::SentKexInit { .. } | Phase::AwaitReply { .. }
+            Phase::SentKexInit { .. }
+                | Phase::AwaitReply { .. }
+                | Phase::AwaitInit { .. }
+                | Phase::AwaitGexInit { .. }
         )
     }
 }
 
-fn peer_disconnect(payload: &[u8]) -> Error {
+fn peer_disconnect(payload: &[u8], role: Role) -> Error {
     let mut r = Reader::new(payload);
     let _ = r.u8("message number");
     let reason = r.u32("reason code").unwrap_or(0);
@@ -471,6 +516,12 @@ fn peer_disconnect(payload: &[u8]) -> Error {
         .unwrap_or_default();
     Error::new(
         ErrorKind::Closed,
-        format!("server disconnected: {description} (reason {reason})"),
+        format!(
+            "{} disconnected: {description} (reason {reason})",
+            match role {
+                Role::Client => "server",
+                Role::Server => "client",
+            }
+        ),
     )
 }

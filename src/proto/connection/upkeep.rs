@@ -151,16 +151,26 @@ impl Connection {
         if self.error.is_some() {
             return None;
         }
-        [self.upkeep.rekey_deadline, self.upkeep.keepalive_deadline]
-            .into_iter()
-            .flatten()
-            .min()
+        let login = self
+            .server
+            .as_ref()
+            .filter(|s| !s.auth.is_authenticated())
+            .and_then(|s| s.login_deadline);
+        [
+            self.upkeep.rekey_deadline,
+            self.upkeep.keepalive_deadline,
+            login,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// Advances the timers to `now`: starts a due re-exchange, sends a due keepalive, or fails
     /// the connection when too many keepalives went unanswered.
     pub fn handle_timeout(&mut self, now: Instant) -> Result<()> {
         self.check_alive()?;
+        self.check_login_deadline(now)?;
         if !self.established {
             return Ok(());
         }

@@ -1,0 +1,195 @@
+//! Hostile clients against Sekura's server (SECURITY.md): USERAUTH_SUCCESS sent by a client
+//! (libssh CVE-2018-10933), a channel opened before authentication, a packet length of
+//! 2^31, more data than the window, and hundreds of connections that never authenticate.
+//! Each costs its own connection only: a well-behaved client is served throughout, and the
+//! server's memory stays bounded.
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use sekura::crypto::rng::OsRandom;
+use sekura::keys::{KeyType, PrivateKeyFormat};
+use sekura::proto::ExitStatus;
+use sekura::transport::Transport;
+use support::server::{generate, Policy, TestServer};
+
+const USER: &str = "alice";
+const PASSWORD: &str = "opensesame";
+
+fn server(grace: Option<Duration>) -> (TestServer, sekura::keys::PrivateKey) {
+    let key = generate(KeyType::Ed25519, None);
+    let policy = Policy {
+        authorized_keys: vec![key.public_key()],
+        password: Some((USER.into(), PASSWORD.into())),
+        ..Policy::default()
+    };
+    let server = TestServer::start_with(policy, support::server::standard_host_keys(), move |t| {
+        t.set_auth_limits(6, grace)
+    });
+    (server, key)
+}
+
+/// Runs tests/peers/paramiko_client.py; returns its stdout.
+fn paramiko(port: u16, args: &[&str]) -> String {
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/peers/paramiko_client.py");
+    let out = support::run_with_timeout(
+        Command::new("python3")
+            .arg(script)
+            .arg(port.to_string())
+            .args(args),
+        Duration::from_secs(60),
+    );
+    assert!(
+        out.success(),
+        "paramiko_client.py {args:?} failed (python3 -m pip install paramiko if missing): {}{}",
+        out.stdout(),
+        out.stderr()
+    );
+    out.stdout()
+}
+
+/// A well-behaved client logs in and runs a command.
+fn well_behaved(server: &TestServer, key: &sekura::keys::PrivateKey) {
+    let t = Transport::connect("127.0.0.1", server.port(), Some(Duration::from_secs(20)))
+        .expect("connect");
+    t.start_client().expect("handshake");
+    t.auth_publickey(USER, key).expect("login");
+    let ch = t.open_session().expect("session");
+    ch.exec("echo still-serving").expect("exec");
+    let mut buf = [0u8; 64];
+    let n = ch.recv(&mut buf).expect("output");
+    assert_eq!(&buf[..n], b"still-serving\n");
+    assert_eq!(ch.recv_exit_status().expect("status"), ExitStatus::Code(0));
+}
+
+#[test]
+fn paramiko_client_connects_and_runs_a_command() {
+    let (server, key) = server(None);
+    let path = server.dir().join("id_ed25519");
+    key.write_file(&path, PrivateKeyFormat::OpenSsh, None, &mut OsRandom)
+        .expect("write key");
+    let out = paramiko(
+        server.port(),
+        &[
+            "exec",
+            path.to_str().expect("utf-8 path"),
+            "echo paramiko; exit 7",
+        ],
+    );
+    assert!(out.contains("STDOUT 'paramiko\\n'"), "{out}");
+    assert!(out.contains("STATUS 7"), "{out}");
+}
+
+#[test]
+fn userauth_success_from_a_client_ends_its_connection() {
+    let (server, key) = server(None);
+    let out = paramiko(server.port(), &["userauth-success"]);
+    assert!(out.contains("CLOSED"), "{out}");
+    assert!(
+        server.asked().is_empty(),
+        "no callback may run: {:?}",
+        server.asked()
+    );
+    well_behaved(&server, &key);
+}
+
+#[test]
+fn a_channel_opened_before_authentication_ends_the_connection() {
+    let (server, key) = server(None);
+    let out = paramiko(server.port(), &["open-before-auth"]);
+    assert!(out.contains("CLOSED"), "{out}");
+    assert!(!server.asked().iter().any(|a| a.starts_with("open")));
+    well_behaved(&server, &key);
+}
+
+#[test]
+fn data_beyond_the_window_ends_the_connection() {
+    let (server, key) = server(None);
+    let out = paramiko(server.port(), &["window-overflow", PASSWORD]);
+    assert!(out.contains("CLOSED"), "{out}");
+    well_behaved(&server, &key);
+}
+
+#[test]
+fn a_packet_length_of_two_to_the_31_is_refused_without_allocating_it() {
+    let (server, key) = server(None);
+    let mut s = TcpStream::connect(server.addr()).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    s.write_all(b"SSH-2.0-hostile\r\n").expect("version");
+    s.write_all(&[0x80, 0, 0, 0, 4, 0, 0, 0])
+        .expect("length 2^31");
+    let mut seen = Vec::new();
+    let start = Instant::now();
+    let mut buf = [0u8; 4096];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => seen.extend_from_slice(&buf[..n]),
+            Err(e) => panic!("the server kept the connection open: {e}"),
+        }
+    }
+    assert!(start.elapsed() < Duration::from_secs(5));
+    assert!(
+        seen.starts_with(b"SSH-2.0-"),
+        "the server identified itself"
+    );
+    well_behaved(&server, &key);
+}
+
+/// Resident memory of this process, in KiB (the server runs in it).
+fn rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS")
+}
+
+#[test]
+fn hundreds_of_silent_connections_are_cut_off_and_others_still_served() {
+    const SILENT: usize = 300;
+    let (server, key) = server(Some(Duration::from_secs(3)));
+    well_behaved(&server, &key);
+    let before = rss_kib();
+    let mut silent = Vec::new();
+    for i in 0..SILENT {
+        let mut s = TcpStream::connect(server.addr()).expect("connect");
+        if i % 2 == 0 {
+            // Half identify themselves and then say nothing more.
+            s.write_all(b"SSH-2.0-silent\r\n").expect("version");
+        }
+        silent.push(s);
+    }
+    for _ in 0..3 {
+        well_behaved(&server, &key);
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let grown = rss_kib().saturating_sub(before);
+    assert!(
+        grown < 150 * 1024,
+        "{SILENT} idle connections grew the server by {grown} KiB"
+    );
+    // After the grace time every silent connection is closed by the server.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    for s in &mut silent {
+        let left = deadline.saturating_duration_since(Instant::now());
+        s.set_read_timeout(Some(left.max(Duration::from_millis(1))))
+            .expect("timeout");
+        let mut buf = [0u8; 4096];
+        loop {
+            match s.read(&mut buf) {
+                Ok(0) => break,
+                Ok(_) => continue,
+                Err(e) => panic!("a silent connection outlived the grace time: {e}"),
+            }
+        }
+    }
+    well_behaved(&server, &key);
+}
