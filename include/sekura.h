@@ -719,8 +719,9 @@ typedef struct {
      */
     void *userdata;
     /**
-     * Called once with `userdata` when the library no longer needs it (after the transport
-     * is freed and its thread ended), on any thread. May be NULL.
+     * Called once with `userdata` when the library no longer needs it: when the transport
+     * is freed, or soon after on the transport's thread if a callback was still running
+     * then. May be NULL.
      */
     void (*userdata_free)(void *userdata);
     /**
@@ -1964,10 +1965,11 @@ int ssh_transport_set_subsystem_handler(ssh_transport *t,
  * once keys are agreed; then `callbacks` decide on authentication, channels and requests as
  * the client makes them, on the transport's thread, and `ssh_transport_accept` hands out
  * the channels they allowed. The struct is copied (its first `callbacks->struct_size`
- * bytes); `callbacks->userdata_free` is called when the transport no longer needs it.
+ * bytes).
  *
- * Borrowed: `callbacks` stays the caller's; `callbacks->userdata` is the library's until it
- * calls `userdata_free` (or, without one, until the transport is freed).
+ * Borrowed: `callbacks` stays the caller's; `callbacks->userdata` must stay valid until
+ * `ssh_transport_free`, after which `callbacks->userdata_free` (if set) is called once,
+ * even if this call failed.
  * Thread safety: any thread, once per transport; blocks until keys are agreed.
  *
  * # Safety

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::boundary::{
-    borrow, fail, fail_with, ffi, out_arg, slice_arg, str_arg, to_handle, try_arg,
+    borrow, fail, fail_with, ffi, out_arg, slice_arg, str_arg, to_code, to_handle, try_arg,
 };
 use super::channel::ssh_channel;
 use super::pkey::{public_key_handle, ssh_pkey};
@@ -235,10 +235,11 @@ pub unsafe extern "C" fn ssh_transport_set_subsystem_handler(
 /// once keys are agreed; then `callbacks` decide on authentication, channels and requests as
 /// the client makes them, on the transport's thread, and `ssh_transport_accept` hands out
 /// the channels they allowed. The struct is copied (its first `callbacks->struct_size`
-/// bytes); `callbacks->userdata_free` is called when the transport no longer needs it.
+/// bytes).
 ///
-/// Borrowed: `callbacks` stays the caller's; `callbacks->userdata` is the library's until it
-/// calls `userdata_free` (or, without one, until the transport is freed).
+/// Borrowed: `callbacks` stays the caller's; `callbacks->userdata` must stay valid until
+/// `ssh_transport_free`, after which `callbacks->userdata_free` (if set) is called once,
+/// even if this call failed.
 /// Thread safety: any thread, once per transport; blocks until keys are agreed.
 ///
 /// # Safety
@@ -251,9 +252,13 @@ pub unsafe extern "C" fn ssh_transport_start_server(
 ) -> c_int {
     ffi! {
         // SAFETY: per the contract above.
-        let cb = match unsafe { copy_callbacks(callbacks) } { Ok(c) => c, Err(e) => return fail_with(&e) };
+        let (t, cb) = match unsafe { (borrow::<ssh_transport>(t, "transport"), copy_callbacks(callbacks)) } {
+            (Ok(t), Ok(cb)) => (t, cb),
+            (Err(e), _) | (_, Err(e)) => return fail_with(&e),
+        };
         let handler = Arc::new(CallbackHandler::new(cb));
-        with_transport(t, |t| t.start_server(handler))
+        t.keep_server_handler(Arc::clone(&handler));
+        to_code(t.start_server(handler))
     }
 }
 

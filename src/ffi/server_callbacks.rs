@@ -209,8 +209,9 @@ pub struct ssh_server_callbacks {
     pub struct_size: usize,
     /// Passed as the first argument of every member.
     pub userdata: *mut c_void,
-    /// Called once with `userdata` when the library no longer needs it (after the transport
-    /// is freed and its thread ended), on any thread. May be NULL.
+    /// Called once with `userdata` when the library no longer needs it: when the transport
+    /// is freed, or soon after on the transport's thread if a callback was still running
+    /// then. May be NULL.
     pub userdata_free: Option<unsafe extern "C" fn(userdata: *mut c_void)>,
     /// The methods to list after a refusal, comma-separated ("publickey,password"), for
     /// `params->username`. The library copies the string at once. NULL member or NULL result:

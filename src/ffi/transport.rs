@@ -1,7 +1,10 @@
 //! `ssh_transport`: connect, key exchange, host key, authentication, sessions.
 
 use std::ffi::{c_char, c_int, c_void, CString};
+use std::sync::Arc;
 use std::time::Duration;
+
+use parking_lot::Mutex;
 
 use super::agent::ssh_agent;
 use super::boundary::{
@@ -11,6 +14,7 @@ use super::boundary::{
 use super::channel::ssh_channel;
 use super::pkey::{public_key_handle, ssh_pkey};
 use super::result::*;
+use super::server_handler::CallbackHandler;
 use crate::proto::InfoRequest;
 use crate::transport::Transport;
 use crate::Error;
@@ -24,7 +28,39 @@ pub struct ssh_transport {
 }
 
 impl Castable for ssh_transport {
-    type RustType = Transport;
+    type RustType = TransportHandle;
+}
+
+/// What an `ssh_transport` holds: the transport and, for a server, the handlers made from
+/// its `ssh_server_callbacks`. The transport's reader thread lets go of its handler as soon
+/// as the connection ends, while the application may still be serving channels with the
+/// callbacks' userdata; holding the handlers here too means `userdata_free` never runs
+/// before `ssh_transport_free`.
+pub(crate) struct TransportHandle {
+    transport: Transport,
+    server_handlers: Mutex<Vec<Arc<CallbackHandler>>>,
+}
+
+impl TransportHandle {
+    fn new(transport: Transport) -> TransportHandle {
+        TransportHandle {
+            transport,
+            server_handlers: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Keeps `handler` (and so its userdata) alive until the handle is freed.
+    pub(super) fn keep_server_handler(&self, handler: Arc<CallbackHandler>) {
+        self.server_handlers.lock().push(handler);
+    }
+}
+
+impl std::ops::Deref for TransportHandle {
+    type Target = Transport;
+
+    fn deref(&self) -> &Transport {
+        &self.transport
+    }
 }
 
 /// Keyboard-interactive answers being collected inside an `ssh_kbdint_callback`.
@@ -79,7 +115,7 @@ pub unsafe extern "C" fn ssh_transport_connect(
         // SAFETY: per the contract above.
         let host = try_arg!(unsafe { str_arg(host, "host") }, null);
         let t = try_arg!(Transport::connect(host, port, duration_from_ms(timeout_ms)), null);
-        to_handle::<ssh_transport>(t)
+        to_handle::<ssh_transport>(TransportHandle::new(t))
     }
 }
 
@@ -96,7 +132,7 @@ pub extern "C" fn ssh_transport_new(fd: c_int) -> *mut ssh_transport {
         }
         // SAFETY: the caller hands over an open socket descriptor it no longer uses.
         let socket = unsafe { <std::net::TcpStream as std::os::fd::FromRawFd>::from_raw_fd(fd) };
-        to_handle::<ssh_transport>(Transport::new(socket))
+        to_handle::<ssh_transport>(TransportHandle::new(Transport::new(socket)))
     }
 }
 
@@ -107,7 +143,7 @@ pub(super) fn with_transport(
 ) -> c_int {
     // SAFETY: t is NULL or a live handle per every caller's contract.
     match unsafe { borrow::<ssh_transport>(t, "transport") } {
-        Ok(t) => to_code(f(t)),
+        Ok(t) => to_code(f(&t.transport)),
         Err(e) => fail_with(&e),
     }
 }
@@ -391,7 +427,7 @@ pub unsafe extern "C" fn ssh_transport_get_auth_methods(
 #[no_mangle]
 pub unsafe extern "C" fn ssh_transport_is_active(t: *const ssh_transport) -> bool {
     // SAFETY: per the contract above.
-    ffi! { unsafe { borrow::<ssh_transport>(t, "transport") }.is_ok_and(Transport::is_active) }
+    ffi! { unsafe { borrow::<ssh_transport>(t, "transport") }.is_ok_and(|t| t.is_active()) }
 }
 
 /// True once authentication succeeded and the connection is up.
@@ -401,7 +437,7 @@ pub unsafe extern "C" fn ssh_transport_is_active(t: *const ssh_transport) -> boo
 #[no_mangle]
 pub unsafe extern "C" fn ssh_transport_is_authenticated(t: *const ssh_transport) -> bool {
     // SAFETY: per the contract above.
-    ffi! { unsafe { borrow::<ssh_transport>(t, "transport") }.is_ok_and(Transport::is_authenticated) }
+    ffi! { unsafe { borrow::<ssh_transport>(t, "transport") }.is_ok_and(|t| t.is_authenticated()) }
 }
 
 /// Opens a session channel. Returns NULL on failure (`sekura_last_error()` says why).

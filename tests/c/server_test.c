@@ -833,7 +833,7 @@ static void test_other_logins(uint16_t port)
 static void test_old_struct(uint16_t port)
 {
     ssh_transport *t = connect_to(port);
-    CHECK_FAILS(ssh_transport_auth_password(t, "alice", password), SSH_ERR_AUTH_DENIED);
+    CHECK_FAILS(ssh_transport_auth_password(t, "guest", password), SSH_ERR_AUTH_DENIED);
     CHECK(ssh_transport_auth_none(t, "guest") == SSH_OK);
     CHECK_NULL(ssh_transport_open_session(t), SSH_ERR_REFUSED);
     ssh_transport_free(t);
