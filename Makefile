@@ -1,7 +1,7 @@
 # Sekura: build, check, package and install the C library.
 #
 #   make, make all      release build, header check, the shared library, the C examples
-#   make demo           run build/bin/sekura-ssh against a private OpenSSH sshd
+#   make demo           run build/bin/sekura-ssh against build/bin/sekura-sshd
 #   make test           cargo fmt --check, clippy, and every test (release profile)
 #   make header         regenerate include/sekura.h from src/ffi
 #   make abi            regenerate abi/sekura.symbols from the shared library
@@ -76,7 +76,7 @@ abi:
 	$(CARGO) test --profile $(PROFILE) --test abi -- --ignored --exact regenerate
 
 demo: examples
-	examples-c/demo.sh $(BUILD)/bin/sekura-ssh
+	examples-c/demo.sh $(BUILD)/bin/sekura-ssh $(BUILD)/bin/sekura-sshd
 
 test:
 	$(CARGO) fmt --check

@@ -1,22 +1,27 @@
 #!/usr/bin/env bash
-# The demo behind `make demo`: starts a private OpenSSH sshd on a free loopback port, with its
-# own host key, configuration and authorized key in a temporary directory, runs a few
-# commands through sekura-ssh, and stops the server.
+# The demo behind `make demo`: starts sekura-sshd (the example server, built on Sekura) on a
+# free loopback port with a fresh host key and authorized key in a temporary directory, runs
+# a few commands through sekura-ssh (the example client), shows the server's log, and stops
+# the server. No OpenSSH server is involved; ssh-keygen makes the keys.
 #
-#   examples-c/demo.sh [path/to/sekura-ssh]      (default: build/bin/sekura-ssh)
+#   examples-c/demo.sh [path/to/sekura-ssh [path/to/sekura-sshd]]
+#       (default: build/bin/sekura-ssh, and sekura-sshd beside it)
 set -euo pipefail
 
 client=$(realpath "${1:-build/bin/sekura-ssh}")
-sshd_bin=/usr/sbin/sshd
-[ -x "$client" ] || { echo "demo: $client is missing; run make first" >&2; exit 1; }
-[ -x "$sshd_bin" ] || { echo "demo: no $sshd_bin (Debian: apt-get install openssh-server)" >&2; exit 1; }
+server=$(realpath "${2:-$(dirname "$client")/sekura-sshd}")
+for program in "$client" "$server"; do
+    [ -x "$program" ] || { echo "demo: $program is missing; run make first" >&2; exit 1; }
+done
+command -v ssh-keygen > /dev/null ||
+    { echo "demo: no ssh-keygen (Debian: apt-get install openssh-client)" >&2; exit 1; }
 
 dir=$(mktemp -d "${TMPDIR:-/tmp}/sekura-demo.XXXXXX")
-sshd_pid=
+server_pid=
 cleanup() {
-    if [ -n "$sshd_pid" ]; then
-        kill "$sshd_pid" 2>/dev/null || true
-        wait "$sshd_pid" 2>/dev/null || true
+    if [ -n "$server_pid" ]; then
+        kill -TERM "$server_pid" 2>/dev/null || true
+        wait "$server_pid" 2>/dev/null || true
     fi
     rm -rf "$dir"
 }
@@ -32,29 +37,17 @@ pick_port() {
         2>/dev/null || shuf -i 20000-60000 -n 1
 }
 
-# Starts sshd in the foreground (-D, logging to stderr with -e) on $port, in the background
-# of this script; fails if sshd exits before it listens.
-start_sshd() {
-    cat > "$dir/sshd_config" <<CONFIG
-ListenAddress 127.0.0.1
-Port $port
-HostKey $dir/host_key
-PidFile $dir/sshd.pid
-AuthorizedKeysFile $dir/authorized_keys
-StrictModes no
-UsePAM no
-PermitRootLogin yes
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-PrintMotd no
-CONFIG
-    "$sshd_bin" -D -e -f "$dir/sshd_config" 2> "$dir/sshd.log" &
-    sshd_pid=$!
+# Starts sekura-sshd on $port in the background of this script; fails if it exits before it
+# listens.
+start_server() {
+    "$server" -p "$port" -h "$dir/host_key" -o "AuthorizedKeysFile=$dir/authorized_keys" \
+        2> "$dir/server.log" &
+    server_pid=$!
     for _ in $(seq 200); do
-        grep -q "Server listening" "$dir/sshd.log" && return 0
-        if ! kill -0 "$sshd_pid" 2>/dev/null; then
-            wait "$sshd_pid" || true
-            sshd_pid=
+        grep -q "Server listening" "$dir/server.log" && return 0
+        if ! kill -0 "$server_pid" 2>/dev/null; then
+            wait "$server_pid" || true
+            server_pid=
             return 1
         fi
         sleep 0.05
@@ -62,14 +55,12 @@ CONFIG
     return 1
 }
 
-# sshd's privilege separation directory, normally made by the system's service.
-[ "$(id -u)" -ne 0 ] || mkdir -p /run/sshd
 for attempt in 1 2 3 4 5; do
     port=$(pick_port)
-    start_sshd && break
-    if [ "$attempt" -eq 5 ] || ! grep -q "Address already in use" "$dir/sshd.log"; then
-        echo "demo: sshd did not start:" >&2
-        cat "$dir/sshd.log" >&2
+    start_server && break
+    if [ "$attempt" -eq 5 ] || ! grep -q "Address already in use" "$dir/server.log"; then
+        echo "demo: sekura-sshd did not start:" >&2
+        cat "$dir/server.log" >&2
         exit 1
     fi
 done
@@ -80,8 +71,8 @@ ssh=("$client" -F none -p "$port" -i "$dir/user_key"
      "$(id -un)@127.0.0.1")
 step() { printf '\n$ sekura-ssh %s\n' "$*"; }
 
-echo "A private OpenSSH sshd listens on 127.0.0.1:$port (pid $sshd_pid)."
-echo "Each command below runs through sekura-ssh, a C program linked with libsekura."
+echo "sekura-sshd listens on 127.0.0.1:$port (pid $server_pid)."
+echo "Each command below runs through sekura-ssh; both are C programs linked with libsekura."
 
 step "uname -a"
 "${ssh[@]}" uname -a
@@ -96,4 +87,8 @@ echo "exit status $status"
 [ "$status" -eq 42 ]
 
 echo
-echo "Stopping sshd."
+echo "Stopping sekura-sshd. Its log:"
+kill -TERM "$server_pid"
+wait "$server_pid" || true
+server_pid=
+sed 's/^/  /' "$dir/server.log"
