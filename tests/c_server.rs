@@ -108,7 +108,9 @@ impl ServerTest {
 
     /// OpenSSH's ssh as `user`, with no identity yet.
     fn ssh(&self, user: &str) -> Command {
-        ssh_command(self.port, user, &self.dir.join("known_hosts"))
+        let mut cmd = ssh_command(self.port, user, &self.dir.join("known_hosts"));
+        cmd.arg("127.0.0.1"); // ssh reads options after the destination too
+        cmd
     }
 
     /// ssh as `user` with the authorized key only.

@@ -577,7 +577,8 @@ static void *listen_loop(void *arg)
     }
 }
 
-/* A listening socket on 127.0.0.1 and a free port; returns the port. */
+/* A listening socket on 127.0.0.1 and a free port, served by a thread; returns the port.
+ * Prints nothing: the port is the program's first line of output. */
 static uint16_t start_listener(struct listener *l, int old_struct)
 {
     struct sockaddr_in addr = {0};
@@ -587,11 +588,11 @@ static uint16_t start_listener(struct listener *l, int old_struct)
     l->fd = socket(AF_INET, SOCK_STREAM, 0);
     l->old_struct = old_struct;
     if (l->fd < 0 || bind(l->fd, (struct sockaddr *)&addr, sizeof addr) != 0 ||
-        listen(l->fd, 16) != 0 || getsockname(l->fd, (struct sockaddr *)&addr, &len) != 0) {
+        listen(l->fd, 16) != 0 || getsockname(l->fd, (struct sockaddr *)&addr, &len) != 0 ||
+        pthread_create(&l->thread, NULL, listen_loop, l) != 0) {
         perror("server_test: listen");
         exit(100);
     }
-    CHECK(pthread_create(&l->thread, NULL, listen_loop, l) == 0);
     return ntohs(addr.sin_port);
 }
 
