@@ -6,7 +6,8 @@
 #   make header         regenerate include/sekura.h from src/ffi
 #   make abi            regenerate abi/sekura.symbols from the shared library
 #   make install PREFIX=DIR [DESTDIR=...]
-#   make bench          bench/run.py: throughput and handshakes against OpenSSH
+#   make bench          bench/run.py and bench/server.py: our client and our server against
+#                       OpenSSH's, throughput, handshakes and memory
 #   make clean
 #
 # Variables: PROFILE (cargo profile, default release), BUILD (output directory, default
@@ -94,6 +95,7 @@ install: $(SHARED_LIB)
 
 bench: examples
 	python3 bench/run.py
+	python3 bench/server.py
 
 clean:
 	rm -rf $(BUILD)

@@ -550,6 +550,7 @@ mod tests {
     fn open_channel() -> (Channels, ChannelId) {
         let mut chans = Channels::default();
         let (id, _) = chans.open("session", &[]);
+        chans.retain(id);
         let mut w = Writer::message(msg::CHANNEL_OPEN_CONFIRMATION);
         w.u32(id).u32(7).u32(1000).u32(500);
         chans.handle(w.as_bytes()).unwrap();

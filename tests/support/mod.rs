@@ -5,6 +5,8 @@
 //!
 //! - [`Sshd`]: a private OpenSSH `sshd` on a free loopback port, with its own host keys, user
 //!   keys, `known_hosts` and log, stopped and removed on drop ([`sshd`]).
+//! - [`Dropbear`]: a private Dropbear server on a free loopback port, with its own host keys
+//!   and a test account whose home holds the authorized user keys ([`dropbear`]).
 //! - [`openssh`]: commands for OpenSSH's own `ssh` client (no user configuration, no agent,
 //!   strict host key checking) and `SSH_ASKPASS` for passwords.
 //! - [`FakePeer`]: a scripted endpoint that accepts one connection and runs a closure on it, for
@@ -19,12 +21,14 @@
 
 #![allow(dead_code, unused_imports)]
 
+pub mod dropbear;
 pub mod openssh;
 pub mod peer;
 pub mod relay;
 pub mod server;
 pub mod sshd;
 
+pub use dropbear::{Dropbear, DropbearOptions};
 pub use openssh::{run_with_timeout, ssh_command};
 pub use peer::FakePeer;
 pub use relay::{Direction, Frame, Relay};

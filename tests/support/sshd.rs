@@ -7,7 +7,7 @@
 //! except when the test is panicking: then the directory is kept and the log printed.
 
 mod keys;
-mod password;
+pub mod password;
 
 pub use keys::{ENCRYPTED_KEY_PASSPHRASE, HOST_KEY_KINDS, SSH_KEYGEN, USER_KEY_KINDS};
 pub use password::PASSWORD_USER;

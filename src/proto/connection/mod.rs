@@ -208,8 +208,12 @@ impl Connection {
             match line {
                 None => return Ok(pos),
                 Some(line) => {
+                    let peer = match self.kex.role {
+                        Role::Client => "server",
+                        Role::Server => "client",
+                    };
                     self.log(Level::Info, || {
-                        format!("peer version: {}", String::from_utf8_lossy(&line))
+                        format!("{peer} version: {}", String::from_utf8_lossy(&line))
                     });
                     self.peer_version = Some(line);
                 }

@@ -6,6 +6,9 @@
 //! `/etc/group` with one extra account, [`PASSWORD_USER`], are bind-mounted over the real
 //! ones. The account's home is in the server's directory. Nothing outside that `sshd` and its
 //! sessions sees it, and the namespace ends with them. This needs root with CAP_SYS_ADMIN.
+//!
+//! The Dropbear harness (`tests/support/dropbear.rs`) runs its server the same way, for the
+//! password and for the `authorized_keys` in the account's home.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
