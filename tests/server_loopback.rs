@@ -601,3 +601,68 @@ fn run_one(user_key: &PrivateKey, host_keys: &[PrivateKey], kex: &str, host_key:
     assert_eq!(ch.recv_exit_status().expect("status"), ExitStatus::Code(3));
     assert_eq!(t.key_exchange_count(), 2);
 }
+
+/// Sends its whole answer from inside check_channel_exec_request, before the library has
+/// queued the reply to the exec request: the client must still see the reply first.
+struct Eager {
+    key: PublicKey,
+    accepted: Mutex<Vec<Channel>>,
+}
+
+impl ServerHandler for Eager {
+    fn check_auth_publickey(&self, _user: &str, key: &PublicKey, _verified: bool) -> AuthResult {
+        if *key == self.key {
+            AuthResult::Success
+        } else {
+            AuthResult::Failed
+        }
+    }
+
+    fn check_channel_request(&self, _kind: &str, _channel: ChannelId) -> OpenResult {
+        OpenResult::Succeeded
+    }
+
+    fn check_channel_exec_request(&self, channel: ChannelId, _command: &[u8]) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let accepted = self.accepted.lock();
+            if let Some(ch) = accepted.iter().find(|c| c.id() == channel) {
+                ch.sendall(b"early").expect("send");
+                ch.send_exit_status(0).expect("exit status");
+                ch.send_eof().expect("eof");
+                ch.close().expect("close");
+                return true;
+            }
+            drop(accepted);
+            assert!(Instant::now() < deadline, "channel never accepted");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+}
+
+#[test]
+fn the_reply_to_a_request_precedes_what_the_server_sends_after_deciding() {
+    let user_key = generate(KeyType::Ed25519, None);
+    let eager = Arc::new(Eager {
+        key: user_key.public_key(),
+        accepted: Mutex::new(Vec::new()),
+    });
+    let holder = Arc::clone(&eager);
+    let served = serve(
+        eager,
+        |_| {},
+        move |channel| {
+            holder.accepted.lock().push(channel);
+        },
+    );
+    let t = &served.client;
+    t.start_client().expect("handshake");
+    t.auth_publickey(USER, &user_key).expect("login");
+    for _ in 0..20 {
+        let ch = t.open_session().expect("session");
+        ch.exec("go")
+            .expect("the exec reply arrives before the channel closes");
+        assert_eq!(read_all(|b| ch.recv(b)), b"early");
+        assert_eq!(ch.recv_exit_status().expect("status"), ExitStatus::Code(0));
+    }
+}

@@ -123,6 +123,11 @@ pub struct Channel {
 }
 
 impl Channel {
+    /// The peer's number for this channel.
+    pub fn remote_id(&self) -> u32 {
+        self.remote_id
+    }
+
     /// Application handles still open on this channel.
     pub fn handles_left(&self) -> u32 {
         self.handles
@@ -356,10 +361,12 @@ impl Channels {
         self.map.len()
     }
 
-    /// CHANNEL_SUCCESS or CHANNEL_FAILURE for a request on channel `id`, unless we closed it.
+    /// CHANNEL_SUCCESS or CHANNEL_FAILURE for a request on channel `id`. A CLOSE the
+    /// application queued after the request arrived is held behind this reply, so only the
+    /// channel's state counts here.
     pub fn request_reply(&self, id: ChannelId, ok: bool) -> Option<Vec<u8>> {
         let c = self.map.get(&id)?;
-        if c.close_sent || c.state != ChannelState::Open {
+        if c.state != ChannelState::Open {
             return None;
         }
         let mut w = Writer::message(if ok {

@@ -71,7 +71,7 @@ impl Connection {
         data: &[u8],
         extended: Option<u32>,
     ) -> Result<usize> {
-        let held = self.sending_held();
+        let held = self.sending_held() || self.reply_pending_on(id);
         let c = self.open_channel(id)?;
         if c.eof_sent {
             return Err(Error::new(

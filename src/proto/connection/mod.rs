@@ -161,7 +161,8 @@ impl Connection {
 
     /// Bytes queued to send, including messages held back during a key exchange.
     pub fn pending_transmit(&self) -> usize {
-        self.outbound.len() + self.held_bytes
+        let behind_reply = self.server.as_ref().map_or(0, |s| s.behind_reply_bytes);
+        self.outbound.len() + self.held_bytes + behind_reply
     }
 
     /// Ends the connection with DISCONNECT `reason` and `description`.
@@ -488,8 +489,12 @@ impl Connection {
             .write(&mut self.outbound, payload, self.rng.as_mut());
     }
 
-    /// Sends a payload, or holds it while our key exchange forbids non-kex messages.
+    /// Sends a payload, or holds it while our key exchange forbids non-kex messages or while
+    /// its channel's request awaits our reply.
     fn send(&mut self, payload: Vec<u8>) {
+        let Some(payload) = self.hold_behind_reply(payload) else {
+            return;
+        };
         if self.sending_held() {
             self.held_bytes += payload.len();
             self.held.push_back(payload);

@@ -56,6 +56,10 @@ pub(super) struct ServerState {
     pub login_deadline: Option<Instant>,
     /// The client promised to open no more sessions (no-more-sessions@openssh.com).
     pub no_more_sessions: bool,
+    /// Our messages on a channel whose request awaits our reply: they go out after it,
+    /// however quickly the application acts on its decision. With their total size.
+    pub behind_reply: VecDeque<Vec<u8>>,
+    pub behind_reply_bytes: usize,
 }
 
 impl Connection {
@@ -99,6 +103,8 @@ impl Connection {
             accepted: VecDeque::new(),
             login_deadline: None,
             no_more_sessions: false,
+            behind_reply: VecDeque::new(),
+            behind_reply_bytes: 0,
         };
         let mut conn = Connection::new(prefs, rng, Kex::new(Role::Server));
         conn.server = Some(Box::new(server));
@@ -348,10 +354,14 @@ impl Connection {
         let channel = r.u32("recipient channel")?;
         let kind = r.string("request type")?;
         let want_reply = r.bool("want reply")?;
-        if self.channels.get(channel).is_none() {
+        let Some(closed_by_us) = self.channels.get(channel).map(|c| c.close_sent) else {
             return Err(Error::protocol(format!(
                 "message for unknown channel {channel}"
             )));
+        };
+        // Requests on a channel we already closed get no answer (RFC 4254 §5.3).
+        if closed_by_us {
+            return Ok(());
         }
         let request = match kind {
             b"pty-req" => Some(SessionRequest::Pty(PtyRequest {
@@ -420,7 +430,48 @@ impl Connection {
                 self.send(p);
             }
         }
+        let state = self.server_state()?;
+        let behind = std::mem::take(&mut state.behind_reply);
+        state.behind_reply_bytes = 0;
+        behind.into_iter().for_each(|p| self.send(p));
         Ok(())
+    }
+
+    /// True while channel `id` has a request awaiting our reply: what the application sends
+    /// on it meanwhile must follow that reply.
+    pub(super) fn reply_pending_on(&self, id: ChannelId) -> bool {
+        matches!(
+            self.server.as_ref().and_then(|s| s.pending.as_ref()),
+            Some(Pending::ChannelRequest { channel, want_reply: true }) if *channel == id
+        )
+    }
+
+    /// Holds `payload` if it is a message on a channel whose request awaits our reply;
+    /// gives it back otherwise.
+    pub(super) fn hold_behind_reply(&mut self, payload: Vec<u8>) -> Option<Vec<u8>> {
+        let Some(Pending::ChannelRequest {
+            channel,
+            want_reply: true,
+        }) = self.server.as_ref().and_then(|s| s.pending.as_ref())
+        else {
+            return Some(payload);
+        };
+        let remote = self.channels.get(*channel).map(|c| c.remote_id());
+        let recipient = payload
+            .get(1..5)
+            .and_then(|b| <[u8; 4]>::try_from(b).ok())
+            .map(u32::from_be_bytes);
+        let is_channel_message = payload
+            .first()
+            .is_some_and(|n| (msg::CHANNEL_WINDOW_ADJUST..=msg::CHANNEL_FAILURE).contains(n));
+        match self.server.as_deref_mut() {
+            Some(state) if is_channel_message && remote.is_some() && remote == recipient => {
+                state.behind_reply_bytes += payload.len();
+                state.behind_reply.push_back(payload);
+                None
+            }
+            _ => Some(payload),
+        }
     }
 
     fn on_client_global_request(&mut self, payload: &[u8]) -> Result<()> {
