@@ -47,6 +47,7 @@ fn publickey_exec_exit_code_and_stderr() {
     let server = server_for(&[public]);
     let out = run_with_timeout(
         ssh(&server)
+            .arg("-vvv")
             .arg("-i")
             .arg(&path)
             .args(["-o", "BatchMode=yes", "127.0.0.1"])
@@ -55,7 +56,16 @@ fn publickey_exec_exit_code_and_stderr() {
     );
     assert_eq!(out.status().code(), Some(42), "stderr: {}", out.stderr());
     assert_eq!(out.stdout(), "out\n");
-    assert!(out.stderr().contains("err"), "{}", out.stderr());
+    let log = out.stderr();
+    assert!(
+        log.contains("\nerr\r\n") || log.contains("\nerr\n"),
+        "{log}"
+    );
+    assert!(log.contains("will use strict KEX ordering"), "{log}");
+    assert!(
+        log.contains("server-sig-algs=<ssh-ed25519,"),
+        "ext-info: {log}"
+    );
 }
 
 #[test]
