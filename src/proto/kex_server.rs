@@ -36,7 +36,8 @@ pub(super) struct Versions<'a> {
 }
 
 impl Kex {
-    /// KEX_ECDH_INIT / KEXDH_INIT: our ephemeral answer, the signed exchange hash, new keys.
+    /// The client's ephemeral value: KEX_ECDH_INIT / KEXDH_INIT, or KEX_DH_GEX_INIT in the
+    /// group we chose. Returns our reply with the signed exchange hash, and the new keys.
     pub fn on_client_init(
         &mut self,
         payload: &[u8],
@@ -44,42 +45,60 @@ impl Kex {
         keys: &ServerKeys<'_>,
         rng: &mut dyn SecureRandom,
     ) -> Result<ServerReply> {
-        let Phase::AwaitInit {
-            ours,
-            theirs,
-            negotiated,
-        } = std::mem::replace(&mut self.phase, Phase::Idle)
-        else {
-            return Err(Error::protocol("unexpected KEX_ECDH_INIT"));
+        let (exchange, group) = match std::mem::replace(&mut self.phase, Phase::Idle) {
+            Phase::AwaitInit {
+                ours,
+                theirs,
+                negotiated,
+            } => (
+                Exchange {
+                    ours,
+                    theirs,
+                    negotiated,
+                    gex_hash_fields: Vec::new(),
+                },
+                None,
+            ),
+            Phase::AwaitGexInit {
+                ours,
+                theirs,
+                negotiated,
+                group,
+                gex_hash_fields,
+            } => (
+                Exchange {
+                    ours,
+                    theirs,
+                    negotiated,
+                    gex_hash_fields,
+                },
+                Some(group),
+            ),
+            _ => return Err(Error::protocol("unexpected key exchange init")),
         };
         let mut r = Reader::new(payload);
-        r.u8("message number")?;
+        let number = r.u8("message number")?;
         let client_public = r.string("client ephemeral public value")?;
-        r.finish("trailing bytes in KEX_ECDH_INIT")?;
-        let method = kex_methods::find(negotiated.kex)
-            .ok_or_else(|| Error::protocol(format!("kex {} unavailable", negotiated.kex)))?;
-        let (server_public, shared) = method
-            .respond(rng, client_public)
-            .map_err(|e| Error::protocol(format!("key exchange failed: {e}")))?;
-        let exchange = Exchange {
-            ours,
-            theirs,
-            negotiated,
-            gex_hash_fields: Vec::new(),
+        r.finish("trailing bytes in the key exchange init")?;
+        let method = kex_methods::find(exchange.negotiated.kex).ok_or_else(|| {
+            Error::protocol(format!("kex {} unavailable", exchange.negotiated.kex))
+        })?;
+        let (server_public, shared) = match &group {
+            Some(group) => group.respond(rng, client_public),
+            None => method.respond(rng, client_public),
+        }
+        .map_err(|e| Error::protocol(format!("key exchange failed: {e}")))?;
+        let agreed = Agreed {
+            hash: method.hash(),
+            client_public: string_bytes(client_public),
+            server_public,
+            shared,
         };
-        let hash = method.hash();
-        self.finish_server(
-            exchange,
-            Agreed {
-                hash,
-                client_public: string_bytes(client_public),
-                server_public,
-                shared,
-            },
-            versions,
-            keys,
-            msg::KEX_ECDH_REPLY,
-        )
+        let reply_number = match number {
+            msg::KEX_DH_GEX_INIT => msg::KEX_DH_GEX_REPLY,
+            _ => msg::KEX_ECDH_REPLY,
+        };
+        self.finish_server(exchange, agreed, versions, keys, reply_number)
     }
 
     /// KEX_DH_GEX_REQUEST: checks the client's bounds and returns KEX_DH_GEX_GROUP with a
@@ -136,54 +155,6 @@ impl Kex {
             gex_hash_fields: fields.into_bytes(),
         };
         Ok(reply.into_bytes())
-    }
-
-    /// KEX_DH_GEX_INIT: as [`Self::on_client_init`], in the group we chose.
-    pub fn on_gex_init(
-        &mut self,
-        payload: &[u8],
-        versions: &Versions<'_>,
-        keys: &ServerKeys<'_>,
-        rng: &mut dyn SecureRandom,
-    ) -> Result<ServerReply> {
-        let Phase::AwaitGexInit {
-            ours,
-            theirs,
-            negotiated,
-            group,
-            gex_hash_fields,
-        } = std::mem::replace(&mut self.phase, Phase::Idle)
-        else {
-            return Err(Error::protocol("unexpected KEX_DH_GEX_INIT"));
-        };
-        let mut r = Reader::new(payload);
-        r.u8("message number")?;
-        let client_public = r.string("client DH public value e")?;
-        r.finish("trailing bytes in KEX_DH_GEX_INIT")?;
-        let hash = kex_methods::find(negotiated.kex)
-            .ok_or_else(|| Error::protocol(format!("kex {} unavailable", negotiated.kex)))?
-            .hash();
-        let (server_public, shared) = group
-            .respond(rng, client_public)
-            .map_err(|e| Error::protocol(format!("key exchange failed: {e}")))?;
-        let exchange = Exchange {
-            ours,
-            theirs,
-            negotiated,
-            gex_hash_fields,
-        };
-        self.finish_server(
-            exchange,
-            Agreed {
-                hash,
-                client_public: string_bytes(client_public),
-                server_public,
-                shared,
-            },
-            versions,
-            keys,
-            msg::KEX_DH_GEX_REPLY,
-        )
     }
 
     /// Hashes, signs, derives: the part every method shares.

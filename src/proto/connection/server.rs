@@ -186,7 +186,7 @@ impl Connection {
     pub(super) fn dispatch_server(&mut self, number: u8, payload: &[u8]) -> Result<()> {
         match number {
             msg::KEX_ECDH_INIT | msg::KEX_DH_GEX_INIT => {
-                let reply = self.answer_key_exchange(number, payload)?;
+                let reply = self.answer_key_exchange(payload)?;
                 self.finish_server_kex(reply);
             }
             msg::KEX_DH_GEX_REQUEST => {
@@ -213,7 +213,7 @@ impl Connection {
         Ok(())
     }
 
-    fn answer_key_exchange(&mut self, number: u8, payload: &[u8]) -> Result<ServerReply> {
+    fn answer_key_exchange(&mut self, payload: &[u8]) -> Result<ServerReply> {
         let peer = self.peer_version.clone().unwrap_or_default();
         let state = self.server.as_deref().ok_or_else(not_server)?;
         let versions = Versions {
@@ -223,13 +223,8 @@ impl Connection {
         let keys = ServerKeys {
             host_keys: &state.host_keys,
         };
-        if number == msg::KEX_DH_GEX_INIT {
-            self.kex
-                .on_gex_init(payload, &versions, &keys, self.rng.as_mut())
-        } else {
-            self.kex
-                .on_client_init(payload, &versions, &keys, self.rng.as_mut())
-        }
+        self.kex
+            .on_client_init(payload, &versions, &keys, self.rng.as_mut())
     }
 
     /// Sends the reply and NEWKEYS, puts our outbound keys in force, and after the first
