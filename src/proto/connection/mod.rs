@@ -17,6 +17,8 @@ mod legality;
 mod logging;
 mod server;
 mod server_auth;
+#[cfg(test)]
+mod server_tests;
 mod upkeep;
 
 use std::collections::VecDeque;
