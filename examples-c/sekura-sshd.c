@@ -14,6 +14,9 @@
  *                             options before the key are skipped, with a warning)
  *   PasswordFile=FILE         "user:password" lines, for password and keyboard-interactive
  *                             authentication (one "Password: " prompt)
+ *   SftpServer=PROGRAM        what serves the "sftp" subsystem, for sftp and scp (default
+ *                             OpenSSH's /usr/lib/openssh/sftp-server when it is installed;
+ *                             "none" refuses the subsystem)
  *
  * Sessions: a command runs as `/bin/sh -c COMMAND`, a shell as the user's login shell, in
  * the user's home directory, with standard input, output and error wired to the channel,
@@ -50,6 +53,7 @@
 #define MAX_AUTHORIZED 256
 #define MAX_CHANNELS 32
 #define MAX_ENV 16
+#define DEFAULT_SFTP_SERVER "/usr/lib/openssh/sftp-server"
 
 /* ---- configuration ----------------------------------------------------------------------- */
 
@@ -61,6 +65,7 @@ static struct {
     ssh_pkey *authorized[MAX_AUTHORIZED];
     int authorized_count;
     const char *password_file;
+    const char *sftp_server; /* "": no sftp subsystem */
     char allowed_auths[64];
     struct passwd user; /* the one user who may log in */
 } config;
@@ -88,7 +93,8 @@ static void die(const char *format, const char *arg)
 static void usage(void)
 {
     fprintf(stderr, "usage: " PROGRAM " -p PORT [-a ADDRESS] -h HOST_KEY... "
-                    "[-o AuthorizedKeysFile=FILE] [-o PasswordFile=FILE]\n");
+                    "[-o AuthorizedKeysFile=FILE] [-o PasswordFile=FILE] "
+                    "[-o SftpServer=PROGRAM]\n");
     exit(1);
 }
 
@@ -156,6 +162,7 @@ static void parse_options(int argc, char **argv)
 {
     int opt;
     config.address = "127.0.0.1";
+    config.sftp_server = access(DEFAULT_SFTP_SERVER, X_OK) == 0 ? DEFAULT_SFTP_SERVER : "";
     while ((opt = getopt(argc, argv, "p:a:h:o:")) != -1) {
         switch (opt) {
         case 'p':
@@ -176,6 +183,8 @@ static void parse_options(int argc, char **argv)
                 load_authorized_keys(optarg + 19);
             else if (strncmp(optarg, "PasswordFile=", 13) == 0)
                 config.password_file = optarg + 13;
+            else if (strncmp(optarg, "SftpServer=", 11) == 0)
+                config.sftp_server = strcmp(optarg + 11, "none") == 0 ? "" : optarg + 11;
             else
                 die("unknown option %s", optarg);
             break;
@@ -365,6 +374,14 @@ static bool check_channel_exec_request(void *userdata, const ssh_server_request_
 static bool check_channel_shell_request(void *userdata, const ssh_server_request_params *p)
 {
     return start_session(userdata, p->channel_id, NULL);
+}
+
+/* "sftp" runs the sftp server as the session's command, as sshd's Subsystem line does. */
+static bool check_channel_subsystem_request(void *userdata, const ssh_server_request_params *p)
+{
+    if (strcmp(p->name, "sftp") != 0 || config.sftp_server[0] == '\0')
+        return false;
+    return start_session(userdata, p->channel_id, config.sftp_server);
 }
 
 static bool check_channel_pty_request(void *userdata, const ssh_server_pty_params *p)
@@ -745,6 +762,7 @@ static void *serve_connection(void *arg)
     cb.check_channel_request = check_channel_request;
     cb.check_channel_exec_request = check_channel_exec_request;
     cb.check_channel_shell_request = check_channel_shell_request;
+    cb.check_channel_subsystem_request = check_channel_subsystem_request;
     cb.check_channel_pty_request = check_channel_pty_request;
     cb.check_channel_window_change_request = check_channel_window_change_request;
     cb.check_channel_env_request = check_channel_env_request;
