@@ -193,3 +193,66 @@ fn hundreds_of_silent_connections_are_cut_off_and_others_still_served() {
     }
     well_behaved(&server, &key);
 }
+
+/// Terrapin (CVE-2023-48795) against the server: an IGNORE slipped in before the client's
+/// NEWKEYS would shift the sequence numbers unnoticed. With strict kex agreed, the server
+/// refuses it and nobody logs in.
+#[test]
+fn an_inserted_ignore_during_the_initial_key_exchange_is_refused() {
+    use support::{Direction, Frame, Relay};
+    let (server, key) = server(None);
+    let insert = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let relay = {
+        let insert = insert.clone();
+        Relay::with_frames(server.port(), move |dir, frame| {
+            let newkeys = dir == Direction::ClientToServer && frame.msg_type() == Some(21);
+            if newkeys && insert.load(std::sync::atomic::Ordering::SeqCst) {
+                let ignore = support::relay::plaintext_packet(&[2, 0, 0, 0, 0]);
+                return vec![Frame::Packet(ignore), frame];
+            }
+            vec![frame]
+        })
+    };
+    let dir = support::fresh_dir("terrapin");
+    let path = dir.join("id_ed25519");
+    key.write_file(&path, PrivateKeyFormat::OpenSsh, None, &mut OsRandom)
+        .expect("write key");
+    let known_hosts = dir.join("known_hosts");
+    let lines: String = server
+        .host_keys
+        .iter()
+        .map(|k| {
+            format!(
+                "[127.0.0.1]:{} {}\n",
+                relay.port,
+                k.public_key().to_openssh()
+            )
+        })
+        .collect();
+    support::write_file(&known_hosts, lines.as_bytes(), 0o644);
+    let login = || {
+        support::run_with_timeout(
+            support::ssh_command(relay.port, USER, &known_hosts)
+                .arg("-i")
+                .arg(&path)
+                .args(["-o", "BatchMode=yes", "127.0.0.1", "echo in"]),
+            Duration::from_secs(30),
+        )
+    };
+    let untouched = login();
+    untouched.assert_success("through the relay, untouched");
+    assert_eq!(untouched.stdout(), "in\n");
+    server.journal.lock().clear();
+
+    insert.store(true, std::sync::atomic::Ordering::SeqCst);
+    let out = login();
+    assert_eq!(out.status().code(), Some(255), "{}", out.stderr());
+    assert!(
+        out.stderr().contains("strict key exchange"),
+        "the server names the violation: {}",
+        out.stderr()
+    );
+    assert!(server.asked().is_empty(), "{:?}", server.asked());
+    assert_eq!(relay.connections(), 2);
+    well_behaved(&server, &key);
+}
