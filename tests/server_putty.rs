@@ -1,0 +1,117 @@
+//! PuTTY's plink (putty-tools) against Sekura's server: a third, independent client
+//! implementation. Public key from a .ppk file converted by puttygen, password, the host key
+//! pinned by fingerprint, exit codes and stdin.
+
+mod support;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use sekura::crypto::rng::OsRandom;
+use sekura::keys::{KeyType, PrivateKeyFormat};
+use support::openssh::run_with_timeout;
+use support::server::{generate, Policy, TestServer};
+
+const USER: &str = "carol";
+const PASSWORD: &str = "plink-password";
+const PLINK: &str = "/usr/bin/plink";
+
+/// plink in batch mode (never prompts) against the server, trusting its Ed25519 key only.
+fn plink(server: &TestServer) -> Command {
+    support::require_program(PLINK, "putty-tools");
+    let fingerprint = server.host_keys[0].public_key().fingerprint_sha256();
+    let mut cmd = Command::new(PLINK);
+    cmd.args(["-batch", "-ssh", "-P", &server.port().to_string()])
+        .args(["-hostkey", &fingerprint, "-l", USER])
+        .env("HOME", server.dir());
+    cmd
+}
+
+/// The user key as PuTTY's .ppk, through puttygen.
+fn ppk(dir: &Path) -> (std::path::PathBuf, sekura::keys::PublicKey) {
+    let key = generate(KeyType::Ed25519, None);
+    let openssh = dir.join("id_ed25519");
+    key.write_file(&openssh, PrivateKeyFormat::OpenSsh, None, &mut OsRandom)
+        .expect("write key");
+    let ppk = dir.join("id_ed25519.ppk");
+    let out = run_with_timeout(
+        Command::new("/usr/bin/puttygen")
+            .arg(&openssh)
+            .args(["-O", "private", "-o"])
+            .arg(&ppk),
+        Duration::from_secs(30),
+    );
+    out.assert_success("puttygen");
+    (ppk, key.public_key())
+}
+
+#[test]
+fn plink_runs_commands_with_a_key_and_with_a_password() {
+    let dir = support::fresh_dir("putty");
+    let (ppk, public) = ppk(&dir);
+    let server = TestServer::start(Policy {
+        authorized_keys: vec![public],
+        password: Some((USER.into(), PASSWORD.into())),
+        ..Policy::default()
+    });
+    let out = run_with_timeout(
+        plink(&server)
+            .arg("-i")
+            .arg(&ppk)
+            .args(["127.0.0.1", "echo from-plink; echo oops >&2; exit 9"]),
+        Duration::from_secs(30),
+    );
+    assert_eq!(out.status().code(), Some(9), "{}", out.stderr());
+    assert_eq!(out.stdout(), "from-plink\n");
+    assert!(out.stderr().contains("oops"), "{}", out.stderr());
+
+    let out = run_with_timeout(
+        plink(&server).args(["-pw", PASSWORD, "127.0.0.1", "echo by-password"]),
+        Duration::from_secs(30),
+    );
+    out.assert_success("plink -pw");
+    assert_eq!(out.stdout(), "by-password\n");
+    let asked = server.asked();
+    assert!(
+        asked
+            .iter()
+            .any(|a| a == &format!("publickey {USER} ssh-ed25519 true")),
+        "{asked:?}"
+    );
+}
+
+#[test]
+fn plink_stdin_reaches_the_command() {
+    use std::io::Write;
+    use std::process::Stdio;
+    let dir = support::fresh_dir("putty");
+    let (ppk, public) = ppk(&dir);
+    let server = TestServer::start(Policy {
+        authorized_keys: vec![public],
+        ..Policy::default()
+    });
+    let mut child = plink(&server)
+        .arg("-i")
+        .arg(&ppk)
+        .args(["127.0.0.1", "wc -c"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start plink");
+    let data = vec![b'p'; 3 << 20];
+    let mut stdin = child.stdin.take().expect("stdin");
+    let writer = std::thread::spawn(move || stdin.write_all(&data));
+    let out = child.wait_with_output().expect("plink");
+    writer.join().expect("writer").expect("write to plink");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        (3 << 20).to_string()
+    );
+}
