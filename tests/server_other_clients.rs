@@ -1,6 +1,7 @@
-//! PuTTY's plink (putty-tools) against Sekura's server: a third, independent client
-//! implementation. Public key from a .ppk file converted by puttygen, password, the host key
-//! pinned by fingerprint, exit codes and stdin.
+//! Independent client implementations other than OpenSSH's against Sekura's server: PuTTY's
+//! plink (putty-tools), with a key from a .ppk file converted by puttygen, a password and
+//! the host key pinned by fingerprint; and Dropbear's dbclient (dropbear-bin), with each
+//! cipher it has. Exit codes, stderr and stdin.
 
 mod support;
 
@@ -114,4 +115,57 @@ fn plink_stdin_reaches_the_command() {
         String::from_utf8_lossy(&out.stdout).trim(),
         (3 << 20).to_string()
     );
+}
+
+const DBCLIENT: &str = "/usr/bin/dbclient";
+
+/// dbclient against the server. dbclient cannot pin a key by fingerprint: `-y` accepts it,
+/// and the test checks the fingerprint dbclient prints.
+fn dbclient(server: &TestServer, key: &Path) -> Command {
+    support::require_program(DBCLIENT, "dropbear-bin");
+    let mut cmd = Command::new(DBCLIENT);
+    cmd.args(["-y", "-p", &server.port().to_string(), "-i"])
+        .arg(key)
+        .env("HOME", server.dir());
+    cmd
+}
+
+#[test]
+fn dbclient_with_each_of_its_ciphers() {
+    let dir = support::fresh_dir("dbclient");
+    let key = generate(KeyType::Ed25519, None);
+    let openssh = dir.join("id_ed25519");
+    key.write_file(&openssh, PrivateKeyFormat::OpenSsh, None, &mut OsRandom)
+        .expect("write key");
+    let converted = dir.join("id_ed25519.dropbear");
+    run_with_timeout(
+        Command::new("/usr/bin/dropbearconvert")
+            .args(["openssh", "dropbear"])
+            .arg(&openssh)
+            .arg(&converted),
+        Duration::from_secs(30),
+    )
+    .assert_success("dropbearconvert");
+    let server = TestServer::start(Policy {
+        authorized_keys: vec![key.public_key()],
+        ..Policy::default()
+    });
+    let fingerprint = server.host_keys[0].public_key().fingerprint_sha256();
+    for cipher in ["chacha20-poly1305@openssh.com", "aes128-ctr", "aes256-ctr"] {
+        let out = run_with_timeout(
+            dbclient(&server, &converted)
+                .args(["-c", cipher])
+                .arg(format!("{USER}@127.0.0.1"))
+                .arg("echo $((40 + 2)); echo warn >&2; exit 6"),
+            Duration::from_secs(30),
+        );
+        assert_eq!(out.status().code(), Some(6), "{cipher}: {}", out.stderr());
+        assert_eq!(out.stdout(), "42\n", "{cipher}");
+        assert!(out.stderr().contains("warn"), "{cipher}: {}", out.stderr());
+        assert!(
+            out.stderr().contains(&fingerprint),
+            "{cipher}: dbclient saw another host key: {}",
+            out.stderr()
+        );
+    }
 }
