@@ -3,7 +3,7 @@
 
 Prints bulk throughput (MB/s), sequential connections per second (connect, kex, publickey
 auth, exec true, close) and the resident memory of each server holding 100 idle
-authenticated connections, with the ratios sekura/OpenSSH. Run through `make bench`; needs
+authenticated connections (ssh -N, child processes included), with the ratios sekura/OpenSSH. Run through `make bench`; needs
 build/bin/sekura-sshd and OpenSSH.
 """
 
@@ -96,9 +96,10 @@ def connection_rate(server, ssh):
 
 
 def idle_memory(server, ssh, pid):
-    """Opens IDLE authenticated sessions running `sleep`; returns the server's RSS growth."""
+    """Opens IDLE authenticated connections without a session (ssh -N); returns the growth
+    of the server's resident memory, its child processes included."""
     before = rss_kib(pid)
-    clients = [subprocess.Popen(server.client_args(ssh, []) + ["sleep 300"],
+    clients = [subprocess.Popen(server.client_args(ssh, []) + ["-N"],
                                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
                for _ in range(IDLE)]
     time.sleep(3 + IDLE * 0.05)
@@ -126,7 +127,7 @@ def main():
               f"sshd {b:8.2f}/s     ratio {a / b:5.2f}")
         a = idle_memory(ours, ssh, ours.proc.pid)
         b = idle_memory(sshd, ssh, sshd.proc.pid)
-        print(f"  memory, {IDLE} idle sessions           sekura-sshd {a / 1024:8.1f} MiB  "
+        print(f"  memory, {IDLE} idle connections        sekura-sshd {a / 1024:8.1f} MiB  "
               f"sshd {b / 1024:8.1f} MiB  ({a / IDLE:.0f} vs {b / IDLE:.0f} KiB each)")
     finally:
         ours.stop()
