@@ -3,8 +3,8 @@
 
 Prints bulk throughput (MB/s), sequential connections per second (connect, kex, publickey
 auth, exec true, close) and the resident memory of each server holding 100 idle
-authenticated connections (ssh -N, child processes included), with the ratios sekura/OpenSSH. Run through `make bench`; needs
-build/bin/sekura-sshd and OpenSSH.
+authenticated connections (ssh -N, child processes included), with the ratios
+sekura/OpenSSH. Run through `make bench`; needs build/bin/sekura-sshd and OpenSSH.
 """
 
 import os
