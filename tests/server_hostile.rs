@@ -257,3 +257,85 @@ fn an_inserted_ignore_during_the_initial_key_exchange_is_refused() {
     assert_eq!(relay.connections(), 2);
     well_behaved(&server, &key);
 }
+
+/// Runs `conn` over `socket` until `done` holds, writing what it queues and feeding it what
+/// arrives.
+fn drive(
+    socket: &mut TcpStream,
+    conn: &mut sekura::proto::Connection,
+    done: impl Fn(&sekura::proto::Connection) -> bool,
+) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut buf = vec![0u8; 64 * 1024];
+    socket
+        .set_read_timeout(Some(Duration::from_millis(50)))
+        .expect("timeout");
+    while !done(conn) {
+        assert!(Instant::now() < deadline, "handshake stalled");
+        socket.write_all(&conn.take_transmit()).expect("write");
+        match socket.read(&mut buf) {
+            Ok(0) => panic!("the server closed the connection"),
+            Ok(n) => conn.handle_bytes(&buf[..n]).expect("handle"),
+            Err(_) => {}
+        }
+    }
+}
+
+/// OpenSSH CVE-2025-26466 in spirit: an authenticated client sends requests that each need
+/// an answer and never reads the answers. The server stops reading once a few MiB of
+/// answers wait, so the flood costs it a bounded amount of memory, and others are served.
+#[test]
+fn a_client_that_never_reads_its_answers_cannot_grow_the_server() {
+    use sekura::crypto::rng::OsRandom;
+    use sekura::proto::{Connection, Preferences};
+    let (server, key) = server(None);
+    well_behaved(&server, &key);
+    let before = rss_kib();
+    let mut socket = TcpStream::connect(server.addr()).expect("connect");
+    let mut conn = Connection::client(Preferences::default(), Box::new(OsRandom));
+    drive(&mut socket, &mut conn, Connection::is_established);
+    drive(&mut socket, &mut conn, |c| {
+        *c.auth_status() != sekura::proto::AuthStatus::AwaitingService
+    });
+    conn.auth_password(USER, PASSWORD).expect("password");
+    drive(&mut socket, &mut conn, Connection::is_authenticated);
+
+    socket.set_nonblocking(true).expect("nonblocking");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut pending = Vec::new();
+    let mut sent = 0usize;
+    let mut last_progress = Instant::now();
+    // Flood until the server stops taking requests for a whole second.
+    while last_progress.elapsed() < Duration::from_secs(1) {
+        assert!(
+            Instant::now() < deadline,
+            "the server kept reading requests whose answers nobody takes ({sent} bytes)"
+        );
+        if pending.is_empty() {
+            for _ in 0..1000 {
+                conn.global_request("keepalive@openssh.com", true, &[])
+                    .expect("request");
+            }
+            pending = conn.take_transmit();
+        }
+        match socket.write(&pending) {
+            Ok(n) => {
+                pending.drain(..n);
+                sent += n;
+                last_progress = Instant::now();
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            Err(e) => panic!("the server cut the connection: {e}"),
+        }
+    }
+    well_behaved(&server, &key);
+    let grown = rss_kib().saturating_sub(before);
+    eprintln!("sent {sent} bytes of requests; the process grew by {grown} KiB");
+    assert!(
+        grown < 64 * 1024,
+        "a client that never reads grew the server by {grown} KiB"
+    );
+    drop(socket);
+}

@@ -23,6 +23,9 @@ const READ_CHUNK: usize = 256 * 1024;
 const IDLE_WAKEUP: Duration = Duration::from_secs(1);
 /// Queued outbound bytes past which senders wait for the writer.
 pub(super) const SEND_QUEUE_LIMIT: usize = 1024 * 1024;
+/// Unsent bytes past which the reader stops reading: a peer that sends requests but does
+/// not read our answers (OpenSSH CVE-2025-26466) then only fills its own socket buffers.
+const READ_BACKLOG_LIMIT: usize = 4 * SEND_QUEUE_LIMIT;
 
 /// State shared by the handles and the two I/O threads.
 pub(super) struct Shared {
@@ -202,6 +205,9 @@ fn read_loop(shared: &Arc<Shared>, mut socket: TcpStream, server: Option<&Server
     let mut decided = false;
     loop {
         if !decided {
+            if !wait_for_backlog(shared) {
+                break;
+            }
             let _ = socket.set_read_timeout(Some(next_wakeup(shared)));
             ack_promptly(&socket);
             let space = buf.get_mut(filled..).unwrap_or_default();
@@ -251,6 +257,19 @@ fn read_loop(shared: &Arc<Shared>, mut socket: TcpStream, server: Option<&Server
     }
     shared.changed.notify_all();
     shared.writer_wake.notify_all();
+}
+
+/// Waits while the peer leaves more than [`READ_BACKLOG_LIMIT`] of our output unread,
+/// keeping the timers running (a client stuck this way still meets the login grace time);
+/// false once the connection has failed.
+fn wait_for_backlog(shared: &Shared) -> bool {
+    let mut conn = shared.state.lock();
+    while conn.outbound_backlog() > READ_BACKLOG_LIMIT && conn.error().is_none() {
+        shared.writer_wake.notify_one();
+        shared.changed.wait_for(&mut conn, IDLE_WAKEUP);
+        let _ = conn.handle_timeout(Instant::now());
+    }
+    conn.error().is_none()
 }
 
 /// Asks the kernel to acknowledge what arrives without delay. A peer whose small packets

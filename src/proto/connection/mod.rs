@@ -42,6 +42,13 @@ use logging::LogBuffer;
 use upkeep::Upkeep;
 pub use upkeep::DEFAULT_REKEY_BYTES;
 
+/// Messages held during a key exchange beyond which the connection fails. The application's
+/// own data waits at a far lower mark (the transport's send queue limit); only answers to a
+/// peer's requests can pile up here.
+const MAX_HELD_BYTES: usize = 16 * 1024 * 1024;
+/// The same bound in messages, for floods of tiny answers.
+const MAX_HELD_MESSAGES: usize = 64 * 1024;
+
 /// One connection.
 pub struct Connection {
     rng: Box<dyn SecureRandom>,
@@ -159,6 +166,11 @@ impl Connection {
     /// Takes the bytes to send to the peer.
     pub fn take_transmit(&mut self) -> Vec<u8> {
         std::mem::take(&mut self.outbound)
+    }
+
+    /// Bytes the writer can send now: what the peer has not yet taken off our hands.
+    pub fn outbound_backlog(&self) -> usize {
+        self.outbound.len()
     }
 
     /// Bytes queued to send, including messages held back during a key exchange.
@@ -500,6 +512,14 @@ impl Connection {
         if self.sending_held() {
             self.held_bytes += payload.len();
             self.held.push_back(payload);
+            if self.held_bytes > MAX_HELD_BYTES || self.held.len() > MAX_HELD_MESSAGES {
+                // A peer that keeps asking for answers but never finishes the exchange
+                // (Go CVE-2025-22869) is cut off rather than buffered for.
+                let e = Error::protocol(
+                    "the peer keeps sending requests without completing the key exchange",
+                );
+                self.fail(e);
+            }
         } else {
             self.write_now(&payload);
         }

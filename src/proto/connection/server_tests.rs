@@ -11,6 +11,7 @@
 use super::super::kexinit::Preferences;
 use super::super::msg;
 use super::super::server::{AuthAnswer, AuthRequest, AuthResult, ServerEvent};
+use super::super::userauth::{AuthStatus, Method};
 use super::Connection;
 use crate::crypto::rng::OsRandom;
 use crate::keys::{KeyType, PrivateKey};
@@ -32,6 +33,18 @@ fn pair() -> (Connection, Connection) {
 /// Moves bytes both ways until neither side has anything to say; the server's password
 /// decisions accept "secret" and refuse anything else.
 fn pump(client: &mut Connection, server: &mut Connection) {
+    pump_deciding(client, server, |request| match request {
+        AuthRequest::Password(p) if p.as_str() == "secret" => AuthResult::Success,
+        _ => AuthResult::Failed,
+    });
+}
+
+/// [`pump`], with the server's authentication verdicts from `decide`.
+fn pump_deciding(
+    client: &mut Connection,
+    server: &mut Connection,
+    mut decide: impl FnMut(&AuthRequest) -> AuthResult,
+) {
     for _ in 0..64 {
         let to_server = client.take_transmit();
         let to_client = server.take_transmit();
@@ -40,17 +53,14 @@ fn pump(client: &mut Connection, server: &mut Connection) {
         }
         let _ = server.handle_bytes(&to_server);
         while let Some(event) = server.take_server_event() {
-            let verdict = match event {
-                ServerEvent::Auth {
-                    request: AuthRequest::Password(p),
-                    ..
-                } if p.as_str() == "secret" => AuthResult::Success,
-                _ => AuthResult::Failed,
+            let ServerEvent::Auth { request, .. } = event else {
+                panic!("unexpected event {event:?}");
             };
+            let result = decide(&request);
             server
                 .answer_auth(AuthAnswer::Verdict {
-                    result: verdict,
-                    allowed_methods: "password".into(),
+                    result,
+                    allowed_methods: "publickey,password".into(),
                 })
                 .unwrap();
             let _ = server.handle_bytes(&[]);
@@ -163,5 +173,88 @@ fn kex_messages_out_of_sequence_are_fatal() {
         let (mut client, mut server) = authenticated();
         inject(&mut client, &mut server, &message(number));
         assert!(server.error().is_some(), "kex message {number} accepted");
+    }
+}
+
+#[test]
+fn requests_flooding_a_stalled_key_exchange_end_the_connection() {
+    let (mut client, mut server) = authenticated();
+    server.start_rekey().unwrap();
+    // The client never sees our KEXINIT and keeps asking for answers that must wait.
+    let mut w = Writer::message(msg::GLOBAL_REQUEST);
+    w.string("keepalive@openssh.com").bool(true);
+    let request = w.into_bytes();
+    let mut sent = 0;
+    while server.error().is_none() && sent < 1_000_000 {
+        for _ in 0..1000 {
+            client.write_now(&request);
+        }
+        sent += 1000;
+        let bytes = client.take_transmit();
+        let _ = server.handle_bytes(&bytes);
+    }
+    let e = server.error().expect("the flood must end the connection");
+    assert!(
+        e.message().contains("without completing the key exchange"),
+        "{e}"
+    );
+    assert!(sent <= 70_000, "{sent} requests were buffered for");
+}
+
+/// Go CVE-2024-45337: the client queries key B (which the application likes) and then signs
+/// with key A. The application is told which key was proved, and the connection records A,
+/// the key that authenticated, never B.
+#[test]
+fn a_queried_key_is_not_mistaken_for_the_key_that_signed() {
+    let key_a = PrivateKey::generate(KeyType::Ed25519, None, &mut OsRandom).unwrap();
+    let key_b = PrivateKey::generate(KeyType::EcdsaP256, None, &mut OsRandom).unwrap();
+    let (public_a, public_b) = (key_a.public_key(), key_b.public_key());
+    for accept_a in [false, true] {
+        let (mut client, mut server) = established();
+        let mut query = Writer::message(msg::USERAUTH_REQUEST);
+        query
+            .string("u")
+            .string("ssh-connection")
+            .string("publickey")
+            .bool(false)
+            .string("ecdsa-sha2-nistp256")
+            .string(public_b.as_blob());
+        client.auth_none("u").unwrap();
+        pump(&mut client, &mut server);
+        client.write_now(query.as_bytes());
+        // Our client never sends a bare query; let it take the PK_OK that answers this one
+        // as it takes an unwanted password-change request: as a refusal.
+        client.auth.status = AuthStatus::Pending(Method::Password);
+        let mut asked = Vec::new();
+        let mut decide = |request: &AuthRequest| {
+            let AuthRequest::PublicKey {
+                key,
+                signature_verified,
+            } = request
+            else {
+                return AuthResult::Failed;
+            };
+            asked.push((key.fingerprint_sha256(), *signature_verified));
+            let liked = **key == public_b || (accept_a && **key == public_a);
+            if liked {
+                AuthResult::Success
+            } else {
+                AuthResult::Failed
+            }
+        };
+        pump_deciding(&mut client, &mut server, &mut decide);
+        assert!(!server.is_authenticated(), "a query authenticates nobody");
+        client.auth_publickey("u", &key_a).unwrap();
+        pump_deciding(&mut client, &mut server, &mut decide);
+        assert_eq!(
+            asked,
+            [
+                (public_b.fingerprint_sha256(), false),
+                (public_a.fingerprint_sha256(), true)
+            ]
+        );
+        assert_eq!(server.is_authenticated(), accept_a);
+        let expected = accept_a.then_some(&public_a);
+        assert_eq!(server.authenticated_key(), expected);
     }
 }
