@@ -13,6 +13,8 @@
 //!   bad-input tests ([`peer`]).
 //! - [`server::TestServer`]: a Sekura server in the test process, running exec requests
 //!   through `/bin/sh`, for real clients to talk to.
+//! - [`process`]: what the private servers share: waiting for one to start or to log a line,
+//!   stopping it, its forked connection processes, signals.
 //! - [`Relay`]: a man-in-the-middle between a client and a server that can alter the traffic,
 //!   as raw chunks or as plaintext packets up to NEWKEYS ([`relay`]).
 //! - [`client`]: Sekura's client logged in to an [`Sshd`] or a [`Dropbear`], running commands;
@@ -29,6 +31,7 @@ pub mod combos;
 pub mod dropbear;
 pub mod openssh;
 pub mod peer;
+pub mod process;
 pub mod relay;
 pub mod server;
 pub mod sshd;
@@ -37,6 +40,7 @@ pub mod transfer;
 pub use dropbear::{Dropbear, DropbearOptions};
 pub use openssh::{run_with_timeout, ssh_command};
 pub use peer::FakePeer;
+pub use process::{descendants, read_lossy, signal};
 pub use relay::{Direction, Frame, Relay};
 pub use sshd::{Sshd, SshdOptions, ENCRYPTED_KEY_PASSPHRASE, PASSWORD_USER};
 
@@ -117,38 +121,4 @@ pub fn is_root() -> bool {
         .output()
         .expect("run id -u");
     String::from_utf8_lossy(&out.stdout).trim() == "0"
-}
-
-/// Every descendant of process `parent` (from /proc): the connection processes a server
-/// forked.
-pub fn descendants(parent: u32) -> Vec<u32> {
-    let mut found = vec![];
-    let mut frontier = vec![parent];
-    while let Some(parent) = frontier.pop() {
-        for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-            let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
-                continue;
-            };
-            let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-                continue;
-            };
-            let after_comm = &stat[stat.rfind(')').unwrap() + 2..];
-            let ppid: u32 = after_comm.split(' ').nth(1).unwrap().parse().unwrap();
-            if ppid == parent {
-                found.push(pid);
-                frontier.push(pid);
-            }
-        }
-    }
-    found
-}
-
-/// Sends signal `sig` (a name without "SIG", e.g. "STOP") to each of `pids`.
-pub fn signal(pids: &[u32], sig: &str) {
-    for pid in pids {
-        let _ = std::process::Command::new("kill")
-            .arg(format!("-{sig}"))
-            .arg(pid.to_string())
-            .status();
-    }
 }
