@@ -15,6 +15,8 @@
 //!   through `/bin/sh`, for real clients to talk to.
 //! - [`process`]: what the private servers share: waiting for one to start or to log a line,
 //!   stopping it, its forked connection processes, signals.
+//! - [`program`]: a server program run as a process of its own (the C servers), with
+//!   OpenSSH's `ssh` as its client.
 //! - [`Relay`]: a man-in-the-middle between a client and a server that can alter the traffic,
 //!   as raw chunks or as plaintext packets up to NEWKEYS ([`relay`]).
 //! - [`client`]: Sekura's client logged in to an [`Sshd`] or a [`Dropbear`], running commands;
@@ -32,6 +34,7 @@ pub mod dropbear;
 pub mod openssh;
 pub mod peer;
 pub mod process;
+pub mod program;
 pub mod relay;
 pub mod server;
 pub mod sshd;
