@@ -17,22 +17,15 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use support::openssh::{use_askpass, PASSWORD_ONLY};
-use support::sshd::SSH_KEYGEN;
-use support::{run_with_timeout, ssh_command};
+use support::program::{self, keygen, run_ssh as run, write_known_hosts, TIMEOUT};
 
-const TIMEOUT: Duration = Duration::from_secs(60);
 const PASSWORD: &str = "open sesame";
 const MODULI: &str = "/etc/ssh/moduli";
 
 /// server_test, built once per test run by the Makefile.
 fn program() -> &'static Path {
     static PROGRAM: OnceLock<PathBuf> = OnceLock::new();
-    PROGRAM.get_or_init(|| {
-        let build = make::scratch_dir("c-server");
-        let program = build.join("tests/server_test");
-        make::make(&build, &[program.to_str().expect("UTF-8 build path")]);
-        program
-    })
+    PROGRAM.get_or_init(|| make::build_program("c-server", "tests/server_test"))
 }
 
 /// server_test, running: its port, its keys, and readers of its output.
@@ -43,16 +36,6 @@ struct ServerTest {
     dir: PathBuf,
     stdout: Option<JoinHandle<String>>,
     stderr: Option<JoinHandle<String>>,
-}
-
-fn keygen(path: &Path) {
-    let out = make::run(
-        Command::new(SSH_KEYGEN)
-            .args(["-q", "-t", "ed25519", "-N", "", "-f"])
-            .arg(path),
-        "ssh-keygen (Debian: openssh-client)",
-    );
-    assert!(out.status.success(), "ssh-keygen: {out:?}");
 }
 
 fn reader(mut stream: impl Read + Send + 'static) -> JoinHandle<String> {
@@ -91,10 +74,7 @@ impl ServerTest {
             .and_then(|p| p.trim().parse().ok())
             .unwrap_or_else(|| panic!("server_test printed {first:?}, not its port"));
 
-        let host_pub = std::fs::read_to_string(dir.join("host_key.pub")).expect("host_key.pub");
-        let fields: Vec<&str> = host_pub.split_whitespace().collect();
-        let line = format!("[127.0.0.1]:{port} {} {}\n", fields[0], fields[1]);
-        std::fs::write(dir.join("known_hosts"), line).expect("write known_hosts");
+        write_known_hosts(&dir, port);
 
         ServerTest {
             stdin: child.stdin.take(),
@@ -108,18 +88,12 @@ impl ServerTest {
 
     /// OpenSSH's ssh as `user`, with no identity yet.
     fn ssh(&self, user: &str) -> Command {
-        let mut cmd = ssh_command(self.port, user, &self.dir.join("known_hosts"));
-        cmd.arg("127.0.0.1"); // ssh reads options after the destination too
-        cmd
+        program::ssh(self.port, user, &self.dir)
     }
 
     /// ssh as `user` with the authorized key only.
     fn ssh_key(&self, user: &str) -> Command {
-        let mut cmd = self.ssh(user);
-        cmd.arg("-i")
-            .arg(self.dir.join("user_key"))
-            .args(["-o", "BatchMode=yes"]);
-        cmd
+        program::ssh_key(self.port, user, &self.dir)
     }
 
     /// Closes server_test's stdin, waits for it to end, and fails on its failed checks.
@@ -164,12 +138,6 @@ impl Drop for ServerTest {
             let _ = self.child.wait();
         }
     }
-}
-
-fn run(cmd: &mut Command) -> support::openssh::TimedOutput {
-    let out = run_with_timeout(cmd, TIMEOUT);
-    assert!(!out.timed_out, "ssh timed out; stderr:\n{}", out.stderr());
-    out
 }
 
 fn assert_report(out: &support::openssh::TimedOutput, starts: &str) {

@@ -14,21 +14,14 @@ use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use support::openssh::{use_askpass, TimedOutput, PASSWORD_ONLY};
-use support::sshd::SSH_KEYGEN;
-use support::{run_with_timeout, ssh_command};
+use support::openssh::{use_askpass, PASSWORD_ONLY};
+use support::program::{self, keygen, run_ssh as run, write_known_hosts, TIMEOUT};
 
-const TIMEOUT: Duration = Duration::from_secs(60);
 const PASSWORD: &str = "sekura sshd password";
 
 fn program() -> &'static Path {
     static PROGRAM: OnceLock<PathBuf> = OnceLock::new();
-    PROGRAM.get_or_init(|| {
-        let build = make::scratch_dir("c-sshd");
-        let program = build.join("bin/sekura-sshd");
-        make::make(&build, &[program.to_str().expect("UTF-8 build path")]);
-        program
-    })
+    PROGRAM.get_or_init(|| make::build_program("c-sshd", "bin/sekura-sshd"))
 }
 
 /// sekura-sshd on a free loopback port, with its keys and files in `dir`.
@@ -37,16 +30,6 @@ struct SekuraSshd {
     port: u16,
     dir: PathBuf,
     user: String,
-}
-
-fn keygen(path: &Path) {
-    let out = make::run(
-        Command::new(SSH_KEYGEN)
-            .args(["-q", "-t", "ed25519", "-N", "", "-f"])
-            .arg(path),
-        "ssh-keygen (Debian: openssh-client)",
-    );
-    assert!(out.status.success(), "ssh-keygen: {out:?}");
 }
 
 impl SekuraSshd {
@@ -86,10 +69,7 @@ impl SekuraSshd {
                 user: user.clone(),
             };
             if server.wait_for_log("Server listening", Duration::from_secs(10)) {
-                let host_pub = std::fs::read_to_string(dir.join("host_key.pub")).expect("read");
-                let fields: Vec<&str> = host_pub.split_whitespace().collect();
-                let line = format!("[127.0.0.1]:{port} {} {}\n", fields[0], fields[1]);
-                std::fs::write(dir.join("known_hosts"), line).expect("write known_hosts");
+                write_known_hosts(&dir, port);
                 return server;
             }
             let _ = server.child.kill();
@@ -123,17 +103,11 @@ impl SekuraSshd {
     }
 
     fn ssh(&self) -> Command {
-        let mut cmd = ssh_command(self.port, &self.user, &self.dir.join("known_hosts"));
-        cmd.arg("127.0.0.1"); // ssh reads options after the destination too
-        cmd
+        program::ssh(self.port, &self.user, &self.dir)
     }
 
     fn ssh_key(&self) -> Command {
-        let mut cmd = self.ssh();
-        cmd.arg("-i")
-            .arg(self.dir.join("user_key"))
-            .args(["-o", "BatchMode=yes"]);
-        cmd
+        program::ssh_key(self.port, &self.user, &self.dir)
     }
 }
 
@@ -142,12 +116,6 @@ impl Drop for SekuraSshd {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn run(cmd: &mut Command) -> TimedOutput {
-    let out = run_with_timeout(cmd, TIMEOUT);
-    assert!(!out.timed_out, "ssh timed out; stderr:\n{}", out.stderr());
-    out
 }
 
 #[test]
@@ -222,12 +190,7 @@ fn password_logins_and_only_the_current_user() {
     assert_eq!(run(&mut cmd).status().code(), Some(255));
 
     // Another user, even with the authorized key or a listed password.
-    let mut cmd = ssh_command(server.port, "nobody", &server.dir.join("known_hosts"));
-    cmd.arg("127.0.0.1")
-        .arg("-i")
-        .arg(server.dir.join("user_key"))
-        .args(["-o", "BatchMode=yes", "true"]);
-    let out = run(&mut cmd);
+    let out = run(program::ssh_key(server.port, "nobody", &server.dir).arg("true"));
     assert_eq!(out.status().code(), Some(255));
     assert!(
         out.stderr()

@@ -14,20 +14,20 @@
 
 mod support;
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use sekura::keys::PrivateKey;
 use sekura::proto::{AlgorithmKind, ExitStatus};
-use sekura::transport::{Channel, Transport};
 use sekura::ErrorKind;
-use sha2::{Digest, Sha256};
-use support::{Dropbear, DropbearOptions};
-
-/// Connect, handshake, authentication and channel timeouts: only there so that a bug fails a
-/// test instead of hanging it.
-const TIMEOUT: Duration = Duration::from_secs(30);
+use support::client::{
+    assert_keepalive_detects_a_stopped_server, assert_runs, auth_ed25519, connect, exec, login,
+    read_to_end, run, user_key, TIMEOUT,
+};
+use support::combos::{check_all, try_combo, Combo};
+use support::transfer::{cat_round_trip, hex, recv_sha256};
+use support::{signal, Dropbear, DropbearOptions};
 
 /// Key exchanges both sides have; the legacy group14-sha1 is enabled by naming it.
 const KEXES: [&str; 7] = [
@@ -74,71 +74,6 @@ fn shared(kind: AlgorithmKind) -> Vec<&'static str> {
     }
 }
 
-fn connect(server: &Dropbear) -> Transport {
-    Transport::connect("127.0.0.1", server.port, Some(TIMEOUT)).expect("connect to dropbear")
-}
-
-fn user_key(server: &Dropbear, kind: &str) -> PrivateKey {
-    PrivateKey::from_file(&server.user_key(kind), None)
-        .unwrap_or_else(|e| panic!("load the {kind} user key: {e}"))
-}
-
-/// Connects, runs the key exchange and authenticates with the ed25519 user key.
-fn login(server: &Dropbear) -> Transport {
-    let t = connect(server);
-    t.start_client().expect("key exchange");
-    t.auth_publickey(&server.user, &user_key(server, "ed25519"))
-        .expect("publickey auth");
-    t
-}
-
-/// Opens a session with a channel timeout and runs `command`.
-fn exec(t: &Transport, command: &str) -> sekura::Result<Channel> {
-    let ch = t.open_session()?;
-    ch.set_timeout(Some(TIMEOUT));
-    ch.exec(command)?;
-    Ok(ch)
-}
-
-fn read_to_end(ch: &Channel, stderr: bool) -> sekura::Result<Vec<u8>> {
-    let mut out = Vec::new();
-    let mut buf = vec![0u8; 32 * 1024];
-    loop {
-        let n = if stderr {
-            ch.recv_stderr(&mut buf)?
-        } else {
-            ch.recv(&mut buf)?
-        };
-        if n == 0 {
-            return Ok(out);
-        }
-        out.extend_from_slice(&buf[..n]);
-    }
-}
-
-/// Runs `command` on a new session: (stdout, stderr, exit status).
-fn run(t: &Transport, command: &str) -> sekura::Result<(String, String, ExitStatus)> {
-    let ch = exec(t, command)?;
-    let stdout = read_to_end(&ch, false)?;
-    let stderr = read_to_end(&ch, true)?;
-    let status = ch.recv_exit_status()?;
-    Ok((
-        String::from_utf8_lossy(&stdout).into_owned(),
-        String::from_utf8_lossy(&stderr).into_owned(),
-        status,
-    ))
-}
-
-fn assert_runs(t: &Transport, command: &str, expected: &str) {
-    let (stdout, stderr, status) =
-        run(t, command).unwrap_or_else(|e| panic!("running {command:?}: {:?}: {e}", e.kind()));
-    assert_eq!(
-        stdout, expected,
-        "stdout of {command:?} (stderr {stderr:?})"
-    );
-    assert_eq!(status, ExitStatus::Code(0), "exit status of {command:?}");
-}
-
 /// The Info-level log messages of every transport in this process, by log name: one sink for
 /// the whole process (the sink is global), installed by the first test that asks.
 struct LogRecords(Arc<Records>);
@@ -182,71 +117,6 @@ impl LogRecords {
 
 // ----- algorithms -----
 
-#[derive(Clone, Debug)]
-struct Combo {
-    kex: &'static str,
-    host_key: &'static str,
-    host_key_kind: &'static str,
-    host_key_type: &'static str,
-    cipher: &'static str,
-    mac: Option<&'static str>,
-}
-
-impl Combo {
-    fn id(&self) -> String {
-        format!(
-            "{} {} {} {}",
-            self.kex,
-            self.host_key,
-            self.cipher,
-            self.mac.unwrap_or("(aead)")
-        )
-    }
-}
-
-/// One connection with everything forced to `combo`; an error names the step that failed.
-fn try_combo(server: &Dropbear, key: &PrivateKey, combo: &Combo) -> Result<(), String> {
-    let step = |what: &'static str| move |e: sekura::Error| format!("{what}: {:?}: {e}", e.kind());
-    let t = Transport::connect("127.0.0.1", server.port, Some(TIMEOUT)).map_err(step("connect"))?;
-    t.set_preferred(AlgorithmKind::Kex, combo.kex)
-        .map_err(step("set kex"))?;
-    t.set_preferred(AlgorithmKind::HostKey, combo.host_key)
-        .map_err(step("set host key"))?;
-    t.set_preferred(AlgorithmKind::Cipher, combo.cipher)
-        .map_err(step("set cipher"))?;
-    if let Some(mac) = combo.mac {
-        t.set_preferred(AlgorithmKind::Mac, mac)
-            .map_err(step("set MAC"))?;
-    }
-    t.start_client().map_err(step("key exchange"))?;
-    let host_key = t.remote_server_key().map_err(step("remote_server_key"))?;
-    if host_key.key_type() != combo.host_key_type {
-        return Err(format!(
-            "host key type {} instead of {}",
-            host_key.key_type(),
-            combo.host_key_type
-        ));
-    }
-    let expected = server.host_key_fingerprint(combo.host_key_kind);
-    if host_key.fingerprint_sha256() != expected {
-        return Err(format!(
-            "host key fingerprint {} instead of dropbearkey's {expected}",
-            host_key.fingerprint_sha256()
-        ));
-    }
-    t.auth_publickey(&server.user, key)
-        .map_err(step("publickey auth"))?;
-    let id = combo.id();
-    let (stdout, stderr, status) = run(&t, &format!("echo '{id}'")).map_err(step("exec"))?;
-    if stdout != format!("{id}\n") {
-        return Err(format!("stdout {stdout:?} (stderr {stderr:?})"));
-    }
-    if status != ExitStatus::Code(0) {
-        return Err(format!("exit status {status:?}"));
-    }
-    Ok(())
-}
-
 /// Every kex × host key algorithm × cipher/MAC pair both sides have, forced one at a time on
 /// our side, negotiates with Dropbear, verifies the host key against `dropbearkey`'s
 /// fingerprint, authenticates and runs a command. Dropbear loads at most four host keys, so
@@ -275,44 +145,16 @@ fn every_shared_algorithm_combination_negotiates_and_runs_a_command() {
         }
     }
     assert_eq!(combos.len(), 7 * 7 * 5);
-    let next = AtomicUsize::new(0);
-    let failures = Mutex::new(Vec::new());
-    let started = Instant::now();
     // Three at a time: Dropbear drops connections beyond five unauthenticated ones per
     // address (MAX_UNAUTH_PER_IP).
-    std::thread::scope(|scope| {
-        for _ in 0..3 {
-            scope.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::SeqCst);
-                let Some(combo) = combos.get(i) else { break };
-                let server = if second.host_keys().contains(&combo.host_key_kind) {
-                    &second
-                } else {
-                    &main
-                };
-                if let Err(why) = try_combo(server, &key, combo) {
-                    failures
-                        .lock()
-                        .unwrap()
-                        .push(format!("{}: {why}", combo.id()));
-                }
-            });
-        }
+    check_all(&combos, 3, |combo| {
+        let server = if second.host_keys().contains(&combo.host_key_kind) {
+            &second
+        } else {
+            &main
+        };
+        try_combo(server, &key, combo)
     });
-    let failures = failures.into_inner().unwrap();
-    println!(
-        "{} combinations in {:.1?}, {} failed",
-        combos.len(),
-        started.elapsed(),
-        failures.len()
-    );
-    assert!(
-        failures.is_empty(),
-        "{} of {} combinations failed:\n{}",
-        failures.len(),
-        combos.len(),
-        failures.join("\n")
-    );
 }
 
 /// With our default preferences the first algorithms both sides have are chosen: ssh-ed25519
@@ -444,36 +286,11 @@ fn publickey_auth_with_each_user_key() {
 /// which Debian's Dropbear still accepts and lists in server-sig-algs).
 #[test]
 fn keys_generated_by_sekura_authenticate() {
-    use sekura::crypto::rng::OsRandom;
-    use sekura::keys::{KeyType, PrivateKeyFormat};
     let server = Dropbear::start();
     let dir = support::fresh_dir("dropbear-generated-keys");
     let mut failures = vec![];
-    for (key_type, bits) in [
-        (KeyType::Ed25519, None),
-        (KeyType::EcdsaP256, None),
-        (KeyType::EcdsaP384, None),
-        (KeyType::EcdsaP521, None),
-        (KeyType::Rsa, Some(2048)),
-        (KeyType::Dsa, None),
-    ] {
-        let generated = PrivateKey::generate(key_type, bits, &mut OsRandom).unwrap();
-        let path = dir.join(format!("id_{}", key_type.name()));
-        generated
-            .write_file(
-                &path,
-                PrivateKeyFormat::OpenSsh,
-                Some(b"generated pass"),
-                &mut OsRandom,
-            )
-            .unwrap();
-        let key = PrivateKey::from_file(&path, Some(b"generated pass")).unwrap();
-        let line = format!("{}\n", key.public_key().to_openssh());
-        let mut authorized = std::fs::OpenOptions::new()
-            .append(true)
-            .open(server.authorized_keys())
-            .unwrap();
-        std::io::Write::write_all(&mut authorized, line.as_bytes()).unwrap();
+    for (key_type, key) in support::client::generated_user_keys(&dir) {
+        support::client::authorize(&server.authorized_keys(), &key.public_key());
         let t = connect(&server);
         t.start_client().unwrap();
         match t.auth_publickey(&server.user, &key) {
@@ -613,73 +430,6 @@ fn banner_is_delivered() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
-/// Writes `total` pseudo-random bytes to `ch` in 64 KiB blocks, then EOF; returns their
-/// SHA-256.
-fn send_pattern(ch: &Channel, total: usize) -> Vec<u8> {
-    let mut hash = Sha256::new();
-    let mut block = vec![0u8; 64 * 1024];
-    let mut x = 0x9E37_79B9_7F4A_7C15_u64;
-    let mut sent = 0;
-    while sent < total {
-        for chunk in block.chunks_mut(8) {
-            x ^= x >> 12;
-            x ^= x << 25;
-            x ^= x >> 27;
-            let v = x.wrapping_mul(0x2545_F491_4F6C_DD1D).to_le_bytes();
-            chunk.copy_from_slice(&v[..chunk.len()]);
-        }
-        let n = block.len().min(total - sent);
-        hash.update(&block[..n]);
-        ch.sendall(&block[..n]).expect("sendall to cat");
-        sent += n;
-    }
-    ch.send_eof().expect("send_eof");
-    hash.finalize().to_vec()
-}
-
-/// Sends `total` bytes through `cat` while `during` runs on this thread, given the count of
-/// bytes back so far; checks the bytes and SHA-256 that come back and the exit status.
-/// Returns the elapsed time.
-fn cat_round_trip(t: &Transport, total: usize, during: impl FnOnce(&AtomicUsize)) -> Duration {
-    let started = Instant::now();
-    let ch = Arc::new(exec(t, "cat").unwrap());
-    ch.set_timeout(Some(Duration::from_secs(120)));
-    let writer = {
-        let ch = Arc::clone(&ch);
-        std::thread::spawn(move || send_pattern(&ch, total))
-    };
-    let progress = Arc::new(AtomicUsize::new(0));
-    let reader = {
-        let ch = Arc::clone(&ch);
-        let progress = Arc::clone(&progress);
-        std::thread::spawn(move || {
-            let mut hash = Sha256::new();
-            let mut buf = vec![0u8; 64 * 1024];
-            let mut got = 0usize;
-            loop {
-                let n = ch.recv(&mut buf).expect("recv from cat");
-                if n == 0 {
-                    break;
-                }
-                hash.update(&buf[..n]);
-                got += n;
-                progress.store(got, Ordering::SeqCst);
-            }
-            (got, hash.finalize().to_vec())
-        })
-    };
-    during(&progress);
-    let sent = writer.join().expect("writer thread");
-    let (got, received) = reader.join().expect("reader thread");
-    assert_eq!(got, total, "bytes back from cat");
-    assert!(
-        received == sent,
-        "SHA-256 of the data back from cat differs"
-    );
-    assert_eq!(ch.recv_exit_status().unwrap(), ExitStatus::Code(0));
-    started.elapsed()
-}
-
 /// 64 MiB of pseudo-random data through `cat` and back with Dropbear's default receive
 /// window (24 KiB: many window adjustments), while we force ten key re-exchanges spread over
 /// the transfer, each started before the last byte came back.
@@ -720,8 +470,7 @@ fn byte_limit_renews_keys_during_a_transfer() {
     let t = connect(&server);
     t.set_rekey_limits(1 << 20, None).unwrap();
     t.start_client().unwrap();
-    t.auth_publickey(&server.user, &user_key(&server, "ed25519"))
-        .unwrap();
+    auth_ed25519(&t, &server);
     let elapsed = cat_round_trip(&t, 16 << 20, |_| {});
     let exchanges = t.key_exchange_count();
     println!("16 MiB each way, 1 MiB rekey limit: {exchanges} exchanges in {elapsed:.1?}");
@@ -743,8 +492,7 @@ fn dropbear_renews_keys_after_a_gigabyte() {
     let log = LogRecords::start();
     t.set_rekey_limits(64 << 30, None).unwrap();
     t.start_client().unwrap();
-    t.auth_publickey(&server.user, &user_key(&server, "ed25519"))
-        .unwrap();
+    auth_ed25519(&t, &server);
     let elapsed = cat_round_trip(&t, 576 << 20, |_| {});
     println!("576 MiB each way, one re-exchange started by Dropbear, in {elapsed:.1?}");
     assert_eq!(t.key_exchange_count(), 2);
@@ -766,8 +514,7 @@ fn compression_zlib_openssh_com() {
     let log = LogRecords::start();
     t.use_compression(true).unwrap();
     t.start_client().unwrap();
-    t.auth_publickey(&server.user, &user_key(&server, "ed25519"))
-        .unwrap();
+    auth_ed25519(&t, &server);
 
     const TOTAL: usize = 64 << 20;
     let line = "the quick brown fox jumps over the lazy dog";
@@ -776,24 +523,15 @@ fn compression_zlib_openssh_com() {
         &format!("yes '{line}' | head -c {TOTAL} | sha256sum >&2; yes '{line}' | head -c {TOTAL}"),
     )
     .unwrap();
-    let mut hash = Sha256::new();
-    let mut buf = vec![0u8; 65536];
-    let mut got = 0usize;
     let mut renewed = false;
-    loop {
-        let n = ch.recv(&mut buf).unwrap();
-        if n == 0 {
-            break;
-        }
-        hash.update(&buf[..n]);
-        got += n;
+    let (got, hash) = recv_sha256(&ch, |got| {
         if !renewed && got > TOTAL / 2 {
             t.renegotiate_keys().unwrap();
             renewed = true;
         }
-    }
+    });
     let theirs = String::from_utf8(read_to_end(&ch, true).unwrap()).unwrap();
-    let ours: String = hash.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    let ours = hex(&hash);
     assert_eq!(got, TOTAL);
     assert!(theirs.starts_with(&ours), "{theirs} vs {ours}");
     assert!(renewed);
@@ -892,57 +630,5 @@ fn keepalives_both_ways_keep_an_idle_connection() {
 fn keepalive_detects_a_stopped_server() {
     let server = Dropbear::start();
     let t = login(&server);
-    let ch = exec(&t, "exec sleep 15").unwrap();
-    t.set_keepalive(Duration::from_secs(1), 2).unwrap();
-    let stopped = descendants(server.pid());
-    assert!(!stopped.is_empty(), "no dropbear connection process found");
-    signal(&stopped, "STOP");
-    let start = Instant::now();
-    let mut buf = [0u8; 16];
-    let result = ch.recv(&mut buf);
-    let elapsed = start.elapsed();
-    signal(&stopped, "CONT");
-    assert!(!t.is_active(), "the transport must be dead");
-    let err = match result {
-        Err(e) => e,
-        Ok(_) => t.global_request("x", &[], false).unwrap_err(),
-    };
-    assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
-    assert!(err.message().contains("keepalive"), "{err}");
-    assert!(
-        elapsed < Duration::from_secs(6),
-        "took {elapsed:?} for 1 s × 2 keepalives"
-    );
-}
-
-/// Every descendant of `parent` (from /proc).
-fn descendants(parent: u32) -> Vec<u32> {
-    let mut found = vec![];
-    let mut frontier = vec![parent];
-    while let Some(parent) = frontier.pop() {
-        for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-            let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
-                continue;
-            };
-            let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-                continue;
-            };
-            let after_comm = &stat[stat.rfind(')').unwrap() + 2..];
-            let ppid: u32 = after_comm.split(' ').nth(1).unwrap().parse().unwrap();
-            if ppid == parent {
-                found.push(pid);
-                frontier.push(pid);
-            }
-        }
-    }
-    found
-}
-
-fn signal(pids: &[u32], sig: &str) {
-    for pid in pids {
-        let _ = std::process::Command::new("kill")
-            .arg(format!("-{sig}"))
-            .arg(pid.to_string())
-            .status();
-    }
+    assert_keepalive_detects_a_stopped_server(&t, server.pid(), "exec sleep 15");
 }

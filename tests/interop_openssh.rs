@@ -4,19 +4,16 @@
 
 mod support;
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use sekura::keys::PrivateKey;
 use sekura::proto::{AlgorithmKind, ExitStatus};
-use sekura::transport::{Channel, Transport};
+use sekura::transport::Transport;
 use sekura::ErrorKind;
+use support::client::{assert_runs, connect, login, run, user_key};
+use support::combos::{check_all, try_combo, Combo};
+use support::transfer::cat_round_trip;
 use support::{Sshd, SshdOptions, ENCRYPTED_KEY_PASSPHRASE};
-
-/// Connect, handshake, authentication and channel timeouts: generous, only there so that a bug
-/// fails a test instead of hanging it.
-const TIMEOUT: Duration = Duration::from_secs(30);
 
 const KEXES: [&str; 5] = [
     "curve25519-sha256",
@@ -50,98 +47,7 @@ const MACS: [&str; 4] = [
     "hmac-sha2-512-etm@openssh.com",
 ];
 
-/// A connected, not yet started transport to `sshd`.
-fn connect(sshd: &Sshd) -> Transport {
-    Transport::connect("127.0.0.1", sshd.port, Some(TIMEOUT)).expect("connect to the private sshd")
-}
-
-/// Connects, runs the key exchange and authenticates with the ed25519 user key.
-fn login(sshd: &Sshd) -> Transport {
-    let t = connect(sshd);
-    t.start_client().expect("key exchange");
-    let key = user_key(sshd, "ed25519");
-    t.auth_publickey(&sshd.user, &key).expect("publickey auth");
-    t
-}
-
-fn user_key(sshd: &Sshd, kind: &str) -> PrivateKey {
-    let passphrase = (kind == "ed25519-enc").then_some(ENCRYPTED_KEY_PASSPHRASE.as_bytes());
-    PrivateKey::from_file(&sshd.user_key(kind), passphrase)
-        .unwrap_or_else(|e| panic!("load the {kind} user key: {e}"))
-}
-
-/// Opens a session with a channel timeout and runs `command`.
-fn exec(t: &Transport, command: &str) -> sekura::Result<Channel> {
-    let ch = t.open_session()?;
-    ch.set_timeout(Some(TIMEOUT));
-    ch.exec(command)?;
-    Ok(ch)
-}
-
-/// Reads stdout (or stderr) until EOF.
-fn read_to_end(ch: &Channel, stderr: bool) -> sekura::Result<Vec<u8>> {
-    let mut out = Vec::new();
-    let mut buf = vec![0u8; 32 * 1024];
-    loop {
-        let n = if stderr {
-            ch.recv_stderr(&mut buf)?
-        } else {
-            ch.recv(&mut buf)?
-        };
-        if n == 0 {
-            return Ok(out);
-        }
-        out.extend_from_slice(&buf[..n]);
-    }
-}
-
-/// Runs `command` on a new session: (stdout, stderr, exit status).
-fn run(t: &Transport, command: &str) -> sekura::Result<(String, String, ExitStatus)> {
-    let ch = exec(t, command)?;
-    let stdout = read_to_end(&ch, false)?;
-    let stderr = read_to_end(&ch, true)?;
-    let status = ch.recv_exit_status()?;
-    Ok((
-        String::from_utf8_lossy(&stdout).into_owned(),
-        String::from_utf8_lossy(&stderr).into_owned(),
-        status,
-    ))
-}
-
-/// Asserts that `command` prints `expected` and exits 0.
-fn assert_runs(t: &Transport, command: &str, expected: &str) {
-    let (stdout, stderr, status) =
-        run(t, command).unwrap_or_else(|e| panic!("running {command:?}: {:?}: {e}", e.kind()));
-    assert_eq!(
-        stdout, expected,
-        "stdout of {command:?} (stderr {stderr:?})"
-    );
-    assert_eq!(status, ExitStatus::Code(0), "exit status of {command:?}");
-}
-
 // ----- 1. the algorithm matrix -----
-
-#[derive(Clone, Debug)]
-struct Combo {
-    kex: &'static str,
-    host_key: &'static str,
-    host_key_kind: &'static str,
-    host_key_type: &'static str,
-    cipher: &'static str,
-    mac: Option<&'static str>,
-}
-
-impl Combo {
-    fn id(&self) -> String {
-        format!(
-            "{} {} {} {}",
-            self.kex,
-            self.host_key,
-            self.cipher,
-            self.mac.unwrap_or("(aead)")
-        )
-    }
-}
 
 fn all_combos() -> Vec<Combo> {
     let mut combos = Vec::new();
@@ -168,49 +74,6 @@ fn all_combos() -> Vec<Combo> {
     combos
 }
 
-/// One connection with everything forced to `combo`; an error names the step that failed.
-fn try_combo(sshd: &Sshd, key: &PrivateKey, combo: &Combo) -> Result<(), String> {
-    let step = |what: &'static str| move |e: sekura::Error| format!("{what}: {:?}: {e}", e.kind());
-    let t = Transport::connect("127.0.0.1", sshd.port, Some(TIMEOUT)).map_err(step("connect"))?;
-    t.set_preferred(AlgorithmKind::Kex, combo.kex)
-        .map_err(step("set kex"))?;
-    t.set_preferred(AlgorithmKind::HostKey, combo.host_key)
-        .map_err(step("set host key"))?;
-    t.set_preferred(AlgorithmKind::Cipher, combo.cipher)
-        .map_err(step("set cipher"))?;
-    if let Some(mac) = combo.mac {
-        t.set_preferred(AlgorithmKind::Mac, mac)
-            .map_err(step("set MAC"))?;
-    }
-    t.start_client().map_err(step("key exchange"))?;
-    let host_key = t.remote_server_key().map_err(step("remote_server_key"))?;
-    if host_key.key_type() != combo.host_key_type {
-        return Err(format!(
-            "host key type {} instead of {}",
-            host_key.key_type(),
-            combo.host_key_type
-        ));
-    }
-    let expected = sshd.host_key_fingerprint(combo.host_key_kind);
-    if host_key.fingerprint_sha256() != expected {
-        return Err(format!(
-            "host key fingerprint {} instead of {expected}",
-            host_key.fingerprint_sha256()
-        ));
-    }
-    t.auth_publickey(&sshd.user, key)
-        .map_err(step("publickey auth"))?;
-    let id = combo.id();
-    let (stdout, stderr, status) = run(&t, &format!("echo '{id}'")).map_err(step("exec"))?;
-    if stdout != format!("{id}\n") {
-        return Err(format!("stdout {stdout:?} (stderr {stderr:?})"));
-    }
-    if status != ExitStatus::Code(0) {
-        return Err(format!("exit status {status:?}"));
-    }
-    Ok(())
-}
-
 /// Every kex × host key algorithm × cipher × MAC (AEAD ciphers once each), forced one at a
 /// time on our side, negotiates with OpenSSH, authenticates and runs a command. All failures
 /// are reported together.
@@ -223,37 +86,7 @@ fn every_algorithm_combination_negotiates_and_runs_a_command() {
     let key = user_key(&sshd, "ed25519");
     let combos = all_combos();
     assert_eq!(combos.len(), 5 * 4 * (3 + 3 * 4));
-    let next = AtomicUsize::new(0);
-    let failures = Mutex::new(Vec::new());
-    let started = Instant::now();
-    std::thread::scope(|scope| {
-        for _ in 0..4 {
-            scope.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::SeqCst);
-                let Some(combo) = combos.get(i) else { break };
-                if let Err(why) = try_combo(&sshd, &key, combo) {
-                    failures
-                        .lock()
-                        .unwrap()
-                        .push(format!("{}: {why}", combo.id()));
-                }
-            });
-        }
-    });
-    let failures = failures.into_inner().unwrap();
-    println!(
-        "{} combinations in {:.1?}, {} failed",
-        combos.len(),
-        started.elapsed(),
-        failures.len()
-    );
-    assert!(
-        failures.is_empty(),
-        "{} of {} combinations failed:\n{}",
-        failures.len(),
-        combos.len(),
-        failures.join("\n")
-    );
+    check_all(&combos, 4, |combo| try_combo(&sshd, &key, combo));
 }
 
 // ----- 4. host keys -----
@@ -469,70 +302,17 @@ fn unauthorized_key_then_authorized_key() {
 
 // ----- 3. data, stderr, exit statuses, signals -----
 
-/// xorshift64*: fast pseudo-random test data.
-struct XorShift(u64);
-
-impl XorShift {
-    fn fill(&mut self, buf: &mut [u8]) {
-        for chunk in buf.chunks_mut(8) {
-            self.0 ^= self.0 >> 12;
-            self.0 ^= self.0 << 25;
-            self.0 ^= self.0 >> 27;
-            let v = self.0.wrapping_mul(0x2545_F491_4F6C_DD1D).to_le_bytes();
-            chunk.copy_from_slice(&v[..chunk.len()]);
-        }
-    }
-}
-
 /// 256 MiB of pseudo-random data through `cat` and back, hashed on both sides.
 #[test]
 fn cat_round_trip_256_mib() {
-    use sha2::{Digest, Sha256};
     const TOTAL: usize = 256 << 20;
     let sshd = Sshd::start();
     let t = login(&sshd);
-    let ch = Arc::new(exec(&t, "cat").unwrap());
-    let started = Instant::now();
-    let writer = {
-        let ch = Arc::clone(&ch);
-        std::thread::spawn(move || {
-            let mut rng = XorShift(0x5EC0_5A5E_C0DE_2024);
-            let mut hash = Sha256::new();
-            let mut block = vec![0u8; 256 * 1024];
-            let mut sent = 0;
-            while sent < TOTAL {
-                rng.fill(&mut block);
-                hash.update(&block);
-                ch.sendall(&block).expect("sendall to cat");
-                sent += block.len();
-            }
-            ch.send_eof().expect("send_eof");
-            hash.finalize()
-        })
-    };
-    let mut hash = Sha256::new();
-    let mut buf = vec![0u8; 256 * 1024];
-    let mut received = 0usize;
-    loop {
-        let n = ch.recv(&mut buf).expect("recv from cat");
-        if n == 0 {
-            break;
-        }
-        hash.update(&buf[..n]);
-        received += n;
-    }
-    let sent_hash = writer.join().expect("writer thread");
-    let elapsed = started.elapsed();
+    let elapsed = cat_round_trip(&t, TOTAL, |_| {});
     println!(
         "256 MiB round trip in {elapsed:.1?} ({:.0} MB/s each way)",
         TOTAL as f64 / 1e6 / elapsed.as_secs_f64()
     );
-    assert_eq!(received, TOTAL, "bytes back from cat");
-    assert!(
-        hash.finalize() == sent_hash,
-        "SHA-256 of the data back from cat differs"
-    );
-    assert_eq!(ch.recv_exit_status().unwrap(), ExitStatus::Code(0));
 }
 
 /// stderr arrives on recv_stderr only, stdout on recv only.

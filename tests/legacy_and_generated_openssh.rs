@@ -6,8 +6,7 @@ mod support;
 
 use std::time::Duration;
 
-use sekura::crypto::rng::OsRandom;
-use sekura::keys::{KeyType, PrivateKey, PrivateKeyFormat};
+use sekura::keys::PrivateKey;
 use sekura::proto::AlgorithmKind;
 use sekura::transport::Transport;
 use support::{Sshd, SshdOptions};
@@ -101,32 +100,8 @@ fn every_generated_key_type_authenticates() {
     });
     let dir = support::fresh_dir("generated-keys");
     let mut failures = vec![];
-    for (key_type, bits) in [
-        (KeyType::Ed25519, None),
-        (KeyType::EcdsaP256, None),
-        (KeyType::EcdsaP384, None),
-        (KeyType::EcdsaP521, None),
-        (KeyType::Rsa, Some(2048)),
-        (KeyType::Dsa, None),
-    ] {
-        let generated = PrivateKey::generate(key_type, bits, &mut OsRandom).unwrap();
-        let path = dir.join(format!("id_{}", key_type.name()));
-        generated
-            .write_file(
-                &path,
-                PrivateKeyFormat::OpenSsh,
-                Some(b"generated pass"),
-                &mut OsRandom,
-            )
-            .unwrap();
-        let key = PrivateKey::from_file(&path, Some(b"generated pass")).unwrap();
-        assert_eq!(key.public_key(), generated.public_key());
-        let line = format!("{}\n", key.public_key().to_openssh());
-        let mut authorized = std::fs::OpenOptions::new()
-            .append(true)
-            .open(sshd.authorized_keys())
-            .unwrap();
-        std::io::Write::write_all(&mut authorized, line.as_bytes()).unwrap();
+    for (key_type, key) in support::client::generated_user_keys(&dir) {
+        support::client::authorize(&sshd.authorized_keys(), &key.public_key());
         let t = Transport::connect("127.0.0.1", sshd.port, Some(Duration::from_secs(10))).unwrap();
         if let Err(e) = run_echo(&t, &sshd, &key, key_type.name()) {
             failures.push(e);

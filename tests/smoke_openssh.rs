@@ -27,61 +27,19 @@ fn exec_echo_with_ed25519() {
 
 #[test]
 fn cat_round_trip_64m() {
-    use sha2::{Digest, Sha256};
     let sshd = Sshd::start();
     let t = Transport::connect("127.0.0.1", sshd.port, Some(Duration::from_secs(10))).unwrap();
     t.start_client().unwrap();
     let key = PrivateKey::from_file(&sshd.user_key("ed25519"), None).unwrap();
     t.auth_publickey(&sshd.user, &key).unwrap();
-    let ch = std::sync::Arc::new(t.open_session().unwrap());
-    ch.exec("cat").unwrap();
     let total = 64usize << 20;
-    let writer = {
-        let ch = ch.clone();
-        std::thread::spawn(move || {
-            let mut h = Sha256::new();
-            let mut block = vec![0u8; 65536];
-            let mut x = 1u32;
-            let mut sent = 0;
-            while sent < total {
-                for b in block.iter_mut() {
-                    x = x.wrapping_mul(1664525).wrapping_add(1013904223);
-                    *b = (x >> 24) as u8;
-                }
-                h.update(&block);
-                ch.sendall(&block).unwrap();
-                sent += block.len();
-            }
-            ch.send_eof().unwrap();
-            h.finalize()
-        })
-    };
-    let start = std::time::Instant::now();
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 65536];
-    let mut got = 0;
-    loop {
-        let n = ch.recv(&mut buf).unwrap();
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-        got += n;
-    }
-    let sent_hash = writer.join().unwrap();
-    println!(
-        "{} MB/s",
-        total as f64 / 1e6 / start.elapsed().as_secs_f64()
-    );
-    assert_eq!(got, total);
-    assert_eq!(h.finalize(), sent_hash);
-    assert_eq!(ch.recv_exit_status().unwrap(), ExitStatus::Code(0));
+    let elapsed = support::transfer::cat_round_trip(&t, total, |_| {});
+    println!("{} MB/s", total as f64 / 1e6 / elapsed.as_secs_f64());
 }
 
 /// sshd with `RekeyLimit 1M` starts a key re-exchange every megabyte; none may lose data.
 #[test]
 fn server_rekeys_every_megabyte() {
-    use sha2::{Digest, Sha256};
     let sshd = Sshd::start_with(support::SshdOptions {
         extra_config: vec!["RekeyLimit 1M".into()],
         ..Default::default()
@@ -93,19 +51,11 @@ fn server_rekeys_every_megabyte() {
     let ch = t.open_session().unwrap();
     ch.exec("f=$(mktemp); head -c 64M /dev/urandom > $f; sha256sum $f >&2; cat $f; rm $f")
         .unwrap();
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 65536];
-    loop {
-        let n = ch.recv(&mut buf).unwrap();
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-    }
+    let (_, hash) = support::transfer::recv_sha256(&ch, |_| {});
     let mut err = vec![0u8; 200];
     let n = ch.recv_stderr(&mut err).unwrap();
     let theirs = String::from_utf8_lossy(&err[..n]).to_string();
-    let ours: String = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    let ours = support::transfer::hex(&hash);
     assert!(theirs.starts_with(&ours), "{theirs} vs {ours}");
 }
 

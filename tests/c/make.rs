@@ -6,7 +6,8 @@
 //! `target/<profile>/deps/`). So the C programs test the same code as the Rust tests, in the
 //! same profile, and no second cargo build runs.
 //!
-//! Used by tests/abi.rs, tests/c_programs.rs, tests/header.rs and tests/install.rs as
+//! Used by tests/abi.rs, tests/c_programs.rs, tests/c_server.rs, tests/c_sshd.rs,
+//! tests/header.rs and tests/install.rs as
 //! `#[path = "c/make.rs"] mod make;`.
 
 #![allow(dead_code)]
@@ -76,6 +77,15 @@ pub fn make(build_dir: &Path, args: &[&str]) {
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
+}
+
+/// Builds one program of the Makefile, `program` (e.g. `bin/sekura-sshd`) in a fresh build
+/// directory [`scratch_dir`]`(name)`, and returns its path.
+pub fn build_program(name: &str, program: &str) -> PathBuf {
+    let build = scratch_dir(name);
+    let path = build.join(program);
+    make(&build, &[path.to_str().expect("UTF-8 build path")]);
+    path
 }
 
 /// Runs `cmd` to completion, capturing its output; a missing program fails naming the

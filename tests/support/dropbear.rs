@@ -19,10 +19,13 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use super::process::{keep_dir, read_lossy, stop_server, wait_for_log, wait_until_listening};
+
+use super::sshd::keys::{self, KeyPair, Spec};
 use super::sshd::password::PrivateAccounts;
-use super::sshd::{PASSWORD_USER, SSH_KEYGEN};
+use super::sshd::PASSWORD_USER;
 
 /// Dropbear's server.
 pub const DROPBEAR: &str = "/usr/sbin/dropbear";
@@ -160,21 +163,9 @@ impl Dropbear {
                 .spawn()
                 .unwrap_or_else(|e| panic!("spawn {DROPBEAR}: {e}"));
 
-            let deadline = Instant::now() + START_TIMEOUT;
-            let outcome = loop {
-                if listens_on(child.id(), port) {
-                    break Ok(());
-                }
-                if let Some(status) = child.try_wait().expect("try_wait dropbear") {
-                    break Err(format!("exited with {status}"));
-                }
-                if Instant::now() >= deadline {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    break Err(format!("not listening after {START_TIMEOUT:?}"));
-                }
-                std::thread::sleep(Duration::from_millis(10));
-            };
+            let outcome = wait_until_listening(&mut child, START_TIMEOUT, |child| {
+                listens_on(child.id(), port)
+            });
             match outcome {
                 Ok(()) => {
                     return Dropbear {
@@ -195,7 +186,7 @@ impl Dropbear {
                         failures.push_str(&report);
                         continue;
                     }
-                    keep_dir(&dir);
+                    keep_dir("dropbear", &dir);
                     panic!(
                         "private dropbear failed to start ({}):\n{report}(dropbear runs under \
                          `unshare --mount`, which needs root with CAP_SYS_ADMIN: in Docker, \
@@ -205,7 +196,7 @@ impl Dropbear {
                 }
             }
         }
-        keep_dir(&dir);
+        keep_dir("dropbear", &dir);
         panic!("private dropbear found no free port in {START_ATTEMPTS} attempts:\n{failures}");
     }
 
@@ -307,17 +298,7 @@ impl Dropbear {
     /// Waits until the log contains `needle` and returns the log; panics with the log after
     /// `timeout`. Dropbear logs an outcome after the client has seen it.
     pub fn wait_for_log(&self, needle: &str, timeout: Duration) -> String {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let log = self.log();
-            if log.contains(needle) {
-                return log;
-            }
-            if Instant::now() >= deadline {
-                panic!("dropbear log has no {needle:?} after {timeout:?}:\n{log}");
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        wait_for_log("dropbear", || self.log(), needle, timeout)
     }
 }
 
@@ -325,14 +306,10 @@ impl Drop for Dropbear {
     fn drop(&mut self) {
         // Only the listener, by its pid: connections already accepted are served by forked
         // children, which end when their clients disconnect.
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if std::thread::panicking() {
-            eprintln!("--- dropbear log ({}):\n{}", self.dir.display(), self.log());
-            keep_dir(&self.dir);
-        } else {
-            let _ = std::fs::remove_dir_all(&self.dir);
-        }
+        let dir = self.dir.clone();
+        stop_server("dropbear", &mut self.child, &dir, || {
+            read_lossy(&dir.join("dropbear.log"))
+        });
     }
 }
 
@@ -375,26 +352,6 @@ fn host_key_path(dir: &Path, kind: &str) -> PathBuf {
     dir.join(format!("dropbear_{kind}_host_key"))
 }
 
-fn keep_dir(dir: &Path) {
-    eprintln!(
-        "keeping the dropbear directory for inspection: {}",
-        dir.display()
-    );
-}
-
-fn read_lossy(path: &Path) -> String {
-    std::fs::read(path)
-        .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
-        .unwrap_or_default()
-}
-
-/// A private key file's bytes and its public line.
-#[derive(Clone)]
-pub struct KeyPair {
-    pub private: Vec<u8>,
-    pub public: String,
-}
-
 /// A Dropbear host key and its fingerprint as `dropbearkey` computes it.
 pub struct HostKey {
     pub key: KeyPair,
@@ -425,7 +382,6 @@ impl DropbearKeys {
 pub fn shared_keys() -> &'static DropbearKeys {
     static KEYS: OnceLock<DropbearKeys> = OnceLock::new();
     KEYS.get_or_init(|| {
-        super::require_program(SSH_KEYGEN, "openssh-client");
         let dir = super::fresh_dir("dropbear-keygen");
         let host: Vec<_> = DROPBEAR_HOST_KEY_KINDS
             .iter()
@@ -443,56 +399,36 @@ pub fn shared_keys() -> &'static DropbearKeys {
                 (kind, file, child)
             })
             .collect();
-        let user_spec = |kind: &'static str, args: &'static [&'static str]| {
-            let file = dir.join(format!("user-{kind}"));
-            let child = Command::new(SSH_KEYGEN)
-                .args(["-q", "-N", "", "-C"])
-                .arg(format!("sekura-dropbear-user-{kind}"))
-                .args(args)
-                .arg("-f")
-                .arg(&file)
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::piped())
-                .spawn()
-                .expect("spawn ssh-keygen");
-            (kind, file, child)
-        };
-        let user: Vec<_> = DROPBEAR_USER_KEY_KINDS
+        // The user keys, by ssh-keygen, while dropbearkey runs.
+        let mut specs: Vec<Spec> = DROPBEAR_USER_KEY_KINDS
             .iter()
-            .map(|&(kind, args)| user_spec(kind, args))
+            .map(|&(kind, args)| Spec {
+                role: "dropbear-user",
+                kind,
+                args,
+                passphrase: "",
+            })
             .collect();
-        let unauthorized = user_spec("unauthorized", &["-t", "ed25519"]);
-
-        let finish = |what: &str, child: Child| {
-            let out = child.wait_with_output().expect("wait for key generator");
-            assert!(
-                out.status.success(),
-                "generating {what} failed: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        };
+        specs.push(Spec {
+            role: "dropbear-unauthorized",
+            kind: "ed25519",
+            args: &["-t", "ed25519"],
+            passphrase: "",
+        });
+        let mut user = keys::generate(&specs);
+        let unauthorized = user.pop().expect("unauthorized key").1;
         let host = host
             .into_iter()
             .map(|(kind, file, child)| {
-                finish(&format!("the dropbear {kind} host key"), child);
+                let out = child.wait_with_output().expect("wait for dropbearkey");
+                assert!(
+                    out.status.success(),
+                    "generating the dropbear {kind} host key failed: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
                 (kind, read_dropbear_key(&file))
             })
             .collect();
-        let mut read_user = |(kind, file, child): (&'static str, PathBuf, Child)| {
-            finish(&format!("the {kind} user key"), child);
-            let public = std::fs::read_to_string(format!("{}.pub", file.display()))
-                .expect("read public key");
-            (
-                kind,
-                KeyPair {
-                    private: std::fs::read(&file).expect("read private key"),
-                    public: public.trim().to_owned(),
-                },
-            )
-        };
-        let user = user.into_iter().map(&mut read_user).collect();
-        let unauthorized = read_user(unauthorized).1;
         std::fs::remove_dir_all(&dir).expect("remove keygen dir");
         DropbearKeys {
             host,

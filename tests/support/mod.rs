@@ -13,24 +13,37 @@
 //!   bad-input tests ([`peer`]).
 //! - [`server::TestServer`]: a Sekura server in the test process, running exec requests
 //!   through `/bin/sh`, for real clients to talk to.
+//! - [`process`]: what the private servers share: waiting for one to start or to log a line,
+//!   stopping it, its forked connection processes, signals.
+//! - [`program`]: a server program run as a process of its own (the C servers), with
+//!   OpenSSH's `ssh` as its client.
 //! - [`Relay`]: a man-in-the-middle between a client and a server that can alter the traffic,
 //!   as raw chunks or as plaintext packets up to NEWKEYS ([`relay`]).
+//! - [`client`]: Sekura's client logged in to an [`Sshd`] or a [`Dropbear`], running commands;
+//!   [`transfer`]: data through `cat` and back, hashed; [`combos`]: algorithm combinations
+//!   forced one at a time, checked in parallel.
 //!
 //! Peers are never skipped: a missing program fails the test naming the Debian package to
 //! install ([`require_program`]).
 
 #![allow(dead_code, unused_imports)]
 
+pub mod client;
+pub mod combos;
 pub mod dropbear;
 pub mod openssh;
 pub mod peer;
+pub mod process;
+pub mod program;
 pub mod relay;
 pub mod server;
 pub mod sshd;
+pub mod transfer;
 
 pub use dropbear::{Dropbear, DropbearOptions};
 pub use openssh::{run_with_timeout, ssh_command};
 pub use peer::FakePeer;
+pub use process::{descendants, read_lossy, signal};
 pub use relay::{Direction, Frame, Relay};
 pub use sshd::{Sshd, SshdOptions, ENCRYPTED_KEY_PASSPHRASE, PASSWORD_USER};
 

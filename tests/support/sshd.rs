@@ -6,7 +6,7 @@
 //! `PermitRootLogin yes`). Dropping the [`Sshd`] kills the server and removes the directory,
 //! except when the test is panicking: then the directory is kept and the log printed.
 
-mod keys;
+pub mod keys;
 pub mod password;
 
 pub use keys::{ENCRYPTED_KEY_PASSPHRASE, HOST_KEY_KINDS, SSH_KEYGEN, USER_KEY_KINDS};
@@ -17,7 +17,9 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use super::process::{keep_dir, read_lossy, stop_server, wait_for_log, wait_until_listening};
 
 /// OpenSSH's server.
 pub const SSHD: &str = "/usr/sbin/sshd";
@@ -103,21 +105,9 @@ impl Sshd {
             let mut child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {SSHD}: {e}"));
 
             let listening = format!("Server listening on 127.0.0.1 port {port}.");
-            let deadline = Instant::now() + START_TIMEOUT;
-            let outcome = loop {
-                if read_lossy(&log).contains(&listening) {
-                    break Ok(());
-                }
-                if let Some(status) = child.try_wait().expect("try_wait sshd") {
-                    break Err(format!("exited with {status}"));
-                }
-                if Instant::now() >= deadline {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    break Err(format!("not listening after {START_TIMEOUT:?}"));
-                }
-                std::thread::sleep(Duration::from_millis(10));
-            };
+            let outcome = wait_until_listening(&mut child, START_TIMEOUT, |_| {
+                read_lossy(&log).contains(&listening)
+            });
             let report = || {
                 format!(
                     "attempt {attempt}, port {port}: sshd {}\n--- sshd.log:\n{}--- stderr:\n{}",
@@ -148,7 +138,7 @@ impl Sshd {
                              --cap-add SYS_ADMIN)\n",
                         );
                     }
-                    keep_dir(&dir);
+                    keep_dir("sshd", &dir);
                     panic!(
                         "private sshd failed to start ({}):\n{message}",
                         dir.display()
@@ -156,7 +146,7 @@ impl Sshd {
                 }
             }
         }
-        keep_dir(&dir);
+        keep_dir("sshd", &dir);
         panic!("private sshd found no free port in {START_ATTEMPTS} attempts:\n{failures}");
     }
 
@@ -256,17 +246,7 @@ impl Sshd {
     /// `timeout`. The server writes its log after the client has seen the outcome, so tests
     /// that assert on the log wait for it.
     pub fn wait_for_log(&self, needle: &str, timeout: Duration) -> String {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let log = self.log();
-            if log.contains(needle) {
-                return log;
-            }
-            if Instant::now() >= deadline {
-                panic!("sshd log has no {needle:?} after {timeout:?}:\n{log}");
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        wait_for_log("sshd", || self.log(), needle, timeout)
     }
 }
 
@@ -274,34 +254,17 @@ impl Drop for Sshd {
     fn drop(&mut self) {
         // Connections already accepted are served by child processes of their own (in their
         // own sessions); they end when their clients disconnect.
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if std::thread::panicking() {
-            eprintln!("--- sshd log ({}):\n{}", self.dir.display(), self.log());
-            keep_dir(&self.dir);
-        } else {
-            let _ = std::fs::remove_dir_all(&self.dir);
-        }
+        let dir = self.dir.clone();
+        stop_server("sshd", &mut self.child, &dir, || {
+            read_lossy(&dir.join("sshd.log"))
+        });
     }
-}
-
-fn keep_dir(dir: &std::path::Path) {
-    eprintln!(
-        "keeping the sshd directory for inspection: {}",
-        dir.display()
-    );
 }
 
 fn with_pub(path: PathBuf) -> PathBuf {
     let mut name = path.into_os_string();
     name.push(".pub");
     PathBuf::from(name)
-}
-
-fn read_lossy(path: &std::path::Path) -> String {
-    std::fs::read(path)
-        .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
-        .unwrap_or_default()
 }
 
 /// Writes host keys, user keys and `authorized_keys` into `dir`.

@@ -84,11 +84,13 @@ pub fn generate_host_keys() -> Vec<(&'static str, KeyPair)> {
 }
 
 /// One key to make.
-struct Spec {
-    role: &'static str,
-    kind: &'static str,
-    args: &'static [&'static str],
-    passphrase: &'static str,
+pub struct Spec {
+    /// What the key is for, in its file name and comment (`sekura-test-<role>-<kind>`).
+    pub role: &'static str,
+    pub kind: &'static str,
+    /// The `ssh-keygen` arguments that make it (`-t`, `-b`).
+    pub args: &'static [&'static str],
+    pub passphrase: &'static str,
 }
 
 fn host_specs() -> Vec<Spec> {
@@ -105,7 +107,7 @@ fn host_specs() -> Vec<Spec> {
 
 /// Runs one `ssh-keygen` per spec, all at once, in a scratch directory that is removed
 /// afterwards; returns (kind, key) in the order of `specs`.
-fn generate(specs: &[Spec]) -> Vec<(&'static str, KeyPair)> {
+pub fn generate(specs: &[Spec]) -> Vec<(&'static str, KeyPair)> {
     super::super::require_program(SSH_KEYGEN, "openssh-client");
     let dir = super::super::fresh_dir("keygen");
     let children: Vec<(&Spec, std::path::PathBuf, Child)> = specs
