@@ -1,7 +1,8 @@
 //! examples-c/sekura-sshd, the example server, with OpenSSH's `ssh` as its client: commands
 //! with their output, input, exit status and signal; password and keyboard-interactive
 //! logins from PasswordFile; the environment allowlist; only the current user; a log line
-//! per login; several clients at once; a clean stop on SIGTERM.
+//! per login; several clients at once; a clean stop on SIGTERM; `sftp` and `scp` through
+//! OpenSSH's sftp-server.
 
 mod support;
 
@@ -261,4 +262,78 @@ fn serves_clients_at_once_and_stops_on_sigterm() {
     );
     let status = server.child.wait().expect("wait for sekura-sshd");
     assert!(status.success(), "sekura-sshd exited with {status:?}");
+}
+
+/// OpenSSH's `scp` or `sftp` (`program`) to the server with the user key, in batch mode.
+fn file_client(server: &SekuraSshd, program: &str) -> Command {
+    support::require_program(program, "openssh-client");
+    let mut cmd = Command::new(program);
+    cmd.args(["-F", "none", "-P", &server.port.to_string(), "-i"])
+        .arg(server.dir.join("user_key"))
+        .arg("-o")
+        .arg(format!(
+            "UserKnownHostsFile={}",
+            server.dir.join("known_hosts").display()
+        ))
+        .args([
+            "-o",
+            "StrictHostKeyChecking=yes",
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "IdentitiesOnly=yes",
+            "-o",
+            "IdentityAgent=none",
+        ])
+        .stdin(Stdio::null());
+    cmd
+}
+
+#[test]
+fn sftp_and_scp_transfer_files() {
+    let server = SekuraSshd::start();
+    let data: Vec<u8> = (0..3_000_000u32).map(|i| (i * 7 + i / 999) as u8).collect();
+    let original = server.dir.join("original.bin");
+    std::fs::write(&original, &data).expect("write the original");
+    let remote = server.dir.join("remote");
+    std::fs::create_dir(&remote).expect("remote dir");
+
+    let out = run(file_client(&server, "/usr/bin/scp")
+        .arg(&original)
+        .arg(format!(
+            "{}@127.0.0.1:{}/by-scp.bin",
+            server.user,
+            remote.display()
+        )));
+    out.assert_success("scp upload");
+    assert_eq!(
+        std::fs::read(remote.join("by-scp.bin")).expect("uploaded"),
+        data
+    );
+
+    let batch = server.dir.join("batch");
+    let fetched = server.dir.join("fetched.bin");
+    std::fs::write(
+        &batch,
+        format!(
+            "put {} {}/by-sftp.bin\nls -l {}\nget {}/by-scp.bin {}\n",
+            original.display(),
+            remote.display(),
+            remote.display(),
+            remote.display(),
+            fetched.display()
+        ),
+    )
+    .expect("write the batch file");
+    let out = run(file_client(&server, "/usr/bin/sftp")
+        .arg("-b")
+        .arg(&batch)
+        .arg(format!("{}@127.0.0.1", server.user)));
+    out.assert_success("sftp batch");
+    assert!(out.stdout().contains("by-sftp.bin"), "{}", out.stdout());
+    assert_eq!(
+        std::fs::read(remote.join("by-sftp.bin")).expect("put"),
+        data
+    );
+    assert_eq!(std::fs::read(&fetched).expect("get"), data);
 }
