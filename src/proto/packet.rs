@@ -147,6 +147,8 @@ pub struct PacketReader {
     decompressor: Option<Decompressor>,
     /// The last payload, when it had to be decompressed.
     pub inflated: Vec<u8>,
+    /// A packet failed its integrity check (the disconnect reason is then MAC_ERROR).
+    pub integrity_failed: bool,
 }
 
 /// Where the payload of a decoded packet sits in the buffer given to [`PacketReader::decode`].
@@ -175,6 +177,7 @@ impl PacketReader {
             packets_since_keys: 0,
             decompressor: None,
             inflated: Vec::new(),
+            integrity_failed: false,
         }
     }
 
@@ -206,9 +209,13 @@ impl PacketReader {
         };
         self.pending_len = None;
         let (packet, tag) = whole.split_at_mut(4 + packet_len);
-        self.key
-            .open(self.seq, packet, tag)
-            .map_err(|e| Error::new(ErrorKind::Protocol, format!("{e} (packet {})", self.seq)))?;
+        if let Err(e) = self.key.open(self.seq, packet, tag) {
+            self.integrity_failed = true;
+            return Err(Error::new(
+                ErrorKind::Protocol,
+                format!("{e} (packet {})", self.seq),
+            ));
+        }
         let pad = usize::from(packet.get(4).copied().unwrap_or(0));
         if pad < 4 || pad + 1 > packet_len {
             return Err(Error::protocol(format!("invalid padding length {pad}")));

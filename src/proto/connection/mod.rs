@@ -474,7 +474,7 @@ impl Connection {
         if self.error.is_none() {
             let reason = match e.kind() {
                 ErrorKind::HostKeyRejected => msg::reason::HOST_KEY_NOT_VERIFIABLE,
-                _ if e.message().contains("authentication failed") => msg::reason::MAC_ERROR,
+                _ if self.reader.integrity_failed => msg::reason::MAC_ERROR,
                 _ if !self.established => msg::reason::KEY_EXCHANGE_FAILED,
                 _ => msg::reason::PROTOCOL_ERROR,
             };

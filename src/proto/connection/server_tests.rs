@@ -258,3 +258,16 @@ fn a_queried_key_is_not_mistaken_for_the_key_that_signed() {
         assert_eq!(server.authenticated_key(), expected);
     }
 }
+
+#[test]
+fn a_corrupted_packet_is_answered_with_mac_error() {
+    let (mut client, mut server) = established();
+    client.send_ignore(16).unwrap();
+    let mut bytes = client.take_transmit();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    assert!(server.handle_bytes(&bytes).is_err());
+    let _ = client.handle_bytes(&server.take_transmit());
+    let e = client.error().expect("the server's DISCONNECT");
+    assert!(e.message().contains("(reason 5)"), "{e}");
+}
