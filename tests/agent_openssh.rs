@@ -11,16 +11,13 @@ use std::ffi::{CStr, CString};
 use std::io::{Read, Write};
 use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::ptr;
-use std::time::{Duration, Instant};
 
 use sekura::agent::Agent;
 use sekura::keys::PublicKey;
 use sekura::ErrorKind;
-
-const SSH_AGENT: &str = "/usr/bin/ssh-agent";
-const SSH_ADD: &str = "/usr/bin/ssh-add";
+use support::agent::SshAgent;
 
 // ---- The largest allocation made by the current thread while tracking is on. ----
 
@@ -74,40 +71,19 @@ fn largest_allocation<R>(f: impl FnOnce() -> R) -> (R, usize) {
 
 // ---- A private ssh-agent. ----
 
-/// OpenSSH's `ssh-agent -D -a <dir>/agent.sock`, killed (by its pid) and removed on drop.
-struct SshAgent {
-    child: Child,
+/// A private agent with a directory of its own for the keys it is given.
+struct PrivateAgent {
+    agent: SshAgent,
     dir: PathBuf,
-    socket: PathBuf,
 }
 
-impl SshAgent {
-    fn start() -> SshAgent {
-        support::require_program(SSH_AGENT, "openssh-client");
+impl PrivateAgent {
+    fn start() -> PrivateAgent {
         let dir = support::fresh_dir("agent");
-        let socket = dir.join("agent.sock");
-        let child = Command::new(SSH_AGENT)
-            .arg("-D")
-            .arg("-a")
-            .arg(&socket)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("spawn {SSH_AGENT}: {e}"));
-        let mut agent = SshAgent { child, dir, socket };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while !agent.socket.exists() {
-            if let Some(status) = agent.child.try_wait().unwrap() {
-                panic!("ssh-agent exited with {status}");
-            }
-            assert!(
-                Instant::now() < deadline,
-                "ssh-agent made no socket in 10 s"
-            );
-            std::thread::sleep(Duration::from_millis(10));
+        PrivateAgent {
+            agent: SshAgent::start(&dir),
+            dir,
         }
-        agent
     }
 
     /// Generates a key with `ssh-keygen` and adds it with `ssh-add`; returns its private path.
@@ -125,23 +101,12 @@ impl SshAgent {
             "ssh-keygen {keygen_args:?}: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        let out = self.ssh_add(&[path.to_str().unwrap()]);
-        assert!(
-            out.status.success(),
-            "ssh-add: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        self.agent.add(&path);
         path
     }
 
     fn ssh_add(&self, args: &[&str]) -> std::process::Output {
-        support::require_program(SSH_ADD, "openssh-client");
-        Command::new(SSH_ADD)
-            .args(args)
-            .env("SSH_AUTH_SOCK", &self.socket)
-            .stdin(Stdio::null())
-            .output()
-            .unwrap()
+        self.agent.ssh_add(args)
     }
 
     /// `(fingerprint, comment)` of each key, as `ssh-add -l -E sha256` lists them.
@@ -158,10 +123,8 @@ impl SshAgent {
     }
 }
 
-impl Drop for SshAgent {
+impl Drop for PrivateAgent {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
@@ -182,7 +145,7 @@ const KEYS: [(&str, &[&str]); 5] = [
 
 #[test]
 fn lists_and_signs_with_the_real_agent() {
-    let agent_process = SshAgent::start();
+    let agent_process = PrivateAgent::start();
     let mut usable = Vec::new();
     for (name, args) in KEYS {
         let path = agent_process.add_new_key(name, args);
@@ -195,7 +158,7 @@ fn lists_and_signs_with_the_real_agent() {
         assert!(usable.iter().any(|(n, _)| *n == name), "{name} not usable");
     }
 
-    let agent = Agent::connect_path(&agent_process.socket).unwrap();
+    let agent = Agent::connect_path(&agent_process.agent.socket).unwrap();
     let identities = agent.identities().unwrap();
     // The same keys, in the same order, as ssh-add -l (less the types Sekura cannot use).
     let listed: Vec<(String, String)> = agent_process
@@ -428,11 +391,11 @@ fn hostile_agents_cause_no_huge_allocation() {
 #[test]
 fn c_api_lists_and_signs() {
     use sekura::ffi::*;
-    let agent_process = SshAgent::start();
+    let agent_process = PrivateAgent::start();
     agent_process.add_new_key("id_ed25519", &["-t", "ed25519"]);
     agent_process.add_new_key("id_rsa", &["-t", "rsa", "-b", "2048"]);
     let listed = agent_process.listed();
-    let socket = CString::new(agent_process.socket.to_str().unwrap()).unwrap();
+    let socket = CString::new(agent_process.agent.socket.to_str().unwrap()).unwrap();
     let data = b"data to sign";
 
     // SAFETY: valid C strings, live handles, writable outputs; everything freed below.

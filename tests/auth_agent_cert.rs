@@ -3,61 +3,20 @@
 
 mod support;
 
-use std::process::{Child, Command};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use sekura::agent::Agent;
 use sekura::keys::{Certificate, PrivateKey};
 use sekura::transport::Transport;
 use sekura::ErrorKind;
+use support::agent::SshAgent;
 use support::{Sshd, SshdOptions};
 
 fn connect(sshd: &Sshd) -> Transport {
     let t = Transport::connect("127.0.0.1", sshd.port, Some(Duration::from_secs(10))).unwrap();
     t.start_client().unwrap();
     t
-}
-
-/// A real ssh-agent on a socket of its own, killed (by pid) on drop.
-struct SshAgent {
-    child: Child,
-    socket: std::path::PathBuf,
-}
-
-impl SshAgent {
-    fn start(dir: &std::path::Path) -> SshAgent {
-        let socket = dir.join("agent.sock");
-        let child = Command::new("ssh-agent")
-            .arg("-D")
-            .arg("-a")
-            .arg(&socket)
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .expect("ssh-agent (Debian: openssh-client)");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while !socket.exists() {
-            assert!(Instant::now() < deadline, "ssh-agent did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        SshAgent { child, socket }
-    }
-
-    fn add(&self, key: &std::path::Path) {
-        let status = Command::new("ssh-add")
-            .arg(key)
-            .env("SSH_AUTH_SOCK", &self.socket)
-            .stderr(std::process::Stdio::null())
-            .status()
-            .unwrap();
-        assert!(status.success());
-    }
-}
-
-impl Drop for SshAgent {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 #[test]

@@ -13,10 +13,11 @@ mod make;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use support::agent::SshAgent;
 use support::sshd::SSH_KEYGEN;
 use support::{run_with_timeout, Sshd, SshdOptions, ENCRYPTED_KEY_PASSPHRASE};
 
@@ -59,59 +60,10 @@ fn sanitized_programs() -> &'static Programs {
 
 // ---- api_test ---------------------------------------------------------------------------
 
-/// OpenSSH's `ssh-agent` on a socket in `dir`, holding `key`; killed on drop.
-struct Agent {
-    child: Child,
-    socket: PathBuf,
-}
-
-impl Agent {
-    fn start(dir: &Path, key: &Path) -> Agent {
-        support::require_program("/usr/bin/ssh-agent", "openssh-client");
-        let socket = dir.join("agent.sock");
-        let child = Command::new("/usr/bin/ssh-agent")
-            .arg("-D")
-            .arg("-a")
-            .arg(&socket)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("spawn ssh-agent");
-        let agent = Agent { child, socket };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while !agent.socket.exists() {
-            assert!(
-                Instant::now() < deadline,
-                "ssh-agent made no socket in 10 s"
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        let added = make::run(
-            Command::new("/usr/bin/ssh-add")
-                .arg(key)
-                .env("SSH_AUTH_SOCK", &agent.socket)
-                .stdin(Stdio::null()),
-            "ssh-add (Debian: openssh-client)",
-        );
-        assert!(
-            added.status.success(),
-            "ssh-add {}: {added:?}",
-            key.display()
-        );
-        agent
-    }
-}
-
-impl Drop for Agent {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn run_api_test(programs: &Programs, env: &[(&str, &str)]) {
     let sshd = Sshd::start();
-    let agent = Agent::start(&sshd.dir, &sshd.user_key("ed25519"));
+    let agent = SshAgent::start(&sshd.dir);
+    agent.add(&sshd.user_key("ed25519"));
     let mut cmd = Command::new(&programs.api_test);
     cmd.arg("127.0.0.1")
         .arg(sshd.port.to_string())

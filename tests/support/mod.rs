@@ -28,6 +28,7 @@
 
 #![allow(dead_code, unused_imports)]
 
+pub mod agent;
 pub mod client;
 pub mod combos;
 pub mod dropbear;
