@@ -271,3 +271,78 @@ fn a_corrupted_packet_is_answered_with_mac_error() {
     let e = client.error().expect("the server's DISCONNECT");
     assert!(e.message().contains("(reason 5)"), "{e}");
 }
+
+/// Random messages of every number, before and after authentication: the server handles
+/// each or ends the connection with an error, and never panics.
+#[test]
+fn random_messages_never_panic_the_server() {
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    for round in 0..400 {
+        let (mut client, mut server) = if round % 2 == 0 {
+            established()
+        } else {
+            authenticated()
+        };
+        if server.is_authenticated() {
+            // A session channel (ours 0, theirs 0) for channel messages to aim at.
+            let mut open = Writer::message(msg::CHANNEL_OPEN);
+            open.string("session").u32(0).u32(1 << 20).u32(32768);
+            inject(&mut client, &mut server, open.as_bytes());
+            answer_everything(&mut server);
+        }
+        for _ in 0..8 {
+            let number = match next() % 2 {
+                0 => (next() % 128) as u8,
+                _ => msg::CHANNEL_OPEN + (next() % 11) as u8,
+            };
+            let mut w = Writer::message(number);
+            if number > msg::CHANNEL_OPEN && next() % 4 != 0 {
+                w.u32(0);
+            }
+            for _ in 0..next() % 6 {
+                match next() % 3 {
+                    0 => {
+                        w.u32((next() % 4) as u32);
+                    }
+                    1 => {
+                        let len = (next() % 24) as usize;
+                        let bytes: Vec<u8> = (0..len).map(|_| next() as u8).collect();
+                        w.string(bytes);
+                    }
+                    _ => {
+                        w.bool(next() % 2 == 0);
+                    }
+                }
+            }
+            inject(&mut client, &mut server, w.as_bytes());
+            answer_everything(&mut server);
+            if server.error().is_some() {
+                break;
+            }
+        }
+    }
+}
+
+/// Answers every pending decision: authentication refused, everything else accepted.
+fn answer_everything(server: &mut Connection) {
+    while let Some(event) = server.take_server_event() {
+        let _ = match event {
+            ServerEvent::Auth { .. } => server.answer_auth(AuthAnswer::Verdict {
+                result: AuthResult::Failed,
+                allowed_methods: "password".into(),
+            }),
+            ServerEvent::ChannelOpen { .. } => {
+                server.answer_channel_open(super::super::server::OpenResult::Succeeded)
+            }
+            ServerEvent::ChannelRequest { .. } => server.answer_channel_request(true),
+            ServerEvent::Global(_) => server.answer_global_request(None),
+        };
+        let _ = server.handle_bytes(&[]);
+    }
+}
