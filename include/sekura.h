@@ -1063,6 +1063,20 @@ void ssh_channel_free(ssh_channel *c);
 int ssh_channel_get_id(const ssh_channel *c, uint32_t *out_id);
 
 /**
+ * A descriptor for select, poll or epoll: readable exactly while `ssh_channel_recv` or
+ * `ssh_channel_recv_stderr` would not return `SSH_ERR_AGAIN` (data waiting, EOF, close, or
+ * a dead connection); level-triggered.
+ *
+ * Borrowed: the descriptor belongs to the channel, stays the same for its life and closes
+ * with `ssh_channel_free`; never close it yourself. Writes only `*out_fd`.
+ * Thread safety: any thread.
+ *
+ * # Safety
+ * `c` must be NULL or a live `ssh_channel`; `out_fd` NULL or writable.
+ */
+int ssh_channel_fileno(const ssh_channel *c, int *out_fd);
+
+/**
  * Server side: sends what the window allows of `buf` as standard error, like
  * `ssh_channel_send`; returns the count or a negative `ssh_result`.
  *

@@ -1,6 +1,7 @@
 //! `ssh_channel` session requests (RFC 4254 §6): the client's (pty, shell, subsystem,
 //! environment, window size, X11, agent forwarding) and the server's (standard error, exit
-//! status, exit signal), and the channel's number that server callbacks refer to.
+//! status, exit signal), the channel's number that server callbacks refer to, and its
+//! pollable descriptor.
 
 use std::ffi::{c_char, c_int};
 
@@ -23,6 +24,25 @@ pub unsafe extern "C" fn ssh_channel_get_id(c: *const ssh_channel, out_id: *mut 
         // SAFETY: per the contract above.
         let out = match unsafe { out_arg(out_id, "out_id") } { Ok(o) => o, Err(e) => return fail_with(&e) };
         with_channel(c, |c| { out.write(c.id()); Ok(()) })
+    }
+}
+
+/// A descriptor for select, poll or epoll: readable exactly while `ssh_channel_recv` or
+/// `ssh_channel_recv_stderr` would not return `SSH_ERR_AGAIN` (data waiting, EOF, close, or
+/// a dead connection); level-triggered.
+///
+/// Borrowed: the descriptor belongs to the channel, stays the same for its life and closes
+/// with `ssh_channel_free`; never close it yourself. Writes only `*out_fd`.
+/// Thread safety: any thread.
+///
+/// # Safety
+/// `c` must be NULL or a live `ssh_channel`; `out_fd` NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn ssh_channel_fileno(c: *const ssh_channel, out_fd: *mut c_int) -> c_int {
+    ffi! {
+        // SAFETY: per the contract above.
+        let out = match unsafe { out_arg(out_fd, "out_fd") } { Ok(o) => o, Err(e) => return fail_with(&e) };
+        with_channel(c, |c| { out.write(c.fileno()?); Ok(()) })
     }
 }
 

@@ -57,6 +57,15 @@ impl Channel {
         }
     }
 
+    /// A descriptor that is readable exactly while [`Self::recv`] or [`Self::recv_stderr`]
+    /// would not block: data waiting, EOF, close, or a dead connection. For select, poll or
+    /// epoll; it belongs to the channel and must not be closed by the caller.
+    pub fn fileno(&self) -> Result<std::os::fd::RawFd> {
+        let id = self.id;
+        let shared = &self.shared;
+        shared.with(|c| shared.readiness.fd(c, id))
+    }
+
     /// This channel's number (the one server callbacks are given).
     pub fn id(&self) -> ChannelId {
         self.id
@@ -264,7 +273,13 @@ impl Channel {
 impl Drop for Channel {
     fn drop(&mut self) {
         let id = self.id;
-        self.shared.with(|c| c.channel_release(id));
+        let last = self.shared.with(|c| {
+            c.channel_release(id);
+            c.channel(id).is_none_or(|ch| ch.handles_left() == 0)
+        });
+        if last {
+            self.shared.readiness.forget(id);
+        }
     }
 }
 

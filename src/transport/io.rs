@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex, MutexGuard};
 
+use super::readiness::Readiness;
 use super::server_dispatch::ServerSide;
 use crate::log;
 use crate::proto::Connection;
@@ -38,6 +39,8 @@ pub(super) struct Shared {
     /// The logger name of this transport's messages, and whether packets are hexdumped.
     pub log_name: Mutex<String>,
     pub hexdump: AtomicBool,
+    /// The channels' pollable descriptors.
+    pub readiness: Readiness,
 }
 
 impl Shared {
@@ -47,6 +50,7 @@ impl Shared {
         self.prepare_log(&mut conn);
         let r = f(&mut conn);
         self.wake_writer_if_needed(&conn);
+        self.readiness.sync(&conn);
         self.emit_log(conn);
         r
     }
@@ -85,6 +89,7 @@ impl Shared {
             // is never dropped.
             if let Some(r) = ready(&mut conn) {
                 self.wake_writer_if_needed(&conn);
+                self.readiness.sync(&conn);
                 self.emit_log(conn);
                 return r;
             }
@@ -145,6 +150,7 @@ impl Driver {
             socket,
             log_name: Mutex::new(log_name),
             hexdump: AtomicBool::new(hexdump),
+            readiness: Readiness::default(),
         });
         let reader = {
             let shared = Arc::clone(&shared);

@@ -3,6 +3,7 @@
 
 mod channel;
 mod io;
+mod readiness;
 mod server;
 mod server_dispatch;
 pub mod server_handler;

@@ -14,6 +14,7 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include <netdb.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -158,6 +159,9 @@ static void test_null_channel(void)
 
     CHECK_FAILS(ssh_channel_settimeout(NULL, 0), SSH_ERR_INVALID_ARG);
     CHECK_FAILS(ssh_channel_exec(NULL, "true"), SSH_ERR_INVALID_ARG);
+    int fd = -7;
+    CHECK_FAILS(ssh_channel_fileno(NULL, &fd), SSH_ERR_INVALID_ARG);
+    CHECK(fd == -7);
     CHECK_FAILS(ssh_channel_recv(NULL, buf, sizeof buf), SSH_ERR_INVALID_ARG);
     CHECK_FAILS(ssh_channel_recv_stderr(NULL, buf, sizeof buf), SSH_ERR_INVALID_ARG);
     CHECK_FAILS(ssh_channel_send(NULL, buf, sizeof buf), SSH_ERR_INVALID_ARG);
@@ -433,6 +437,37 @@ static void test_streams(ssh_transport *t)
     ssh_channel_free(ch);
 }
 
+/* The channel's descriptor is readable exactly while a read would not block. */
+static void test_poll(ssh_transport *t)
+{
+    ssh_channel *ch = ssh_transport_open_session(t);
+    CHECK(ch != NULL);
+    CHECK(ssh_channel_settimeout(ch, 0) == SSH_OK);
+    CHECK(ssh_channel_exec(ch, "read line; echo got-$line") == SSH_OK);
+    int fd = -1, again = -2;
+    CHECK(ssh_channel_fileno(ch, &fd) == SSH_OK && fd >= 0);
+    CHECK(ssh_channel_fileno(ch, &again) == SSH_OK && again == fd);
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    CHECK(poll(&p, 1, 300) == 0); /* the command waits for its input */
+    uint8_t buf[64];
+    CHECK(ssh_channel_recv(ch, buf, sizeof buf) == SSH_ERR_AGAIN);
+    static const uint8_t line[] = "x\n";
+    CHECK(ssh_channel_sendall(ch, line, sizeof line - 1) == SSH_OK);
+    CHECK(poll(&p, 1, 20000) == 1 && (p.revents & POLLIN));
+    char out[64] = {0};
+    size_t got = 0;
+    for (;;) {
+        CHECK(poll(&p, 1, 20000) == 1);
+        ssize_t n = ssh_channel_recv(ch, (uint8_t *)out + got, sizeof out - 1 - got);
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+    }
+    CHECK(strcmp(out, "got-x\n") == 0);
+    CHECK(poll(&p, 1, 0) == 1); /* at EOF it stays readable */
+    ssh_channel_free(ch);
+}
+
 /* A command killed by a signal has no exit status but a signal name. */
 static void test_signal(ssh_transport *t)
 {
@@ -568,6 +603,7 @@ static void test_connection(const struct config *c)
     test_session_facts(t, c);
     test_echo(t);
     test_streams(t);
+    test_poll(t);
     test_signal(t);
     test_timeouts(t);
     test_close(t);
