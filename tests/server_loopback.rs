@@ -436,8 +436,8 @@ fn multi_factor_publickey_then_password() {
     assert!(t.is_authenticated());
     assert_eq!(
         served.server.authenticated_key(),
-        None,
-        "the last method was a password"
+        Some(user_key.public_key()),
+        "the key of the first factor is the key the user proved"
     );
 }
 
@@ -499,6 +499,8 @@ fn an_idle_unauthenticated_client_is_cut_off_after_the_grace_time() {
     assert!(!served.server.is_active());
 }
 
+static STARTED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
 #[test]
 fn subsystem_handler_runs_on_its_own_thread() {
     let user_key = generate(KeyType::Ed25519, None);
@@ -513,6 +515,11 @@ fn subsystem_handler_runs_on_its_own_thread() {
                 "upper",
                 Arc::new(|channel: Channel, name: &str| {
                     assert_eq!(name, "upper");
+                    assert_eq!(
+                        STARTED.fetch_add(1, std::sync::atomic::Ordering::SeqCst),
+                        0,
+                        "one handler thread"
+                    );
                     let data = read_all(|b| channel.recv(b));
                     let _ = channel.sendall(&data.to_ascii_uppercase());
                     let _ = channel.send_exit_status(0);
@@ -532,6 +539,11 @@ fn subsystem_handler_runs_on_its_own_thread() {
     t.auth_publickey(USER, &user_key).expect("login");
     let ch = t.open_session().expect("session");
     ch.invoke_subsystem("upper").expect("registered subsystem");
+    assert!(
+        ch.invoke_subsystem("upper").is_err(),
+        "a session runs one subsystem, once"
+    );
+    assert!(ch.exec("true").is_err(), "nor an exec after it");
     ch.sendall(b"shout").expect("send");
     ch.send_eof().expect("eof");
     assert_eq!(read_all(|b| ch.recv(b)), b"SHOUT");
@@ -665,4 +677,65 @@ fn the_reply_to_a_request_precedes_what_the_server_sends_after_deciding() {
         assert_eq!(read_all(|b| ch.recv(b)), b"early");
         assert_eq!(ch.recv_exit_status().expect("status"), ExitStatus::Code(0));
     }
+}
+
+#[test]
+fn a_busy_unauthenticated_client_is_still_cut_off_at_the_grace_time() {
+    let served = serve(
+        Arc::new(Recorder::default()),
+        |t| t.set_auth_limits(6, Some(Duration::from_millis(800))),
+        reply_and_exit,
+    );
+    let t = &served.client;
+    t.start_client().expect("handshake");
+    let start = Instant::now();
+    // IGNOREs back to back: the server's reads never time out.
+    while t.send_ignore(0).is_ok() && start.elapsed() < Duration::from_secs(10) {}
+    assert!(start.elapsed() < Duration::from_secs(4), "still connected");
+    assert!(!served.server.is_active());
+}
+
+#[test]
+fn a_channel_closed_before_it_is_accepted_reads_as_closed() {
+    let user_key = generate(KeyType::Ed25519, None);
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let client_socket = TcpStream::connect(listener.local_addr().expect("addr")).expect("connect");
+    let (server_socket, _) = listener.accept().expect("accept");
+    let server = Arc::new(Transport::new(server_socket));
+    server
+        .add_server_key(standard_host_keys()[0].clone())
+        .expect("host key");
+    let handler = Arc::new(Recorder {
+        key: Some(user_key.public_key()),
+        ..Recorder::default()
+    });
+    let starting = {
+        let server = Arc::clone(&server);
+        std::thread::spawn(move || server.start_server(handler))
+    };
+    let client = Transport::new(client_socket);
+    client.start_client().expect("handshake");
+    starting.join().expect("thread").expect("server handshake");
+    client.auth_publickey(USER, &user_key).expect("login");
+    let ch = client.open_session().expect("session");
+    ch.exec("run").expect("exec");
+    ch.close().expect("close");
+    drop(ch);
+    std::thread::sleep(Duration::from_millis(300));
+
+    let accepted = server
+        .accept(Some(Duration::from_secs(5)))
+        .expect("the closed channel is still handed over");
+    accepted.set_timeout(Some(Duration::from_secs(5)));
+    let start = Instant::now();
+    let mut buf = [0u8; 16];
+    assert_eq!(accepted.recv(&mut buf).expect("EOF"), 0);
+    assert!(accepted.recv_exit_status().is_err());
+    assert!(
+        start.elapsed() < Duration::from_secs(1),
+        "reads must not wait"
+    );
+    drop(accepted);
+    client.close();
+    server.close();
 }

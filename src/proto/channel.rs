@@ -334,12 +334,15 @@ impl Channels {
     }
 
     /// Server: opens a channel recorded by [`Self::incoming`]; returns the confirmation.
+    /// The channel starts with one handle, which the application takes over when it accepts
+    /// the channel: a channel the client closes before that is still there to be accepted.
     pub fn confirm(&mut self, id: ChannelId) -> Option<Vec<u8>> {
         let c = self.map.get_mut(&id)?;
         if c.state != ChannelState::Opening {
             return None;
         }
         c.state = ChannelState::Open;
+        c.handles += 1;
         let mut w = Writer::message(msg::CHANNEL_OPEN_CONFIRMATION);
         w.u32(c.remote_id).u32(id).u32(WINDOW_SIZE).u32(MAX_PACKET);
         Some(w.into_bytes())

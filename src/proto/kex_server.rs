@@ -246,12 +246,35 @@ struct Agreed {
     shared: zeroize::Zeroizing<Vec<u8>>,
 }
 
-/// Without a moduli file: the built-in group (14, 16 or 18) closest to the preferred size
-/// within the client's bounds, as OpenSSH falls back when /etc/ssh/moduli is missing.
+/// Without a moduli file: a built-in group (14, 16 or 18) within the client's bounds, by
+/// RFC 4419's rule: the smallest at least as large as the preferred size, else the largest.
 fn builtin_group(min: u32, preferred: u32, max: u32) -> Option<DhGroup> {
-    let groups = [DhGroup::group14(), DhGroup::group16(), DhGroup::group18()];
-    groups
-        .into_iter()
-        .filter(|g| (u64::from(min)..=u64::from(max)).contains(&g.bits()))
-        .min_by_key(|g| g.bits().abs_diff(u64::from(preferred)))
+    let fitting = || {
+        [DhGroup::group14(), DhGroup::group16(), DhGroup::group18()]
+            .into_iter()
+            .filter(|g| (u64::from(min)..=u64::from(max)).contains(&g.bits()))
+    };
+    fitting()
+        .filter(|g| g.bits() >= u64::from(preferred))
+        .min_by_key(DhGroup::bits)
+        .or_else(|| fitting().max_by_key(DhGroup::bits))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::builtin_group;
+
+    #[test]
+    fn builtin_groups_follow_rfc_4419() {
+        let bits = |min, n, max| builtin_group(min, n, max).map(|g| g.bits());
+        assert_eq!(
+            bits(2048, 3072, 8192),
+            Some(4096),
+            "never smaller than asked"
+        );
+        assert_eq!(bits(2048, 2048, 8192), Some(2048));
+        assert_eq!(bits(2048, 7680, 8192), Some(8192));
+        assert_eq!(bits(2048, 8192, 4096), Some(4096), "the largest within max");
+        assert_eq!(bits(3000, 3072, 3500), None);
+    }
 }

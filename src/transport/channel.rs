@@ -49,6 +49,11 @@ impl Channel {
     /// A handle on channel `id`, counted so that the channel lives as long as a handle does.
     pub(super) fn attach(shared: Arc<Shared>, id: ChannelId, timeout: Option<Duration>) -> Channel {
         shared.with(|c| c.channel_retain(id));
+        Channel::adopt(shared, id, timeout)
+    }
+
+    /// A handle taking over a count already made for it (a server's accepted channel).
+    pub(super) fn adopt(shared: Arc<Shared>, id: ChannelId, timeout: Option<Duration>) -> Channel {
         Channel {
             shared,
             id,
@@ -130,7 +135,9 @@ impl Channel {
         let id = self.id;
         self.shared
             .wait(self.io_timeout(), "channel data", |c| {
-                let ch = c.channel(id)?;
+                let Some(ch) = c.channel(id) else {
+                    return Some(Err(gone()));
+                };
                 let buffered = if stderr {
                     ch.stderr.len()
                 } else {
@@ -244,7 +251,9 @@ impl Channel {
         let id = self.id;
         self.shared
             .wait(self.io_timeout(), "the exit status", |c| {
-                let ch = c.channel(id)?;
+                let Some(ch) = c.channel(id) else {
+                    return Some(Err(gone()));
+                };
                 match (&ch.exit, &ch.state) {
                     (Some(exit), _) => Some(Ok(exit.clone())),
                     (None, ChannelState::Closed) => Some(Err(Error::new(
@@ -281,6 +290,11 @@ impl Drop for Channel {
             self.shared.readiness.forget(id);
         }
     }
+}
+
+/// The error for a channel the connection no longer knows.
+fn gone() -> Error {
+    Error::new(ErrorKind::Closed, "the channel is gone")
 }
 
 /// A zero timeout is non-blocking mode: "would block" rather than "timed out".

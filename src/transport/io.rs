@@ -242,6 +242,11 @@ fn read_loop(shared: &Arc<Shared>, mut socket: TcpStream, server: Option<&Server
         }
         let (result, event) = shared.with(|conn| {
             let r = conn.handle_bytes_in_place(buf.get_mut(..filled).unwrap_or_default());
+            // A peer that never lets a read time out still meets its deadlines.
+            let now = Instant::now();
+            if conn.poll_timeout().is_some_and(|due| now >= due) {
+                let _ = conn.handle_timeout(now);
+            }
             (r, conn.take_server_event())
         });
         shared.changed.notify_all();

@@ -153,7 +153,7 @@ impl Transport {
         let id = shared.wait(timeout, "a channel from the client", |c| {
             c.take_accepted_channel().map(Ok)
         })?;
-        Ok(Channel::attach(shared, id, self.timeout()))
+        Ok(Channel::adopt(shared, id, self.timeout()))
     }
 
     /// Server: the public key the client authenticated with, when publickey completed

@@ -3,7 +3,7 @@
 //! While an event waits for its answer the connection reads nothing further, so answers go
 //! out in request order and nothing depends on a decision not yet made.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::time::Instant;
 
 use super::super::channel::ChannelId;
@@ -32,10 +32,13 @@ pub(super) enum Pending {
     Auth(PendingAuth),
     ChannelOpen {
         channel: ChannelId,
+        session: bool,
     },
+    /// `starts`: a shell, exec or subsystem, which a session may run only once.
     ChannelRequest {
         channel: ChannelId,
         want_reply: bool,
+        starts: bool,
     },
     Global {
         want_reply: bool,
@@ -56,6 +59,8 @@ pub(super) struct ServerState {
     pub login_deadline: Option<Instant>,
     /// The client promised to open no more sessions (no-more-sessions@openssh.com).
     pub no_more_sessions: bool,
+    /// Open session channels, and whether each has started its shell, exec or subsystem.
+    pub sessions: HashMap<ChannelId, bool>,
     /// Our messages on a channel whose request awaits our reply: they go out after it,
     /// however quickly the application acts on its decision. With their total size.
     pub behind_reply: VecDeque<Vec<u8>>,
@@ -103,6 +108,7 @@ impl Connection {
             accepted: VecDeque::new(),
             login_deadline: None,
             no_more_sessions: false,
+            sessions: HashMap::new(),
             behind_reply: VecDeque::new(),
             behind_reply_bytes: 0,
         };
@@ -310,19 +316,21 @@ impl Connection {
             }
             return Ok(());
         }
+        let session = kind == "session";
         self.raise(
             ServerEvent::ChannelOpen {
                 channel,
                 kind,
                 direct_tcpip,
             },
-            Pending::ChannelOpen { channel },
+            Pending::ChannelOpen { channel, session },
         )
     }
 
     /// Server: the application's verdict on the channel open it was asked about.
     pub fn answer_channel_open(&mut self, result: OpenResult) -> Result<()> {
-        let Some(Pending::ChannelOpen { channel }) = self.server_state()?.pending.take() else {
+        let Some(Pending::ChannelOpen { channel, session }) = self.server_state()?.pending.take()
+        else {
             return Err(Error::new(
                 ErrorKind::State,
                 "no channel open awaits an answer",
@@ -330,7 +338,13 @@ impl Connection {
         };
         let payload = match result {
             OpenResult::Succeeded => {
-                self.server_state()?.accepted.push_back(channel);
+                let state = self.server_state()?;
+                state.accepted.push_back(channel);
+                if session {
+                    state.sessions.insert(channel, false);
+                } else {
+                    state.sessions.remove(&channel);
+                }
                 self.channels.confirm(channel)
             }
             refused => self
@@ -389,6 +403,17 @@ impl Connection {
             b"auth-agent-req@openssh.com" => Some(SessionRequest::ForwardAgent),
             _ => None,
         };
+        let started = self.server_state()?.sessions.get(&channel).copied();
+        let starts = matches!(
+            request,
+            Some(SessionRequest::Shell | SessionRequest::Exec(_) | SessionRequest::Subsystem(_))
+        );
+        // Session requests only on sessions, and one shell, exec or subsystem each.
+        let request = match started {
+            Some(false) => request,
+            Some(true) if !starts => request,
+            _ => None,
+        };
         let Some(request) = request else {
             let name = text(kind);
             self.log(Level::Debug, || format!("refusing channel request {name}"));
@@ -404,6 +429,7 @@ impl Connection {
             Pending::ChannelRequest {
                 channel,
                 want_reply,
+                starts,
             },
         )
     }
@@ -413,6 +439,7 @@ impl Connection {
         let Some(Pending::ChannelRequest {
             channel,
             want_reply,
+            starts,
         }) = self.server_state()?.pending.take()
         else {
             return Err(Error::new(
@@ -420,6 +447,9 @@ impl Connection {
                 "no channel request awaits an answer",
             ));
         };
+        if ok && starts {
+            self.server_state()?.sessions.insert(channel, true);
+        }
         if want_reply {
             if let Some(p) = self.channels.request_reply(channel, ok) {
                 self.send(p);
@@ -437,7 +467,7 @@ impl Connection {
     pub(super) fn reply_pending_on(&self, id: ChannelId) -> bool {
         matches!(
             self.server.as_ref().and_then(|s| s.pending.as_ref()),
-            Some(Pending::ChannelRequest { channel, want_reply: true }) if *channel == id
+            Some(Pending::ChannelRequest { channel, want_reply: true, .. }) if *channel == id
         )
     }
 
@@ -447,6 +477,7 @@ impl Connection {
         let Some(Pending::ChannelRequest {
             channel,
             want_reply: true,
+            ..
         }) = self.server.as_ref().and_then(|s| s.pending.as_ref())
         else {
             return Some(payload);
@@ -485,6 +516,9 @@ impl Connection {
             },
             b"no-more-sessions@openssh.com" => {
                 self.server_state()?.no_more_sessions = true;
+                if want_reply {
+                    self.send(vec![msg::REQUEST_SUCCESS]);
+                }
                 return Ok(());
             }
             // Keepalives and host key rotation proofs get OpenSSH's answer: a refusal.

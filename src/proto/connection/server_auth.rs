@@ -63,6 +63,8 @@ pub(super) struct ServerAuth {
     pub authenticated_key: Option<PublicKey>,
     /// The methods the application last said may continue.
     allowed: Option<String>,
+    /// "none" requests so far; only the first is free.
+    pub nones: u32,
 }
 
 impl Default for ServerAuth {
@@ -76,6 +78,7 @@ impl Default for ServerAuth {
             banner_sent: false,
             authenticated_key: None,
             allowed: None,
+            nones: 0,
         }
     }
 }
@@ -120,7 +123,10 @@ impl Connection {
         state.auth.stage = Stage::Ready;
         self.send_banner_once()?;
         let request = match method {
-            b"none" => Some((AuthRequest::None, PendingAuth::None)),
+            b"none" => {
+                self.server_state()?.auth.nones += 1;
+                Some((AuthRequest::None, PendingAuth::None))
+            }
             b"password" => {
                 let change = r.bool("password change flag")?;
                 let password = Zeroizing::new(text(r.string("password")?));
@@ -248,9 +254,14 @@ impl Connection {
                 (result, allowed_methods)
             }
         };
+        // As OpenSSH counts: refused key queries, and every "none" after the first.
+        let counted = match &pending {
+            PendingAuth::None => self.server_state()?.auth.nones > 1,
+            _ => true,
+        };
         match (pending, result) {
             (PendingAuth::PublicKeyQuery { .. }, AuthResult::Failed) => {
-                self.refuse_auth(&methods, false)
+                self.refuse_auth(&methods, counted)
             }
             (PendingAuth::PublicKeyQuery { algorithm, blob }, _) => {
                 let mut w = Writer::message(msg::USERAUTH_60);
@@ -262,13 +273,15 @@ impl Connection {
                 self.accept_auth(pending);
                 Ok(())
             }
-            (_, AuthResult::PartiallySuccessful) => {
+            (pending, AuthResult::PartiallySuccessful) => {
+                // A key that passed one factor is the key the user proved.
+                if let PendingAuth::PublicKey(key) = pending {
+                    self.server_state()?.auth.authenticated_key = Some(*key);
+                }
                 self.send_auth_failure(&methods, true);
                 Ok(())
             }
-            (pending, AuthResult::Failed) => {
-                self.refuse_auth(&methods, !matches!(pending, PendingAuth::None))
-            }
+            (_, AuthResult::Failed) => self.refuse_auth(&methods, counted),
         }
     }
 

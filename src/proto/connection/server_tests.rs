@@ -57,12 +57,11 @@ fn pump_deciding(
                 panic!("unexpected event {event:?}");
             };
             let result = decide(&request);
-            server
-                .answer_auth(AuthAnswer::Verdict {
-                    result,
-                    allowed_methods: "publickey,password".into(),
-                })
-                .unwrap();
+            // Refusing the last allowed attempt ends the connection; that is an Err here.
+            let _ = server.answer_auth(AuthAnswer::Verdict {
+                result,
+                allowed_methods: "publickey,password".into(),
+            });
             let _ = server.handle_bytes(&[]);
         }
         let _ = client.handle_bytes(&to_client);
@@ -345,4 +344,49 @@ fn answer_everything(server: &mut Connection) {
         };
         let _ = server.handle_bytes(&[]);
     }
+}
+
+#[test]
+fn only_the_first_none_is_free() {
+    let (mut client, mut server) = established();
+    server.set_max_auth_tries(3);
+    for attempt in 1..=4 {
+        client.auth_none("u").unwrap();
+        pump(&mut client, &mut server);
+        assert_eq!(server.error().is_some(), attempt == 4, "attempt {attempt}");
+    }
+}
+
+#[test]
+fn refused_key_queries_count_as_attempts() {
+    let (mut client, mut server) = established();
+    server.set_max_auth_tries(2);
+    client.auth_none("u").unwrap();
+    pump(&mut client, &mut server);
+    for attempt in 1..=2 {
+        let key = PrivateKey::generate(KeyType::Ed25519, None, &mut OsRandom).unwrap();
+        let mut query = Writer::message(msg::USERAUTH_REQUEST);
+        query
+            .string("u")
+            .string("ssh-connection")
+            .string("publickey")
+            .bool(false)
+            .string("ssh-ed25519")
+            .string(key.public_key().as_blob());
+        inject(&mut client, &mut server, query.as_bytes());
+        answer_everything(&mut server);
+        assert_eq!(server.error().is_some(), attempt == 2, "query {attempt}");
+    }
+}
+
+#[test]
+fn no_more_sessions_is_answered_when_asked() {
+    let (mut client, mut server) = authenticated();
+    let id = client
+        .global_request("no-more-sessions@openssh.com", true, &[])
+        .unwrap()
+        .unwrap();
+    pump(&mut client, &mut server);
+    assert_eq!(client.take_global_reply(id), Some(Some(Vec::new())));
+    assert!(server.error().is_none());
 }
