@@ -390,3 +390,26 @@ fn no_more_sessions_is_answered_when_asked() {
     assert_eq!(client.take_global_reply(id), Some(Some(Vec::new())));
     assert!(server.error().is_none());
 }
+
+/// During the initial (strict) key exchange the server takes nothing but the exchange's next
+/// message: every other number ends the connection, IGNORE and DEBUG included.
+#[test]
+fn every_other_message_during_the_initial_key_exchange_is_fatal() {
+    for number in 0..=255u8 {
+        if matches!(number, msg::KEXINIT | msg::KEX_ECDH_INIT) {
+            continue;
+        }
+        let (mut client, mut server) = pair();
+        // Both KEXINITs cross; the client's ephemeral value is held back.
+        let hello = client.take_transmit();
+        server.handle_bytes(&hello).unwrap();
+        client.handle_bytes(&server.take_transmit()).unwrap();
+        let _held_back = client.take_transmit();
+        inject(&mut client, &mut server, &message(number));
+        assert!(
+            server.error().is_some(),
+            "message {number} accepted during the key exchange"
+        );
+        assert!(!server.is_established());
+    }
+}
