@@ -17,6 +17,11 @@
  *   SftpServer=PROGRAM        what serves the "sftp" subsystem, for sftp and scp (default
  *                             OpenSSH's /usr/lib/openssh/sftp-server when it is installed;
  *                             "none" refuses the subsystem)
+ *   MaxConnections=N          connections served at once (default 1024); more are refused
+ *                             with a log line
+ *   MaxUnauthenticated=N      connections not yet logged in (default 64); a newcomer beyond
+ *                             it closes the oldest of them, so a flood of idle connections
+ *                             cannot keep real users out (and none needs a login timeout)
  *
  * Sessions: a command runs as `/bin/sh -c COMMAND`, a shell as the user's login shell, in
  * the user's home directory, with standard input, output and error wired to the channel,
@@ -37,6 +42,7 @@
 #include <pwd.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,6 +50,7 @@
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <termios.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <sekura.h>
@@ -54,6 +61,9 @@
 #define MAX_CHANNELS 32
 #define MAX_ENV 16
 #define DEFAULT_SFTP_SERVER "/usr/lib/openssh/sftp-server"
+#define DEFAULT_MAX_CONNECTIONS 1024
+#define DEFAULT_MAX_UNAUTHENTICATED 64
+#define KILL_GRACE_MS 3000 /* from SIGHUP to SIGKILL for a session whose client is gone */
 
 /* ---- configuration ----------------------------------------------------------------------- */
 
@@ -68,6 +78,8 @@ static struct {
     const char *sftp_server; /* "": no sftp subsystem */
     char allowed_auths[64];
     struct passwd user; /* the one user who may log in */
+    int max_connections;
+    int max_unauthenticated;
 } config;
 
 static volatile sig_atomic_t stop_signal;
@@ -94,7 +106,8 @@ static void usage(void)
 {
     fprintf(stderr, "usage: " PROGRAM " -p PORT [-a ADDRESS] -h HOST_KEY... "
                     "[-o AuthorizedKeysFile=FILE] [-o PasswordFile=FILE] "
-                    "[-o SftpServer=PROGRAM]\n");
+                    "[-o SftpServer=PROGRAM] [-o MaxConnections=N] "
+                    "[-o MaxUnauthenticated=N]\n");
     exit(1);
 }
 
@@ -158,10 +171,22 @@ static int password_ok(const char *user, const char *password)
     return ok;
 }
 
+static int positive_number(const char *text)
+{
+    char *end;
+    errno = 0;
+    long n = strtol(text, &end, 10);
+    if (errno != 0 || end == text || *end != '\0' || n < 1 || n > 1000000)
+        die("not a number from 1 to 1000000: %s", text);
+    return (int)n;
+}
+
 static void parse_options(int argc, char **argv)
 {
     int opt;
     config.address = "127.0.0.1";
+    config.max_connections = DEFAULT_MAX_CONNECTIONS;
+    config.max_unauthenticated = DEFAULT_MAX_UNAUTHENTICATED;
     config.sftp_server = access(DEFAULT_SFTP_SERVER, X_OK) == 0 ? DEFAULT_SFTP_SERVER : "";
     while ((opt = getopt(argc, argv, "p:a:h:o:")) != -1) {
         switch (opt) {
@@ -185,6 +210,10 @@ static void parse_options(int argc, char **argv)
                 config.password_file = optarg + 13;
             else if (strncmp(optarg, "SftpServer=", 11) == 0)
                 config.sftp_server = strcmp(optarg + 11, "none") == 0 ? "" : optarg + 11;
+            else if (strncmp(optarg, "MaxConnections=", 15) == 0)
+                config.max_connections = positive_number(optarg + 15);
+            else if (strncmp(optarg, "MaxUnauthenticated=", 19) == 0)
+                config.max_unauthenticated = positive_number(optarg + 19);
             else
                 die("unknown option %s", optarg);
             break;
@@ -212,11 +241,12 @@ static void parse_options(int argc, char **argv)
 
 /* ---- one connection: what the callbacks saw ---------------------------------------------- */
 
-/* A channel's requests, matched to the accepted channel by id. */
+/* A channel's requests, matched to the accepted channel by id. A slot is made when the
+ * channel opens (check_channel_request), so a request for any other channel finds none. */
 struct session {
     int used;
     uint32_t id;
-    int started; /* exec or shell requested */
+    int started; /* exec, shell or subsystem accepted: no pty-req, env or second start now */
     char *command; /* NULL for a shell */
     int pty;
     char term[64];
@@ -238,31 +268,45 @@ struct conn {
     int running; /* channel threads not yet finished */
 };
 
-/* The session of channel id, made on first use; NULL if too many. Call with the lock held. */
-static struct session *session_for(struct conn *c, uint32_t id)
+/* The session of channel id, or NULL. Call with the lock held. */
+static struct session *session_find(struct conn *c, uint32_t id)
 {
-    struct session *slot = NULL;
-    for (int i = 0; i < MAX_CHANNELS; i++) {
+    for (int i = 0; i < MAX_CHANNELS; i++)
         if (c->sessions[i].used && c->sessions[i].id == id)
             return &c->sessions[i];
-        if (!c->sessions[i].used && slot == NULL)
-            slot = &c->sessions[i];
+    return NULL;
+}
+
+/* A new session for channel id; NULL if MAX_CHANNELS are open. Call with the lock held. */
+static struct session *session_new(struct conn *c, uint32_t id)
+{
+    for (int i = 0; i < MAX_CHANNELS; i++) {
+        struct session *slot = &c->sessions[i];
+        if (!slot->used) {
+            memset(slot, 0, sizeof *slot);
+            slot->used = 1;
+            slot->id = id;
+            slot->master = -1;
+            return slot;
+        }
     }
-    if (slot != NULL) {
-        memset(slot, 0, sizeof *slot);
-        slot->used = 1;
-        slot->id = id;
-        slot->master = -1;
-    }
-    return slot;
+    return NULL;
+}
+
+/* Frees what a session's fields own (the slot itself or a copy of it). */
+static void clear_session(struct session *s)
+{
+    free(s->command);
+    s->command = NULL;
+    for (int i = 0; i < s->env_count; i++)
+        free(s->env[i]);
+    s->env_count = 0;
 }
 
 static void release_session(struct conn *c, struct session *s)
 {
     pthread_mutex_lock(&c->lock);
-    free(s->command);
-    for (int i = 0; i < s->env_count; i++)
-        free(s->env[i]);
+    clear_session(s);
     s->used = 0;
     pthread_mutex_unlock(&c->lock);
 }
@@ -346,22 +390,34 @@ static int check_auth_interactive_response(void *userdata, const ssh_server_auth
 
 static int check_channel_request(void *userdata, const ssh_server_open_params *p)
 {
-    (void)userdata;
-    return strcmp(p->kind, "session") == 0 ? SSH_OPEN_SUCCEEDED
-                                           : SSH_OPEN_FAILED_UNKNOWN_CHANNEL_TYPE;
+    struct conn *c = userdata;
+    if (strcmp(p->kind, "session") != 0)
+        return SSH_OPEN_FAILED_UNKNOWN_CHANNEL_TYPE;
+    pthread_mutex_lock(&c->lock);
+    struct session *s = session_find(c, p->channel_id) == NULL ? session_new(c, p->channel_id)
+                                                               : NULL;
+    pthread_mutex_unlock(&c->lock);
+    return s != NULL ? SSH_OPEN_SUCCEEDED : SSH_OPEN_FAILED_RESOURCE_SHORTAGE;
 }
 
+/* exec, shell or subsystem: once per channel. */
 static bool start_session(struct conn *c, uint32_t id, const char *command)
 {
+    char *copy = NULL;
+    if (command != NULL && (copy = strdup(command)) == NULL)
+        return false;
     pthread_mutex_lock(&c->lock);
-    struct session *s = session_for(c, id);
-    if (s != NULL && !s->started) {
+    struct session *s = session_find(c, id);
+    bool ok = s != NULL && !s->started;
+    if (ok) {
         s->started = 1;
-        s->command = command != NULL ? strdup(command) : NULL;
+        s->command = copy;
+        copy = NULL;
         pthread_cond_broadcast(&c->changed);
     }
     pthread_mutex_unlock(&c->lock);
-    return s != NULL;
+    free(copy);
+    return ok;
 }
 
 static bool check_channel_exec_request(void *userdata, const ssh_server_request_params *p)
@@ -384,38 +440,43 @@ static bool check_channel_subsystem_request(void *userdata, const ssh_server_req
     return start_session(userdata, p->channel_id, config.sftp_server);
 }
 
+static void set_size(struct session *s, const ssh_server_pty_params *p)
+{
+    s->size.ws_col = (unsigned short)p->width_chars;
+    s->size.ws_row = (unsigned short)p->height_rows;
+    s->size.ws_xpixel = (unsigned short)p->width_pixels;
+    s->size.ws_ypixel = (unsigned short)p->height_pixels;
+}
+
+/* Only before the session starts: it runs on a pty or on pipes from the start. */
 static bool check_channel_pty_request(void *userdata, const ssh_server_pty_params *p)
 {
     struct conn *c = userdata;
     pthread_mutex_lock(&c->lock);
-    struct session *s = session_for(c, p->channel_id);
-    if (s != NULL) {
+    struct session *s = session_find(c, p->channel_id);
+    bool ok = s != NULL && !s->started && !s->pty;
+    if (ok) {
         s->pty = 1;
         snprintf(s->term, sizeof s->term, "%s", p->term);
-        s->size.ws_col = (unsigned short)p->width_chars;
-        s->size.ws_row = (unsigned short)p->height_rows;
-        s->size.ws_xpixel = (unsigned short)p->width_pixels;
-        s->size.ws_ypixel = (unsigned short)p->height_pixels;
+        set_size(s, p);
     }
     pthread_mutex_unlock(&c->lock);
-    return s != NULL;
+    return ok;
 }
 
 static bool check_channel_window_change_request(void *userdata, const ssh_server_pty_params *p)
 {
     struct conn *c = userdata;
     pthread_mutex_lock(&c->lock);
-    struct session *s = session_for(c, p->channel_id);
-    if (s != NULL) {
-        s->size.ws_col = (unsigned short)p->width_chars;
-        s->size.ws_row = (unsigned short)p->height_rows;
-        s->size.ws_xpixel = (unsigned short)p->width_pixels;
-        s->size.ws_ypixel = (unsigned short)p->height_pixels;
+    struct session *s = session_find(c, p->channel_id);
+    bool ok = s != NULL;
+    if (ok) {
+        set_size(s, p);
         if (s->master >= 0)
             ioctl(s->master, TIOCSWINSZ, &s->size);
     }
     pthread_mutex_unlock(&c->lock);
-    return s != NULL;
+    return ok;
 }
 
 static int env_allowed(const char *name)
@@ -429,15 +490,18 @@ static bool check_channel_env_request(void *userdata, const ssh_server_request_p
     struct conn *c = userdata;
     if (!env_allowed(p->name) || strlen(p->value) != p->value_len)
         return false;
+    char *entry = NULL;
+    if (asprintf(&entry, "%s=%s", p->name, p->value) < 0)
+        return false;
     pthread_mutex_lock(&c->lock);
-    struct session *s = session_for(c, p->channel_id);
-    int ok = s != NULL && !s->started && s->env_count < MAX_ENV;
+    struct session *s = session_find(c, p->channel_id);
+    bool ok = s != NULL && !s->started && s->env_count < MAX_ENV;
     if (ok) {
-        size_t len = strlen(p->name) + p->value_len + 2;
-        s->env[s->env_count] = malloc(len);
-        snprintf(s->env[s->env_count++], len, "%s=%s", p->name, p->value);
+        s->env[s->env_count++] = entry;
+        entry = NULL;
     }
     pthread_mutex_unlock(&c->lock);
+    free(entry);
     return ok;
 }
 
@@ -451,22 +515,37 @@ struct launch {
     char slave[64]; /* the pty's device, with a pty */
 };
 
+/* Appends "NAME=value" made from format; -1 if out of memory. */
+static int add_env(struct launch *l, int *n, const char *format, ...)
+{
+    char *entry = NULL;
+    va_list args;
+    va_start(args, format);
+    int rc = vasprintf(&entry, format, args);
+    va_end(args);
+    if (rc < 0)
+        return -1;
+    l->env[(*n)++] = entry;
+    return 0;
+}
+
 /* The child's environment: the user's basics, the connection, the accepted variables. */
 static int prepare_launch(struct launch *l, struct conn *c, const struct session *s)
 {
     int n = 0;
     memset(l, 0, sizeof *l);
-    if (asprintf(&l->env[n++], "HOME=%s", config.user.pw_dir) < 0 ||
-        asprintf(&l->env[n++], "USER=%s", config.user.pw_name) < 0 ||
-        asprintf(&l->env[n++], "LOGNAME=%s", config.user.pw_name) < 0 ||
-        asprintf(&l->env[n++], "SHELL=%s", config.user.pw_shell) < 0 ||
-        asprintf(&l->env[n++], "PATH=/usr/local/bin:/usr/bin:/bin") < 0 ||
-        asprintf(&l->env[n++], "SSH_CONNECTION=%s %s %s %s", c->peer, c->peer_port, c->local,
-                 c->local_port) < 0 ||
-        (s->pty && asprintf(&l->env[n++], "TERM=%s", s->term) < 0))
+    if (add_env(l, &n, "HOME=%s", config.user.pw_dir) < 0 ||
+        add_env(l, &n, "USER=%s", config.user.pw_name) < 0 ||
+        add_env(l, &n, "LOGNAME=%s", config.user.pw_name) < 0 ||
+        add_env(l, &n, "SHELL=%s", config.user.pw_shell) < 0 ||
+        add_env(l, &n, "PATH=/usr/local/bin:/usr/bin:/bin") < 0 ||
+        add_env(l, &n, "SSH_CONNECTION=%s %s %s %s", c->peer, c->peer_port, c->local,
+                c->local_port) < 0 ||
+        (s->pty && add_env(l, &n, "TERM=%s", s->term) < 0))
         return -1;
     for (int i = 0; i < s->env_count; i++)
-        l->env[n++] = strdup(s->env[i]);
+        if (add_env(l, &n, "%s", s->env[i]) < 0)
+            return -1;
     const char *base = strrchr(config.user.pw_shell, '/');
     snprintf(l->argv0, sizeof l->argv0, "-%s", base != NULL ? base + 1 : config.user.pw_shell);
     return 0;
@@ -478,7 +557,7 @@ static void free_launch(struct launch *l)
         free(l->env[i]);
 }
 
-/* In the child: becomes the command or the login shell. */
+/* In the child: becomes the command or the login shell. Async-signal-safe calls only. */
 static void exec_session(const struct session *s, struct launch *l)
 {
     static const char failed[] = "sekura-sshd: cannot run the session\n";
@@ -494,31 +573,56 @@ static void exec_session(const struct session *s, struct launch *l)
     _exit(127);
 }
 
-/* Starts the session with pipes; *in, *out, *err are the parent's ends. */
+static void close_fds(int *fds, int count)
+{
+    for (int i = 0; i < count; i++)
+        if (fds[i] >= 0)
+            close(fds[i]);
+}
+
+/* Writes to our end of the session's input never block: copy_input can always stop. */
+static void set_nonblocking(int fd)
+{
+    int flags = fcntl(fd, F_GETFL);
+    if (flags >= 0)
+        fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+}
+
+/* Starts the session with pipes; *in, *out, *err are the parent's ends. The child leads a
+ * session and process group of its own (setsid), which a hangup reaches as a whole. Closes
+ * every pipe on failure. Standard input, output and error of sekura-sshd are open (main),
+ * so the pipes are above 2 and dup2 clears their close-on-exec flag. */
 static pid_t spawn_pipes(const struct session *s, struct launch *l, int *in, int *out, int *err)
 {
-    int p_in[2], p_out[2], p_err[2];
-    if (pipe2(p_in, O_CLOEXEC) != 0 || pipe2(p_out, O_CLOEXEC) != 0 ||
-        pipe2(p_err, O_CLOEXEC) != 0)
+    int p[6] = {-1, -1, -1, -1, -1, -1}; /* in: p[0] p[1], out: p[2] p[3], err: p[4] p[5] */
+    if (pipe2(p, O_CLOEXEC) != 0 || pipe2(p + 2, O_CLOEXEC) != 0 ||
+        pipe2(p + 4, O_CLOEXEC) != 0) {
+        close_fds(p, 6);
         return -1;
+    }
     pid_t pid = fork();
     if (pid == 0) {
         setsid();
-        dup2(p_in[0], 0);
-        dup2(p_out[1], 1);
-        dup2(p_err[1], 2);
+        if (dup2(p[0], 0) < 0 || dup2(p[3], 1) < 0 || dup2(p[5], 2) < 0)
+            _exit(127);
         exec_session(s, l);
     }
-    close(p_in[0]);
-    close(p_out[1]);
-    close(p_err[1]);
-    *in = p_in[1];
-    *out = p_out[0];
-    *err = p_err[0];
+    if (pid < 0) {
+        close_fds(p, 6);
+        return -1;
+    }
+    close(p[0]);
+    close(p[3]);
+    close(p[5]);
+    set_nonblocking(p[1]);
+    *in = p[1];
+    *out = p[2];
+    *err = p[4];
     return pid;
 }
 
-/* Starts the session on a new pseudo-terminal; *master is the parent's side. */
+/* Starts the session on a new pseudo-terminal; *master is the parent's side (closed on
+ * failure). */
 static pid_t spawn_pty(const struct session *s, struct launch *l, int *master)
 {
     int m = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
@@ -535,48 +639,68 @@ static pid_t spawn_pty(const struct session *s, struct launch *l, int *master)
         if (slave < 0)
             _exit(127);
         ioctl(slave, TIOCSCTTY, 0);
-        dup2(slave, 0);
-        dup2(slave, 1);
-        dup2(slave, 2);
+        if (dup2(slave, 0) < 0 || dup2(slave, 1) < 0 || dup2(slave, 2) < 0)
+            _exit(127);
         if (slave > 2)
             close(slave);
         exec_session(s, l);
     }
+    if (pid < 0) {
+        close(m);
+        return -1;
+    }
+    set_nonblocking(m);
     *master = m;
     return pid;
 }
 
-/* Copies what the client sends to the session's input until EOF or the channel closes. */
+/* Copies what the client sends to the session's input until EOF, the channel closes, or
+ * run_session sets stop. */
 struct input_job {
     ssh_channel *ch;
-    int fd;
+    int fd; /* non-blocking */
     int close_fd; /* a pipe: close it at EOF (a pty master stays open for the output) */
+    atomic_int stop;
 };
+
+static int write_input(struct input_job *job, const uint8_t *buf, size_t len)
+{
+    while (len > 0) {
+        ssize_t w = write(job->fd, buf, len);
+        if (w > 0) {
+            buf += w;
+            len -= (size_t)w;
+        } else if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            if (atomic_load(&job->stop))
+                return -1;
+            struct pollfd pfd = {.fd = job->fd, .events = POLLOUT};
+            poll(&pfd, 1, 200);
+        } else if (w < 0 && errno != EINTR) {
+            return -1;
+        }
+    }
+    return 0;
+}
 
 static void *copy_input(void *arg)
 {
     struct input_job *job = arg;
     uint8_t buf[16384];
     ssize_t n;
-    while ((n = ssh_channel_recv(job->ch, buf, sizeof buf)) > 0) {
-        for (ssize_t done = 0; done < n;) {
-            ssize_t w = write(job->fd, buf + done, (size_t)(n - done));
-            if (w < 0 && errno == EINTR)
-                continue;
-            if (w < 0) {
-                n = -1;
-                break;
-            }
-            done += w;
-        }
-        if (n < 0)
+    while ((n = ssh_channel_recv(job->ch, buf, sizeof buf)) > 0)
+        if (write_input(job, buf, (size_t)n) != 0)
             break;
-    }
     if (job->close_fd)
         close(job->fd);
-    else if (n == 0 && write(job->fd, "\004", 1) < 0) /* EOF on a terminal: ^D, as sshd */
-        return NULL;
+    else if (n == 0) /* EOF on a terminal: ^D, as sshd */
+        write_input(job, (const uint8_t *)"\004", 1);
     return NULL;
+}
+
+/* Whether the client closed the channel or the connection ended. */
+static int channel_gone(struct conn *c, ssh_channel *ch)
+{
+    return !ssh_transport_is_active(c->t) || ssh_channel_exit_status_ready(ch);
 }
 
 /* Copies the session's output (and error) to the channel until both end; -1 if the client
@@ -592,7 +716,7 @@ static int copy_output(struct conn *c, ssh_channel *ch, int out, int err)
         if (ready < 0 && errno != EINTR)
             return -1;
         if (ready <= 0) {
-            if (!ssh_transport_is_active(c->t))
+            if (channel_gone(c, ch))
                 return -1;
             continue;
         }
@@ -600,7 +724,7 @@ static int copy_output(struct conn *c, ssh_channel *ch, int out, int err)
             if (fds[i].fd < 0 || fds[i].revents == 0)
                 continue;
             ssize_t n = read(fds[i].fd, buf, sizeof buf);
-            if (n < 0 && errno == EINTR)
+            if (n < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK))
                 continue;
             if (n <= 0) { /* EOF, or EIO on a pty whose processes all ended */
                 fds[i].fd = -1;
@@ -631,13 +755,66 @@ static const char *signal_name(int sig)
     return "KILL"; /* RFC 4254 names only these; the closest for others */
 }
 
-static void run_session(struct conn *c, ssh_channel *ch, struct session *s)
+static long monotonic_ms(void)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (long)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec pause = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
+    nanosleep(&pause, NULL);
+}
+
+/* The session's process group (its leader's pid, from setsid), or the leader alone if it
+ * has not reached setsid yet. Only before the leader is reaped, so pid is still ours. */
+static void signal_session(pid_t pid, int sig)
+{
+    if (kill(-pid, sig) != 0)
+        kill(pid, sig);
+}
+
+/* Reaps the session's process into *status; 0 on success. While the client is there it
+ * waits as long as the process runs, as sshd does, even with its output closed. Once the
+ * client is gone (client_gone, or seen while waiting) it hangs up on the process group,
+ * and kills it KILL_GRACE_MS later. */
+static int reap_session(struct conn *c, ssh_channel *ch, pid_t pid, int client_gone,
+                        int *status)
+{
+    long hung_up_at = -1, pause = 1;
+    for (;;) {
+        pid_t r = waitpid(pid, status, WNOHANG);
+        if (r == pid)
+            return 0;
+        if (r < 0 && errno != EINTR)
+            return -1;
+        if (hung_up_at < 0 && (client_gone || channel_gone(c, ch))) {
+            signal_session(pid, SIGHUP); /* as sshd does */
+            hung_up_at = monotonic_ms();
+        } else if (hung_up_at >= 0 && monotonic_ms() - hung_up_at >= KILL_GRACE_MS) {
+            signal_session(pid, SIGKILL);
+            while ((r = waitpid(pid, status, 0)) < 0 && errno == EINTR)
+                ;
+            return r == pid ? 0 : -1;
+        }
+        sleep_ms(pause); /* 1, 2, 4 ... ms: quick for a process that is ending anyway */
+        pause = pause * 2 > 100 ? 100 : pause * 2;
+    }
+}
+
+/* Runs the session described by run (a copy of slot taken when it started; slot only gets
+ * the pty master for window changes). Closes every descriptor it made. */
+static void run_session(struct conn *c, ssh_channel *ch, struct session *slot,
+                        const struct session *run)
 {
     int in = -1, out = -1, err = -1, master = -1;
     struct launch launch;
     pid_t pid = -1;
-    if (prepare_launch(&launch, c, s) == 0)
-        pid = s->pty ? spawn_pty(s, &launch, &master) : spawn_pipes(s, &launch, &in, &out, &err);
+    if (prepare_launch(&launch, c, run) == 0)
+        pid = run->pty ? spawn_pty(run, &launch, &master)
+                       : spawn_pipes(run, &launch, &in, &out, &err);
     free_launch(&launch);
     if (pid < 0) {
         static const char msg[] = "sekura-sshd: cannot start the session\n";
@@ -645,35 +822,36 @@ static void run_session(struct conn *c, ssh_channel *ch, struct session *s)
         ssh_channel_send_exit_status(ch, 255);
         return;
     }
-    if (s->pty) {
+    if (run->pty) {
         pthread_mutex_lock(&c->lock);
-        s->master = master; /* from now on window changes resize it */
+        slot->master = master; /* from now on window changes resize it */
         pthread_mutex_unlock(&c->lock);
     }
-    struct input_job job = {ch, s->pty ? master : in, !s->pty};
+    struct input_job job = {.ch = ch, .fd = run->pty ? master : in, .close_fd = !run->pty};
+    atomic_init(&job.stop, 0);
     pthread_t input;
     int have_input = pthread_create(&input, NULL, copy_input, &job) == 0;
-    if (!have_input && !s->pty)
+    if (!have_input && !run->pty)
         close(in);
-    if (copy_output(c, ch, s->pty ? master : out, err) != 0)
-        kill(-pid, SIGHUP); /* the client is gone: hang up on the session, as sshd does */
+    int gone = copy_output(c, ch, run->pty ? master : out, err) != 0;
 
     int status = 0;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-        ;
-    if (WIFSIGNALED(status))
+    if (reap_session(c, ch, pid, gone, &status) != 0)
+        ssh_channel_send_exit_status(ch, 255);
+    else if (WIFSIGNALED(status))
         ssh_channel_send_exit_signal(ch, signal_name(WTERMSIG(status)), WCOREDUMP(status),
                                      NULL);
     else
         ssh_channel_send_exit_status(ch, (uint32_t)WEXITSTATUS(status));
     ssh_channel_send_eof(ch);
+    atomic_store(&job.stop, 1);
     ssh_channel_close(ch); /* ends copy_input's wait */
     if (have_input)
         pthread_join(input, NULL);
     pthread_mutex_lock(&c->lock);
-    s->master = -1;
+    slot->master = -1;
     pthread_mutex_unlock(&c->lock);
-    if (s->pty) {
+    if (run->pty) {
         close(master);
     } else {
         close(out);
@@ -686,8 +864,8 @@ struct channel_job {
     ssh_channel *ch;
 };
 
-/* Waits for the client to ask for a command or a shell (while the connection lasts), runs
- * it, and closes the channel. */
+/* Waits for the client to start a command, shell or subsystem, while the channel and the
+ * connection last; runs it; closes the channel and frees its session slot. */
 static void *serve_channel(void *arg)
 {
     struct channel_job *job = arg;
@@ -698,18 +876,31 @@ static void *serve_channel(void *arg)
     ssh_channel_get_id(ch, &id);
 
     pthread_mutex_lock(&c->lock);
-    struct session *s = session_for(c, id);
-    while (s != NULL && !s->started && ssh_transport_is_active(c->t)) {
-        struct timespec deadline;
-        clock_gettime(CLOCK_REALTIME, &deadline);
-        deadline.tv_sec += 1;
-        pthread_cond_timedwait(&c->changed, &c->lock, &deadline);
-    }
-    int started = s != NULL && s->started;
+    struct session *s = session_find(c, id);
     pthread_mutex_unlock(&c->lock);
+    struct session run;
+    memset(&run, 0, sizeof run);
+    while (s != NULL && !run.started) {
+        pthread_mutex_lock(&c->lock);
+        if (!s->started) {
+            struct timespec deadline;
+            clock_gettime(CLOCK_REALTIME, &deadline);
+            deadline.tv_sec += 1;
+            pthread_cond_timedwait(&c->changed, &c->lock, &deadline);
+        }
+        if (s->started) { /* no request changes these now; run owns the strings */
+            run = *s;
+            s->command = NULL;
+            s->env_count = 0;
+        }
+        pthread_mutex_unlock(&c->lock);
+        if (!run.started && channel_gone(c, ch))
+            break; /* closed before any exec or shell: nothing to wait for */
+    }
 
-    if (started)
-        run_session(c, ch, s);
+    if (run.started)
+        run_session(c, ch, s, &run);
+    clear_session(&run);
     if (s != NULL)
         release_session(c, s);
     ssh_channel_close(ch);
@@ -724,31 +915,87 @@ static void *serve_channel(void *arg)
 
 /* ---- connections ------------------------------------------------------------------------ */
 
-struct connection_job {
-    int fd;
+/* One accepted connection, listed from the oldest while it is served. The accept loop adds
+ * it (so the count is exact when it decides on the next one); its thread removes it. */
+struct client {
+    struct client *prev, *next;
+    ssh_transport *t; /* live while listed */
+    char peer[NI_MAXHOST];
+    char peer_port[NI_MAXSERV];
+    char local[NI_MAXHOST];
+    char local_port[NI_MAXSERV];
+    int closing; /* another thread is closing it as an old unauthenticated connection */
 };
+
+static struct {
+    pthread_mutex_t lock;
+    pthread_cond_t closed; /* a closing finished */
+    struct client *oldest, *newest;
+    int count;
+} clients = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, NULL, 0};
+
+/* Call with clients.lock held. */
+static void unlist(struct client *cl)
+{
+    if (cl->prev != NULL)
+        cl->prev->next = cl->next;
+    else
+        clients.oldest = cl->next;
+    if (cl->next != NULL)
+        cl->next->prev = cl->prev;
+    else
+        clients.newest = cl->prev;
+    clients.count--;
+}
+
+/* If more than MaxUnauthenticated connections have not logged in (cl among them), closes
+ * the oldest of them other than cl. The transport stays live meanwhile: its own thread
+ * waits for closing to clear before it frees it. */
+static void limit_unauthenticated(struct client *cl)
+{
+    int waiting = 0;
+    struct client *victim = NULL;
+    pthread_mutex_lock(&clients.lock);
+    for (struct client *o = clients.oldest; o != NULL; o = o->next) {
+        if (o->closing || ssh_transport_is_authenticated(o->t))
+            continue;
+        waiting++;
+        if (victim == NULL && o != cl)
+            victim = o;
+    }
+    if (waiting <= config.max_unauthenticated)
+        victim = NULL;
+    if (victim != NULL)
+        victim->closing = 1;
+    pthread_mutex_unlock(&clients.lock);
+    if (victim == NULL)
+        return;
+    logmsg("%d connections not authenticated (MaxUnauthenticated %d): closing the oldest, "
+           "from %s port %s",
+           waiting, config.max_unauthenticated, victim->peer, victim->peer_port);
+    ssh_transport_close(victim->t);
+    pthread_mutex_lock(&clients.lock);
+    victim->closing = 0;
+    pthread_cond_broadcast(&clients.closed);
+    pthread_mutex_unlock(&clients.lock);
+}
 
 static void *serve_connection(void *arg)
 {
-    int fd = ((struct connection_job *)arg)->fd;
-    free(arg);
+    struct client *cl = arg;
+    ssh_transport *t = cl->t;
+    limit_unauthenticated(cl);
+
     struct conn *c = calloc(1, sizeof *c);
-    struct sockaddr_storage addr;
-    socklen_t len = sizeof addr;
-    getpeername(fd, (struct sockaddr *)&addr, &len);
-    getnameinfo((struct sockaddr *)&addr, len, c->peer, sizeof c->peer, c->peer_port,
-                sizeof c->peer_port, NI_NUMERICHOST | NI_NUMERICSERV);
-    len = sizeof addr;
-    getsockname(fd, (struct sockaddr *)&addr, &len);
-    getnameinfo((struct sockaddr *)&addr, len, c->local, sizeof c->local, c->local_port,
-                sizeof c->local_port, NI_NUMERICHOST | NI_NUMERICSERV);
+    if (c == NULL)
+        goto done;
+    memcpy(c->peer, cl->peer, sizeof c->peer);
+    memcpy(c->peer_port, cl->peer_port, sizeof c->peer_port);
+    memcpy(c->local, cl->local, sizeof c->local);
+    memcpy(c->local_port, cl->local_port, sizeof c->local_port);
     pthread_mutex_init(&c->lock, NULL);
     pthread_cond_init(&c->changed, NULL);
-
-    ssh_transport *t = ssh_transport_new(fd);
     c->t = t;
-    for (int i = 0; i < config.host_key_count; i++)
-        ssh_transport_add_server_key(t, config.host_keys[i]);
 
     ssh_server_callbacks cb;
     ssh_server_callbacks_init(&cb);
@@ -769,14 +1016,17 @@ static void *serve_connection(void *arg)
     /* c now belongs to the transport; free_conn releases it after ssh_transport_free. */
     if (ssh_transport_start_server(t, &cb) != SSH_OK) {
         logmsg("connection from %s port %s: %s", c->peer, c->peer_port, sekura_last_error());
-        ssh_transport_free(t);
-        return NULL;
+        goto done;
     }
 
     ssh_channel *ch;
     while ((ch = ssh_transport_accept(t, -1)) != NULL) {
         struct channel_job *job = malloc(sizeof *job);
         pthread_t thread;
+        if (job == NULL) {
+            ssh_channel_free(ch);
+            continue;
+        }
         job->conn = c;
         job->ch = ch;
         pthread_mutex_lock(&c->lock);
@@ -797,8 +1047,80 @@ static void *serve_connection(void *arg)
         pthread_cond_wait(&c->changed, &c->lock);
     pthread_mutex_unlock(&c->lock);
     logmsg("Connection closed by %s port %s", c->peer, c->peer_port);
+
+done:
+    pthread_mutex_lock(&clients.lock);
+    unlist(cl);
+    while (cl->closing)
+        pthread_cond_wait(&clients.closed, &clients.lock);
+    pthread_mutex_unlock(&clients.lock);
     ssh_transport_free(t);
+    free(cl);
     return NULL;
+}
+
+/* Takes a new connection: refused beyond MaxConnections, else listed and given a thread. */
+static void admit(int fd)
+{
+    struct client *cl = calloc(1, sizeof *cl);
+    if (cl == NULL) {
+        close(fd);
+        return;
+    }
+    struct sockaddr_storage addr;
+    socklen_t len = sizeof addr;
+    if (getpeername(fd, (struct sockaddr *)&addr, &len) != 0 ||
+        getnameinfo((struct sockaddr *)&addr, len, cl->peer, sizeof cl->peer, cl->peer_port,
+                    sizeof cl->peer_port, NI_NUMERICHOST | NI_NUMERICSERV) != 0)
+        snprintf(cl->peer, sizeof cl->peer, "?");
+    len = sizeof addr;
+    if (getsockname(fd, (struct sockaddr *)&addr, &len) != 0 ||
+        getnameinfo((struct sockaddr *)&addr, len, cl->local, sizeof cl->local, cl->local_port,
+                    sizeof cl->local_port, NI_NUMERICHOST | NI_NUMERICSERV) != 0)
+        snprintf(cl->local, sizeof cl->local, "?");
+
+    pthread_mutex_lock(&clients.lock);
+    int full = clients.count >= config.max_connections;
+    pthread_mutex_unlock(&clients.lock);
+    if (full) {
+        logmsg("Refusing connection from %s port %s: %d connections already "
+               "(MaxConnections)",
+               cl->peer, cl->peer_port, config.max_connections);
+        close(fd);
+        free(cl);
+        return;
+    }
+    cl->t = ssh_transport_new(fd); /* owns fd from now on */
+    if (cl->t == NULL) {
+        close(fd);
+        free(cl);
+        return;
+    }
+    for (int i = 0; i < config.host_key_count; i++)
+        ssh_transport_add_server_key(cl->t, config.host_keys[i]);
+
+    pthread_mutex_lock(&clients.lock);
+    cl->prev = clients.newest;
+    if (clients.newest != NULL)
+        clients.newest->next = cl;
+    else
+        clients.oldest = cl;
+    clients.newest = cl;
+    clients.count++;
+    pthread_mutex_unlock(&clients.lock);
+
+    pthread_t thread;
+    if (pthread_create(&thread, NULL, serve_connection, cl) == 0) {
+        pthread_detach(thread);
+        return;
+    }
+    pthread_mutex_lock(&clients.lock);
+    unlist(cl);
+    while (cl->closing)
+        pthread_cond_wait(&clients.closed, &clients.lock);
+    pthread_mutex_unlock(&clients.lock);
+    ssh_transport_free(cl->t);
+    free(cl);
 }
 
 static void on_stop(int sig)
@@ -826,6 +1148,12 @@ static int listen_on(void)
 
 int main(int argc, char **argv)
 {
+    /* Descriptors 0 to 2 open, so that no socket, pipe or pty lands on them. */
+    int null_fd;
+    while ((null_fd = open("/dev/null", O_RDWR)) >= 0 && null_fd <= 2)
+        ;
+    if (null_fd > 2)
+        close(null_fd);
     parse_options(argc, argv);
     signal(SIGPIPE, SIG_IGN);
     struct sigaction sa = {0};
@@ -840,16 +1168,13 @@ int main(int argc, char **argv)
         if (poll(&pfd, 1, -1) <= 0)
             continue;
         int client = accept4(fd, NULL, NULL, SOCK_CLOEXEC);
-        if (client < 0)
-            continue;
-        struct connection_job *job = malloc(sizeof *job);
-        pthread_t thread;
-        job->fd = client;
-        if (pthread_create(&thread, NULL, serve_connection, job) == 0) {
-            pthread_detach(thread);
-        } else {
-            close(client);
-            free(job);
+        if (client >= 0) {
+            admit(client);
+        } else if (errno != EINTR && errno != EAGAIN && errno != ECONNABORTED) {
+            /* EMFILE, ENFILE, ENOBUFS...: the connection stays queued; retrying at once
+             * would spin */
+            logmsg("accept: %s", strerror(errno));
+            sleep_ms(100);
         }
     }
     close(fd);

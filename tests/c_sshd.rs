@@ -2,19 +2,27 @@
 //! with their output, input, exit status and signal; password and keyboard-interactive
 //! logins from PasswordFile; the environment allowlist; only the current user; a log line
 //! per login; several clients at once; a clean stop on SIGTERM; `sftp` and `scp` through
-//! OpenSSH's sftp-server.
+//! OpenSSH's sftp-server. And, with our own client sending what OpenSSH's would not: pty-req,
+//! env and a second exec refused once a session started, with no descriptor leaked; a
+//! channel closed without a command frees its thread; a session that outlives its client is
+//! hung up on, then killed; MaxUnauthenticated closes the oldest idle connection and
+//! MaxConnections refuses beyond it; accept failures (EMFILE) back off instead of spinning.
 
 mod support;
 
 #[path = "c/make.rs"]
 mod make;
 
-use std::io::Read;
+use std::io::{Read, Write};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use sekura::keys::PrivateKey;
+use sekura::proto::ExitStatus;
+use sekura::transport::{Channel, PtyRequest, Transport};
 use support::openssh::{use_askpass, PASSWORD_ONLY};
 use support::program::{self, keygen, run_ssh as run, write_known_hosts, TIMEOUT};
 
@@ -35,6 +43,11 @@ struct SekuraSshd {
 
 impl SekuraSshd {
     fn start() -> SekuraSshd {
+        SekuraSshd::start_with(&[], None)
+    }
+
+    /// With more `-o` options, and at most `max_files` open descriptors (`ulimit -n`).
+    fn start_with(options: &[&str], max_files: Option<u32>) -> SekuraSshd {
         let dir = support::fresh_dir("c-sshd");
         let user = support::current_user();
         keygen(&dir.join("host_key"));
@@ -48,7 +61,17 @@ impl SekuraSshd {
         for _ in 0..5 {
             let port = support::free_port();
             let log = std::fs::File::create(dir.join("log")).expect("create the log");
-            let child = Command::new(program())
+            let mut command = match max_files {
+                Some(n) => {
+                    let mut sh = Command::new("/bin/sh");
+                    sh.arg("-c")
+                        .arg(format!("ulimit -n {n} && exec \"$0\" \"$@\""))
+                        .arg(program());
+                    sh
+                }
+                None => Command::new(program()),
+            };
+            let child = command
                 .args(["-p", &port.to_string(), "-h"])
                 .arg(dir.join("host_key"))
                 .arg("-o")
@@ -58,6 +81,7 @@ impl SekuraSshd {
                 ))
                 .arg("-o")
                 .arg(format!("PasswordFile={}", dir.join("passwords").display()))
+                .args(options.iter().flat_map(|o| ["-o", o]))
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(log)
@@ -109,6 +133,93 @@ impl SekuraSshd {
 
     fn ssh_key(&self) -> Command {
         program::ssh_key(self.port, &self.user, &self.dir)
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Our own client, logged in with the user key.
+    fn login(&self) -> Transport {
+        let t = Transport::connect("127.0.0.1", self.port, Some(Duration::from_secs(20)))
+            .expect("connect");
+        t.start_client().expect("handshake");
+        let key = PrivateKey::from_file(&self.dir.join("user_key"), None).expect("user key");
+        t.auth_publickey(&self.user, &key).expect("login");
+        t
+    }
+
+    /// How many times the log has `needle`.
+    fn log_count(&self, needle: &str) -> usize {
+        self.log().matches(needle).count()
+    }
+}
+
+/// Polls `done` every 20 ms until it holds or `timeout` passes; whether it held.
+fn wait_until(timeout: Duration, mut done: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if done() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// How many entries /proc/PID/`what` has (`fd`: open descriptors, `task`: threads).
+fn proc_count(pid: u32, what: &str) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/{what}"))
+        .expect("read /proc")
+        .count()
+}
+
+/// The fields of /proc/PID/stat after the command name (state is [0], ppid [1]).
+fn stat_fields(pid: &str) -> Option<Vec<String>> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &stat[stat.rfind(')')? + 1..];
+    Some(rest.split_whitespace().map(str::to_owned).collect())
+}
+
+/// The processes whose parent is `pid` (zombies too, until reaped).
+fn children(pid: u32) -> Vec<u32> {
+    let parent = pid.to_string();
+    std::fs::read_dir("/proc")
+        .expect("read /proc")
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|name| name.bytes().all(|b| b.is_ascii_digit()))
+        .filter(|name| stat_fields(name).is_some_and(|f| f.get(1) == Some(&parent)))
+        .filter_map(|name| name.parse().ok())
+        .collect()
+}
+
+/// User plus system CPU time of `pid`, in clock ticks.
+fn cpu_ticks(pid: u32) -> u64 {
+    let f = stat_fields(&pid.to_string()).expect("stat");
+    f[11].parse::<u64>().expect("utime") + f[12].parse::<u64>().expect("stime")
+}
+
+/// Everything on the channel's standard output until EOF.
+fn read_stdout(ch: &Channel) -> String {
+    let mut all = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match ch.recv(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => all.extend_from_slice(&buf[..n]),
+        }
+    }
+    String::from_utf8_lossy(&all).into_owned()
+}
+
+fn pty() -> PtyRequest {
+    PtyRequest {
+        term: "xterm".into(),
+        width_chars: 80,
+        height_rows: 24,
+        ..PtyRequest::default()
     }
 }
 
@@ -336,4 +447,264 @@ fn sftp_and_scp_transfer_files() {
         data
     );
     assert_eq!(std::fs::read(&fetched).expect("get"), data);
+}
+
+/// One connection: a session on pipes that gets pty-req, env, exec and shell while its
+/// command runs (all refused; before the fix the pty-req was accepted and the session then
+/// closed the wrong descriptors), and a session on a pty.
+fn late_requests(server: &SekuraSshd) {
+    let t = server.login();
+    let ch = t.open_session().expect("session");
+    ch.exec("sleep 0.5; echo done").expect("exec");
+    assert!(ch.get_pty(&pty()).is_err(), "pty-req after exec accepted");
+    assert!(
+        ch.set_environment_variable("LANG", "C").is_err(),
+        "env after exec accepted"
+    );
+    assert!(ch.exec("echo again").is_err(), "second exec accepted");
+    assert!(ch.invoke_shell().is_err(), "shell after exec accepted");
+    assert_eq!(read_stdout(&ch), "done\n");
+    assert_eq!(ch.recv_exit_status().expect("status"), ExitStatus::Code(0));
+
+    let ch = t.open_session().expect("session");
+    ch.get_pty(&pty()).expect("pty-req before exec");
+    assert!(ch.get_pty(&pty()).is_err(), "second pty-req accepted");
+    ch.exec("test -t 0 && echo on-a-tty").expect("exec");
+    assert_eq!(read_stdout(&ch), "on-a-tty\r\n");
+    assert_eq!(ch.recv_exit_status().expect("status"), ExitStatus::Code(0));
+    t.close();
+}
+
+#[test]
+fn late_session_requests_are_refused_and_leak_no_descriptor() {
+    let server = SekuraSshd::start();
+    let pid = server.pid();
+    let closed = "Connection closed by";
+    late_requests(&server); // the library's lazily made descriptors, if any
+    assert!(wait_until(TIMEOUT, || server.log_count(closed) == 1));
+    let baseline = proc_count(pid, "fd");
+    for _ in 0..10 {
+        late_requests(&server);
+    }
+    assert!(
+        wait_until(TIMEOUT, || server.log_count(closed) == 11),
+        "{}",
+        server.log()
+    );
+    assert!(
+        wait_until(Duration::from_secs(10), || proc_count(pid, "fd")
+            <= baseline),
+        "sekura-sshd had {baseline} descriptors, now {}",
+        proc_count(pid, "fd")
+    );
+}
+
+#[test]
+fn channels_closed_without_a_command_free_their_threads_and_slots() {
+    let server = SekuraSshd::start();
+    let pid = server.pid();
+    let t = server.login();
+    let ch = t.open_session().expect("session");
+    ch.exec("true").expect("exec");
+    assert_eq!(ch.recv_exit_status().expect("status"), ExitStatus::Code(0));
+    drop(ch);
+    std::thread::sleep(Duration::from_millis(500));
+    let baseline = proc_count(pid, "task");
+    // 4 x 10 channels: more than the 32 a connection may have open at once.
+    for round in 0..4 {
+        let channels: Vec<Channel> = (0..10)
+            .map(|_| t.open_session().expect("session"))
+            .collect();
+        assert!(proc_count(pid, "task") >= baseline);
+        for ch in channels {
+            ch.close().expect("close");
+        }
+        assert!(
+            wait_until(Duration::from_secs(10), || proc_count(pid, "task")
+                <= baseline),
+            "round {round}: sekura-sshd had {baseline} threads, now {}",
+            proc_count(pid, "task")
+        );
+    }
+    let ch = t.open_session().expect("a channel after 40 closed ones");
+    ch.exec("echo still-serving").expect("exec");
+    assert_eq!(read_stdout(&ch), "still-serving\n");
+}
+
+#[test]
+fn sessions_outliving_their_client_are_hung_up_then_killed() {
+    let mut server = SekuraSshd::start();
+    let pid = server.pid();
+    let t = server.login();
+    let baseline = proc_count(pid, "task");
+
+    // The command closes its output and sleeps; the client closes the channel: SIGHUP.
+    let ch = t.open_session().expect("session");
+    ch.exec("exec sleep 1000 >&- 2>&-").expect("exec");
+    assert!(wait_until(TIMEOUT, || children(pid).len() == 1));
+    ch.close().expect("close");
+    assert!(
+        wait_until(Duration::from_secs(10), || children(pid).is_empty()),
+        "the session's process outlived its closed channel: {:?}",
+        children(pid)
+    );
+
+    // It ignores SIGHUP and the client disconnects: SIGKILL after the grace period.
+    let ch = t.open_session().expect("session");
+    ch.exec("trap '' HUP; exec sleep 1001 >&- 2>&-")
+        .expect("exec");
+    assert!(wait_until(TIMEOUT, || children(pid).len() == 1));
+    t.close();
+    assert!(
+        wait_until(Duration::from_secs(15), || children(pid).is_empty()),
+        "the session's process outlived its client: {:?}",
+        children(pid)
+    );
+    assert!(
+        server.wait_for_log("Connection closed by", Duration::from_secs(10)),
+        "the connection was kept:\n{}",
+        server.log()
+    );
+    assert!(
+        wait_until(Duration::from_secs(10), || proc_count(pid, "task")
+            < baseline),
+        "threads left: {} (with the connection: {baseline})",
+        proc_count(pid, "task")
+    );
+}
+
+/// A TCP connection that reads sekura-sshd's version line and then says nothing.
+fn idle_connection(port: u16) -> TcpStream {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    s.set_read_timeout(Some(TIMEOUT)).expect("timeout");
+    let mut line = Vec::new();
+    let mut byte = [0u8; 1];
+    while !line.ends_with(b"\n") {
+        assert_eq!(
+            s.read(&mut byte).expect("version line"),
+            1,
+            "no version line"
+        );
+        line.push(byte[0]);
+    }
+    assert!(line.starts_with(b"SSH-2.0-"), "{line:?}");
+    s
+}
+
+/// Whether the server ended the connection within `timeout` (EOF or reset).
+fn ended(s: &mut TcpStream, timeout: Duration) -> bool {
+    s.set_read_timeout(Some(timeout)).expect("timeout");
+    let mut buf = [0u8; 4096];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => continue,
+            Err(e) => {
+                return !matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                )
+            }
+        }
+    }
+}
+
+#[test]
+fn max_unauthenticated_closes_the_oldest_idle_connection() {
+    let server = SekuraSshd::start_with(&["MaxUnauthenticated=2"], None);
+    let mut first = idle_connection(server.port);
+    let mut second = idle_connection(server.port);
+    assert!(!ended(&mut first, Duration::from_millis(300)));
+    let mut third = idle_connection(server.port);
+    assert!(ended(&mut first, TIMEOUT), "the oldest was kept");
+    assert!(!ended(&mut second, Duration::from_millis(300)));
+    assert!(!ended(&mut third, Duration::from_millis(10)));
+    assert!(
+        server
+            .log()
+            .contains("closing the oldest, from 127.0.0.1 port"),
+        "{}",
+        server.log()
+    );
+    // A real client gets in while the idle ones wait, and stays in: logged in, it no longer
+    // counts.
+    let t = server.login();
+    assert!(ended(&mut second, TIMEOUT), "the oldest was kept");
+    let _fourth = idle_connection(server.port);
+    let _fifth = idle_connection(server.port);
+    assert!(ended(&mut third, TIMEOUT), "the oldest was kept");
+    let ch = t.open_session().expect("session");
+    ch.exec("echo in").expect("exec");
+    assert_eq!(read_stdout(&ch), "in\n");
+}
+
+#[test]
+fn max_connections_refuses_beyond_it() {
+    let server = SekuraSshd::start_with(&["MaxConnections=3"], None);
+    let mut held: Vec<Transport> = (0..3).map(|_| server.login()).collect();
+    let mut refused = TcpStream::connect(("127.0.0.1", server.port)).expect("connect");
+    let mut buf = [0u8; 64];
+    refused.set_read_timeout(Some(TIMEOUT)).expect("timeout");
+    assert!(
+        matches!(refused.read(&mut buf), Ok(0) | Err(_)),
+        "no refusal"
+    );
+    assert!(
+        server
+            .log()
+            .contains("Refusing connection from 127.0.0.1 port "),
+        "{}",
+        server.log()
+    );
+    held.pop().expect("one").close();
+    assert!(wait_until(TIMEOUT, || server
+        .log()
+        .contains("Connection closed by")));
+    let out = run(server.ssh_key().arg("echo room again"));
+    out.assert_success("ssh after one left");
+    assert_eq!(out.stdout(), "room again\n");
+}
+
+#[test]
+fn accept_failures_back_off() {
+    let server = SekuraSshd::start_with(&[], Some(20));
+    let pid = server.pid();
+    let idle = proc_count(pid, "fd");
+    // More connections than descriptors: the rest wait in the listen queue, and accept
+    // fails with EMFILE as long as they do.
+    let mut waiting: Vec<TcpStream> = (0..24)
+        .map(|_| TcpStream::connect(("127.0.0.1", server.port)).expect("connect"))
+        .collect();
+    for s in &mut waiting {
+        let _ = s.write_all(b"");
+    }
+    assert!(
+        wait_until(TIMEOUT, || server
+            .log()
+            .contains("accept: Too many open files")),
+        "{}",
+        server.log()
+    );
+    let before = cpu_ticks(pid);
+    std::thread::sleep(Duration::from_secs(2));
+    let used = cpu_ticks(pid) - before;
+    assert!(
+        used < 40,
+        "sekura-sshd used {used} clock ticks of CPU in 2 s while accept failed"
+    );
+    drop(waiting);
+    assert!(
+        wait_until(TIMEOUT, || server.log_count("connection from 127.0.0.1")
+            == 24),
+        "{}",
+        server.log()
+    );
+    assert!(
+        wait_until(TIMEOUT, || proc_count(pid, "fd") <= idle),
+        "descriptors: {} (idle: {idle})",
+        proc_count(pid, "fd")
+    );
+    let out = run(server.ssh_key().arg("echo recovered"));
+    out.assert_success(&format!("ssh after EMFILE; log:\n{}", server.log()));
+    assert_eq!(out.stdout(), "recovered\n");
 }
