@@ -142,6 +142,9 @@ fn a_packet_length_of_two_to_the_31_is_refused_without_allocating_it() {
     well_behaved(&server, &key);
 }
 
+/// Held by the tests that measure memory, so that they never run at the same time.
+static MEASURING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// Resident memory of this process, in KiB (the server runs in it).
 fn rss_kib() -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
@@ -155,6 +158,7 @@ fn rss_kib() -> u64 {
 #[test]
 fn hundreds_of_silent_connections_are_cut_off_and_others_still_served() {
     const SILENT: usize = 300;
+    let _alone = MEASURING.lock().unwrap_or_else(|e| e.into_inner());
     let (server, key) = server(Some(Duration::from_secs(3)));
     well_behaved(&server, &key);
     let before = rss_kib();
@@ -288,6 +292,7 @@ fn drive(
 fn a_client_that_never_reads_its_answers_cannot_grow_the_server() {
     use sekura::crypto::rng::OsRandom;
     use sekura::proto::{Connection, Preferences};
+    let _alone = MEASURING.lock().unwrap_or_else(|e| e.into_inner());
     let (server, key) = server(None);
     well_behaved(&server, &key);
     let before = rss_kib();
