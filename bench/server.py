@@ -35,7 +35,9 @@ class SekuraSshd:
             f.write(f"[127.0.0.1]:{self.port} {kind} {blob}\n")
         self.proc = subprocess.Popen(
             [SEKURA_SSHD, "-p", str(self.port), "-h", sshd.host_key,
-             "-o", f"AuthorizedKeysFile={os.path.join(sshd.dir, 'authorized_keys')}"],
+             "-o", f"AuthorizedKeysFile={os.path.join(sshd.dir, 'authorized_keys')}",
+             # As the sshd it is compared with (MaxStartups 100): no early drops.
+             "-o", f"MaxUnauthenticated={IDLE + 50}"],
             stderr=open(os.path.join(sshd.dir, "sekura-sshd.log"), "w"))
         wait_for_port(self.port)
 

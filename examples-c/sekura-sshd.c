@@ -19,7 +19,7 @@
  *                             "none" refuses the subsystem)
  *   MaxConnections=N          connections served at once (default 1024); more are refused
  *                             with a log line
- *   MaxUnauthenticated=N      connections not yet logged in (default 64); a newcomer beyond
+ *   MaxUnauthenticated=N      connections not yet logged in (default 256); a newcomer beyond
  *                             it closes the oldest of them, so a flood of idle connections
  *                             cannot keep real users out (and none needs a login timeout)
  *
@@ -62,7 +62,7 @@
 #define MAX_ENV 16
 #define DEFAULT_SFTP_SERVER "/usr/lib/openssh/sftp-server"
 #define DEFAULT_MAX_CONNECTIONS 1024
-#define DEFAULT_MAX_UNAUTHENTICATED 64
+#define DEFAULT_MAX_UNAUTHENTICATED 256
 #define KILL_GRACE_MS 3000 /* from SIGHUP to SIGKILL for a session whose client is gone */
 
 /* ---- configuration ----------------------------------------------------------------------- */
@@ -710,7 +710,7 @@ static int copy_output(struct conn *c, ssh_channel *ch, int out, int err)
     struct pollfd fds[2] = {{.fd = out, .events = POLLIN}, {.fd = err, .events = POLLIN}};
     nfds_t count = err >= 0 ? 2 : 1;
     int open_count = (int)count;
-    uint8_t buf[16384];
+    uint8_t buf[65536]; /* a whole pipe buffer per read: fewer sends */
     while (open_count > 0) {
         int ready = poll(fds, count, 1000);
         if (ready < 0 && errno != EINTR)
