@@ -5,6 +5,8 @@
 
 use std::ffi::{c_char, c_int, c_void, CStr, CString};
 
+use zeroize::Zeroizing;
+
 use super::pkey::{ssh_pkey, Pkey};
 use super::server_callbacks::*;
 use crate::keys::PublicKey;
@@ -50,6 +52,18 @@ impl Drop for CallbackHandler {
 /// such a request gets the default answer (a refusal) without asking.
 fn text(s: &str) -> Option<CString> {
     CString::new(s).ok()
+}
+
+/// A secret (a password, an answer) for C, NUL-terminated in a buffer that is wiped when
+/// dropped; None when it holds a NUL byte, as [`text`].
+fn secret_text(s: &str) -> Option<Zeroizing<Vec<u8>>> {
+    if s.as_bytes().contains(&0) {
+        return None;
+    }
+    let mut v = Zeroizing::new(Vec::with_capacity(s.len() + 1));
+    v.extend_from_slice(s.as_bytes());
+    v.push(0);
+    Some(v)
 }
 
 /// Binary data with a NUL appended, so that C may also read it as a string.
@@ -199,13 +213,15 @@ impl ServerHandler for CallbackHandler {
     }
 
     fn check_auth_password(&self, user: &str, password: &str) -> AuthResult {
-        let (Some(f), Some(c_user), Some(c_password)) =
-            (self.cb.check_auth_password, text(user), text(password))
-        else {
+        let (Some(f), Some(c_user), Some(c_password)) = (
+            self.cb.check_auth_password,
+            text(user),
+            secret_text(password),
+        ) else {
             return Defaults.check_auth_password(user, password);
         };
         let params = ssh_server_auth_params {
-            password: c_password.as_ptr(),
+            password: c_password.as_ptr().cast::<c_char>(),
             ..auth_params(&c_user)
         };
         self.ask_auth(f, &params)
@@ -247,7 +263,8 @@ impl ServerHandler for CallbackHandler {
     }
 
     fn check_auth_interactive_response(&self, user: &str, answers: &[String]) -> InteractiveResult {
-        let c_answers: Option<Vec<CString>> = answers.iter().map(|a| text(a)).collect();
+        let c_answers: Option<Vec<Zeroizing<Vec<u8>>>> =
+            answers.iter().map(|a| secret_text(a)).collect();
         let (Some(f), Some(c_user), Some(c_answers)) = (
             self.cb.check_auth_interactive_response,
             text(user),
@@ -255,7 +272,10 @@ impl ServerHandler for CallbackHandler {
         ) else {
             return Defaults.check_auth_interactive_response(user, answers);
         };
-        let pointers: Vec<*const c_char> = c_answers.iter().map(|a| a.as_ptr()).collect();
+        let pointers: Vec<*const c_char> = c_answers
+            .iter()
+            .map(|a| a.as_ptr().cast::<c_char>())
+            .collect();
         let params = ssh_server_auth_params {
             answers: pointers.as_ptr(),
             answer_count: pointers.len(),

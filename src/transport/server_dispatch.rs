@@ -130,10 +130,7 @@ fn auth_answer(h: &dyn ServerHandler, user: &str, request: AuthRequest) -> AuthA
         AuthRequest::KeyboardInteractive { submethods } => {
             h.check_auth_interactive(user, &submethods)
         }
-        AuthRequest::InfoResponse(answers) => {
-            let answers: Vec<String> = answers.iter().map(|a| a.to_string()).collect();
-            h.check_auth_interactive_response(user, &answers)
-        }
+        AuthRequest::InfoResponse(answers) => h.check_auth_interactive_response(user, &answers),
     };
     match step {
         InteractiveResult::Query(query) => AuthAnswer::Query(query),

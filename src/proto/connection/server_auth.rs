@@ -218,9 +218,11 @@ impl Connection {
                 "{count} keyboard-interactive answers to {prompts} prompts"
             )));
         }
-        let mut answers = Vec::new();
+        // count is at most MAX_PROMPTS: the vector never grows, so no answer is left behind
+        // in a freed buffer.
+        let mut answers = Zeroizing::new(Vec::with_capacity(count as usize));
         for _ in 0..count {
-            answers.push(Zeroizing::new(text(r.string("response")?)));
+            answers.push(text(r.string("response")?));
         }
         state.auth.stage = Stage::Ready;
         let user = state.auth.username.clone().unwrap_or_default();

@@ -413,3 +413,14 @@ fn every_other_message_during_the_initial_key_exchange_is_fatal() {
         assert!(!server.is_established());
     }
 }
+
+#[test]
+fn debug_output_of_auth_requests_leaves_secrets_out() {
+    let password = AuthRequest::Password(zeroize::Zeroizing::new("hunter2".into()));
+    let answers = AuthRequest::InfoResponse(zeroize::Zeroizing::new(vec!["s3cret".into()]));
+    let shown = format!("{password:?} {answers:?}");
+    assert!(
+        !shown.contains("hunter2") && !shown.contains("s3cret"),
+        "{shown}"
+    );
+}

@@ -2,6 +2,8 @@
 //! application answers (authentication, channels, global requests), as the protocol core
 //! hands them out, and the answers it takes back.
 
+use std::fmt;
+
 use zeroize::Zeroizing;
 
 use super::super::ChannelId;
@@ -89,8 +91,9 @@ pub struct DirectTcpip {
     pub origin_port: u32,
 }
 
-/// An authentication request waiting for the application's verdict.
-#[derive(Debug, Clone)]
+/// An authentication request waiting for the application's verdict. Its Debug output
+/// leaves out passwords and answers.
+#[derive(Clone)]
 pub enum AuthRequest {
     None,
     Password(Zeroizing<String>),
@@ -104,7 +107,31 @@ pub enum AuthRequest {
         submethods: String,
     },
     /// Answers to the last round of prompts, in order.
-    InfoResponse(Vec<Zeroizing<String>>),
+    InfoResponse(Zeroizing<Vec<String>>),
+}
+
+impl fmt::Debug for AuthRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AuthRequest::None => f.write_str("None"),
+            AuthRequest::Password(_) => f.write_str("Password(..)"),
+            AuthRequest::PublicKey {
+                key,
+                signature_verified,
+            } => f
+                .debug_struct("PublicKey")
+                .field("key", &key.fingerprint_sha256())
+                .field("signature_verified", signature_verified)
+                .finish(),
+            AuthRequest::KeyboardInteractive { submethods } => f
+                .debug_struct("KeyboardInteractive")
+                .field("submethods", submethods)
+                .finish(),
+            AuthRequest::InfoResponse(answers) => {
+                write!(f, "InfoResponse({} answers)", answers.len())
+            }
+        }
+    }
 }
 
 /// A channel request waiting for the application's verdict.
