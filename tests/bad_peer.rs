@@ -666,17 +666,23 @@ fn flipped_ciphertext_bit_ends_the_connection() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
+/// A relay that slips the plaintext message `payload` in before the server's message of
+/// type `before`.
+fn insert_before(sshd: &Sshd, before: u8, payload: &'static [u8]) -> Relay {
+    Relay::with_frames(sshd.port, move |dir, frame| {
+        if dir == Direction::ServerToClient && frame.msg_type() == Some(before) {
+            return vec![Frame::Packet(plaintext_packet(payload)), frame];
+        }
+        vec![frame]
+    })
+}
+
 /// Terrapin (CVE-2023-48795): an IGNORE inserted before the server's NEWKEYS during the
 /// initial (strict) key exchange ends the connection.
 #[test]
 fn terrapin_ignore_before_newkeys_is_refused() {
     let sshd = Sshd::start();
-    let relay = Relay::with_frames(sshd.port, |dir, frame| {
-        if dir == Direction::ServerToClient && frame.msg_type() == Some(21) {
-            return vec![Frame::Packet(plaintext_packet(&[2, 0, 0, 0, 0])), frame];
-        }
-        vec![frame]
-    });
+    let relay = insert_before(&sshd, 21, &[2, 0, 0, 0, 0]);
     login(&sshd, relay.port, |_| {}).expect_quick(
         "IGNORE inserted before NEWKEYS",
         ErrorKind::Protocol,
@@ -688,12 +694,7 @@ fn terrapin_ignore_before_newkeys_is_refused() {
 #[test]
 fn terrapin_ignore_before_kexinit_is_refused() {
     let sshd = Sshd::start();
-    let relay = Relay::with_frames(sshd.port, |dir, frame| {
-        if dir == Direction::ServerToClient && frame.msg_type() == Some(20) {
-            return vec![Frame::Packet(plaintext_packet(&[2, 0, 0, 0, 0])), frame];
-        }
-        vec![frame]
-    });
+    let relay = insert_before(&sshd, 20, &[2, 0, 0, 0, 0]);
     login(&sshd, relay.port, |_| {}).expect_quick(
         "IGNORE inserted before KEXINIT",
         ErrorKind::Protocol,
@@ -709,12 +710,7 @@ fn terrapin_ignore_before_kexinit_is_refused() {
 #[test]
 fn terrapin_unknown_message_before_newkeys_is_refused() {
     let sshd = Sshd::start();
-    let relay = Relay::with_frames(sshd.port, |dir, frame| {
-        if dir == Direction::ServerToClient && frame.msg_type() == Some(21) {
-            return vec![Frame::Packet(plaintext_packet(&[200, 0, 0, 0, 0])), frame];
-        }
-        vec![frame]
-    });
+    let relay = insert_before(&sshd, 21, &[200, 0, 0, 0, 0]);
     login(&sshd, relay.port, |_| {}).expect_quick(
         "message 200 inserted before NEWKEYS",
         ErrorKind::Protocol,
