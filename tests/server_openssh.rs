@@ -189,59 +189,32 @@ fn every_algorithm_openssh_offers() {
     let dir = support::fresh_dir("server-keys");
     let (path, public) = user_key(&dir, KeyType::Ed25519);
     let server = everything_server(&public);
-    let kex = [
-        "sntrup761x25519-sha512@openssh.com",
-        "curve25519-sha256",
-        "curve25519-sha256@libssh.org",
-        "ecdh-sha2-nistp256",
-        "ecdh-sha2-nistp384",
-        "ecdh-sha2-nistp521",
-        "diffie-hellman-group-exchange-sha256",
-        "diffie-hellman-group16-sha512",
-        "diffie-hellman-group18-sha512",
-        "diffie-hellman-group14-sha256",
-        "diffie-hellman-group14-sha1",
-        "diffie-hellman-group1-sha1",
-        "diffie-hellman-group-exchange-sha1",
-    ];
-    let ciphers = [
-        "chacha20-poly1305@openssh.com",
-        "aes128-ctr",
-        "aes192-ctr",
-        "aes256-ctr",
-        "aes128-gcm@openssh.com",
-        "aes256-gcm@openssh.com",
-        "aes128-cbc",
-        "aes256-cbc",
-        "3des-cbc",
-    ];
-    let macs = [
-        "hmac-sha2-256-etm@openssh.com",
-        "hmac-sha2-512-etm@openssh.com",
-        "hmac-sha2-256",
-        "hmac-sha2-512",
-        "hmac-sha1",
-        "hmac-sha1-etm@openssh.com",
-    ];
-    let host_keys = [
-        "ssh-ed25519",
-        "ecdsa-sha2-nistp256",
-        "ecdsa-sha2-nistp384",
-        "ecdsa-sha2-nistp521",
-        "rsa-sha2-512",
-        "rsa-sha2-256",
-        "ssh-rsa",
-        "ssh-dss",
-    ];
+    // Every algorithm the installed OpenSSH client has (`ssh -Q`) that Sekura has too.
+    use sekura::proto::AlgorithmKind;
     let mut cases: Vec<[String; 2]> = Vec::new();
-    cases.extend(kex.iter().map(|k| ["KexAlgorithms".into(), k.to_string()]));
-    cases.extend(ciphers.iter().map(|c| ["Ciphers".into(), c.to_string()]));
-    cases.extend(macs.iter().map(|m| ["MACs".into(), m.to_string()]));
-    cases.extend(
-        host_keys
-            .iter()
-            .map(|h| ["HostKeyAlgorithms".into(), h.to_string()]),
-    );
+    for (query, option, kind) in [
+        ("kex", "KexAlgorithms", AlgorithmKind::Kex),
+        ("cipher", "Ciphers", AlgorithmKind::Cipher),
+        ("mac", "MACs", AlgorithmKind::Mac),
+        (
+            "HostKeyAlgorithms",
+            "HostKeyAlgorithms",
+            AlgorithmKind::HostKey,
+        ),
+    ] {
+        let out = Command::new(support::openssh::SSH)
+            .args(["-Q", query])
+            .output()
+            .expect("ssh -Q");
+        let offered = String::from_utf8(out.stdout).expect("UTF-8");
+        let ours = kind.supported_names();
+        let common: Vec<&str> = offered.lines().filter(|n| ours.contains(n)).collect();
+        assert!(
+            common.len() >= 4,
+            "ssh -Q {query} shares only {common:?} with Sekura"
+        );
+        cases.extend(common.iter().map(|n| [option.to_owned(), (*n).to_owned()]));
+    }
     for [option, name] in &cases {
         let mut cmd = ssh(&server);
         cmd.arg("-v").arg("-i").arg(&path).args([
