@@ -123,11 +123,6 @@ pub struct Channel {
 }
 
 impl Channel {
-    /// The peer's number for this channel.
-    pub fn remote_id(&self) -> u32 {
-        self.remote_id
-    }
-
     /// Application handles still open on this channel.
     pub fn handles_left(&self) -> u32 {
         self.handles

@@ -54,7 +54,7 @@ impl Connection {
         body: &[u8],
     ) -> Result<()> {
         let p = self.open_channel(id)?.request(kind, want_reply, body);
-        self.send(p);
+        self.send_on(id, p);
         Ok(())
     }
 
@@ -88,7 +88,7 @@ impl Connection {
         if held {
             let mut p = header;
             p.extend_from_slice(body);
-            self.send(p);
+            self.send_on(id, p);
         } else {
             if self.logs_packets() {
                 let mut p = header.clone();
@@ -118,7 +118,7 @@ impl Connection {
         };
         if let Some(adjust) = c.on_read(n, stderr) {
             if self.error.is_none() {
-                self.send(adjust);
+                self.send_on(id, adjust);
             }
         }
         Ok(n)
@@ -127,7 +127,7 @@ impl Connection {
     /// Sends EOF on a channel.
     pub fn channel_eof(&mut self, id: ChannelId) -> Result<()> {
         if let Some(p) = self.open_channel(id)?.eof() {
-            self.send(p);
+            self.send_on(id, p);
         }
         Ok(())
     }
@@ -138,7 +138,7 @@ impl Connection {
             return Ok(());
         }
         if let Some(p) = self.channels.get_mut(id).and_then(Channel::close) {
-            self.send(p);
+            self.send_on(id, p);
         }
         Ok(())
     }

@@ -503,12 +503,8 @@ impl Connection {
             .write(&mut self.outbound, payload, self.rng.as_mut());
     }
 
-    /// Sends a payload, or holds it while our key exchange forbids non-kex messages or while
-    /// its channel's request awaits our reply.
+    /// Sends a payload, or holds it while our key exchange forbids non-kex messages.
     fn send(&mut self, payload: Vec<u8>) {
-        let Some(payload) = self.hold_behind_reply(payload) else {
-            return;
-        };
         if self.sending_held() {
             self.held_bytes += payload.len();
             self.held.push_back(payload);

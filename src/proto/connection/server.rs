@@ -465,38 +465,20 @@ impl Connection {
     /// True while channel `id` has a request awaiting our reply: what the application sends
     /// on it meanwhile must follow that reply.
     pub(super) fn reply_pending_on(&self, id: ChannelId) -> bool {
-        matches!(
-            self.server.as_ref().and_then(|s| s.pending.as_ref()),
-            Some(Pending::ChannelRequest { channel, want_reply: true, .. }) if *channel == id
-        )
+        self.server
+            .as_deref()
+            .is_some_and(|state| reply_pending_on(state, id))
     }
 
-    /// Holds `payload` if it is a message on a channel whose request awaits our reply;
-    /// gives it back otherwise.
-    pub(super) fn hold_behind_reply(&mut self, payload: Vec<u8>) -> Option<Vec<u8>> {
-        let Some(Pending::ChannelRequest {
-            channel,
-            want_reply: true,
-            ..
-        }) = self.server.as_ref().and_then(|s| s.pending.as_ref())
-        else {
-            return Some(payload);
-        };
-        let remote = self.channels.get(*channel).map(|c| c.remote_id());
-        let recipient = payload
-            .get(1..5)
-            .and_then(|b| <[u8; 4]>::try_from(b).ok())
-            .map(u32::from_be_bytes);
-        let is_channel_message = payload
-            .first()
-            .is_some_and(|n| (msg::CHANNEL_WINDOW_ADJUST..=msg::CHANNEL_FAILURE).contains(n));
+    /// Sends the application's message on channel `id`, after the reply to the request on
+    /// that channel if one is still owed.
+    pub(super) fn send_on(&mut self, id: ChannelId, payload: Vec<u8>) {
         match self.server.as_deref_mut() {
-            Some(state) if is_channel_message && remote.is_some() && remote == recipient => {
+            Some(state) if reply_pending_on(state, id) => {
                 state.behind_reply_bytes += payload.len();
                 state.behind_reply.push_back(payload);
-                None
             }
-            _ => Some(payload),
+            _ => self.send(payload),
         }
     }
 
@@ -558,6 +540,14 @@ impl Connection {
         }
         Ok(())
     }
+}
+
+/// True while `state` owes the reply to a request on channel `id`.
+fn reply_pending_on(state: &ServerState, id: ChannelId) -> bool {
+    matches!(
+        state.pending,
+        Some(Pending::ChannelRequest { channel, want_reply: true, .. }) if channel == id
+    )
 }
 
 fn not_server() -> Error {
