@@ -2,19 +2,18 @@
 # The demo behind `make demo`: starts sekura-sshd (the example server, built on Sekura) on a
 # free loopback port with a fresh host key and authorized key in a temporary directory, runs
 # a few commands through sekura-ssh (the example client), shows the server's log, and stops
-# the server. No OpenSSH server is involved; ssh-keygen makes the keys.
+# the server. No OpenSSH is involved: sekura-keygen makes the keys.
 #
 #   examples-c/demo.sh [path/to/sekura-ssh [path/to/sekura-sshd]]
-#       (default: build/bin/sekura-ssh, and sekura-sshd beside it)
+#       (default: build/bin/sekura-ssh, and sekura-sshd and sekura-keygen beside it)
 set -euo pipefail
 
 client=$(realpath "${1:-build/bin/sekura-ssh}")
 server=$(realpath "${2:-$(dirname "$client")/sekura-sshd}")
-for program in "$client" "$server"; do
+keygen=$(dirname "$server")/sekura-keygen
+for program in "$client" "$server" "$keygen"; do
     [ -x "$program" ] || { echo "demo: $program is missing; run make first" >&2; exit 1; }
 done
-command -v ssh-keygen > /dev/null ||
-    { echo "demo: no ssh-keygen (Debian: apt-get install openssh-client)" >&2; exit 1; }
 
 dir=$(mktemp -d "${TMPDIR:-/tmp}/sekura-demo.XXXXXX")
 server_pid=
@@ -27,8 +26,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-ssh-keygen -q -t ed25519 -N '' -C sekura-demo-host -f "$dir/host_key"
-ssh-keygen -q -t ed25519 -N '' -C sekura-demo-user -f "$dir/user_key"
+"$keygen" -t ed25519 -f "$dir/host_key" > /dev/null
+"$keygen" -t ed25519 -f "$dir/user_key" > /dev/null
 cp "$dir/user_key.pub" "$dir/authorized_keys"
 
 # A port that was free a moment ago (python3 if present, else a random one).

@@ -26,6 +26,7 @@ const TIMEOUT: Duration = Duration::from_secs(60);
 /// The built C programs of one build directory.
 struct Programs {
     sekura_ssh: PathBuf,
+    sekura_keygen: PathBuf,
     api_test: PathBuf,
     keys_test: PathBuf,
 }
@@ -37,6 +38,7 @@ fn build(name: &str, extra: &[&str]) -> Programs {
     make::make(&dir, &args);
     Programs {
         sekura_ssh: dir.join("bin/sekura-ssh"),
+        sekura_keygen: dir.join("bin/sekura-keygen"),
         api_test: dir.join("tests/api_test"),
         keys_test: dir.join("tests/keys_test"),
     }
@@ -603,4 +605,44 @@ fn demo_script_runs() {
         .stdin(Stdio::null()));
     out.assert_success("examples-c/demo.sh");
     assert!(out.stdout().contains("exit status 42"), "{}", out.stdout());
+}
+
+/// sekura-keygen's keys are read by OpenSSH's ssh-keygen, with the fingerprint it printed.
+#[test]
+fn sekura_keygen_writes_keys_openssh_reads() {
+    let dir = support::fresh_dir("sekura-keygen");
+    for (kind, passphrase) in [("ed25519", ""), ("ecdsa", "pass phrase"), ("rsa", "")] {
+        let key = dir.join(format!("id_{kind}"));
+        let out = run(Command::new(&programs().sekura_keygen)
+            .args(["-t", kind, "-N", passphrase, "-f"])
+            .arg(&key));
+        out.assert_success("sekura-keygen");
+        let printed = out.stdout();
+        let public = run(Command::new(SSH_KEYGEN)
+            .args(["-y", "-P", passphrase, "-f"])
+            .arg(&key));
+        public.assert_success("ssh-keygen -y");
+        let written = std::fs::read_to_string(key.with_extension("pub")).expect("key.pub");
+        let body = |line: &str| {
+            line.split_whitespace()
+                .take(2)
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        assert_eq!(body(&public.stdout()), body(&written), "{kind}");
+        let listed = run(Command::new(SSH_KEYGEN)
+            .arg("-l")
+            .arg("-f")
+            .arg(key.with_extension("pub")));
+        let fingerprint = listed
+            .stdout()
+            .split_whitespace()
+            .nth(1)
+            .unwrap_or_default()
+            .to_owned();
+        assert!(
+            printed.starts_with(&fingerprint),
+            "{kind}: {printed} vs {fingerprint}"
+        );
+    }
 }
