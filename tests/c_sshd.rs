@@ -2,7 +2,8 @@
 //! with their output, input, exit status and signal; password and keyboard-interactive
 //! logins from PasswordFile; the environment allowlist; only the current user; a log line
 //! per login; several clients at once; a clean stop on SIGTERM; `sftp` and `scp` through
-//! OpenSSH's sftp-server. And, with our own client sending what OpenSSH's would not: pty-req,
+//! OpenSSH's sftp-server; every user and host key type and every algorithm both sides have,
+//! each forced; a 256 MiB round trip; Paramiko's client. And, with our own client sending what OpenSSH's would not: pty-req,
 //! env and a second exec refused once a session started, with no descriptor leaked; a
 //! channel closed without a command frees its thread; a session that outlives its client is
 //! hung up on, then killed; MaxUnauthenticated closes the oldest idle connection and
@@ -24,7 +25,7 @@ use sekura::keys::PrivateKey;
 use sekura::proto::ExitStatus;
 use sekura::transport::{Channel, PtyRequest, Transport};
 use support::openssh::{use_askpass, PASSWORD_ONLY};
-use support::program::{self, keygen, run_ssh as run, write_known_hosts, TIMEOUT};
+use support::program::{self, keygen, run_ssh as run, TIMEOUT};
 
 const PASSWORD: &str = "sekura sshd password";
 
@@ -48,11 +49,24 @@ impl SekuraSshd {
 
     /// With more `-o` options, and at most `max_files` open descriptors (`ulimit -n`).
     fn start_with(options: &[&str], max_files: Option<u32>) -> SekuraSshd {
-        let dir = support::fresh_dir("c-sshd");
+        SekuraSshd::start_in(support::fresh_dir("c-sshd"), options, max_files)
+    }
+
+    /// Started in `dir`: every `host_key*` there is a host key and every `user_key*.pub` is
+    /// authorized (`host_key` and `user_key`, ed25519, are made if missing); `known_hosts`
+    /// lists all host keys.
+    fn start_in(dir: PathBuf, options: &[&str], max_files: Option<u32>) -> SekuraSshd {
         let user = support::current_user();
-        keygen(&dir.join("host_key"));
-        keygen(&dir.join("user_key"));
-        std::fs::copy(dir.join("user_key.pub"), dir.join("authorized_keys")).expect("copy");
+        for name in ["host_key", "user_key"] {
+            if !dir.join(name).exists() {
+                keygen(&dir.join(name));
+            }
+        }
+        let authorized: String = public_files(&dir, "user_key")
+            .iter()
+            .map(|p| std::fs::read_to_string(p).expect("read a user key"))
+            .collect();
+        std::fs::write(dir.join("authorized_keys"), authorized).expect("authorized_keys");
         std::fs::write(
             dir.join("passwords"),
             format!("nobody:x\n{user}:{PASSWORD}\n"),
@@ -72,8 +86,12 @@ impl SekuraSshd {
                 None => Command::new(program()),
             };
             let child = command
-                .args(["-p", &port.to_string(), "-h"])
-                .arg(dir.join("host_key"))
+                .args(["-p", &port.to_string()])
+                .args(
+                    host_keys(&dir)
+                        .iter()
+                        .flat_map(|k| [Path::new("-h"), k.as_path()]),
+                )
                 .arg("-o")
                 .arg(format!(
                     "AuthorizedKeysFile={}",
@@ -94,7 +112,15 @@ impl SekuraSshd {
                 user: user.clone(),
             };
             if server.wait_for_log("Server listening", Duration::from_secs(10)) {
-                write_known_hosts(&dir, port);
+                let known: String = public_files(&dir, "host_key")
+                    .iter()
+                    .map(|p| {
+                        let line = std::fs::read_to_string(p).expect("read a host key");
+                        let fields: Vec<&str> = line.split_whitespace().collect();
+                        format!("[127.0.0.1]:{port} {} {}\n", fields[0], fields[1])
+                    })
+                    .collect();
+                std::fs::write(dir.join("known_hosts"), known).expect("known_hosts");
                 return server;
             }
             let _ = server.child.kill();
@@ -221,6 +247,28 @@ fn pty() -> PtyRequest {
         height_rows: 24,
         ..PtyRequest::default()
     }
+}
+
+/// The private host keys in `dir`: `host_key`, then any `host_key_*`.
+fn host_keys(dir: &Path) -> Vec<PathBuf> {
+    public_files(dir, "host_key")
+        .into_iter()
+        .map(|p| p.with_extension(""))
+        .collect()
+}
+
+/// The `.pub` files in `dir` whose names start with `prefix`, sorted.
+fn public_files(dir: &Path, prefix: &str) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .expect("read the server directory")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+            name.starts_with(prefix) && name.ends_with(".pub")
+        })
+        .collect();
+    files.sort();
+    files
 }
 
 impl Drop for SekuraSshd {
@@ -707,4 +755,125 @@ fn accept_failures_back_off() {
     let out = run(server.ssh_key().arg("echo recovered"));
     out.assert_success(&format!("ssh after EMFILE; log:\n{}", server.log()));
     assert_eq!(out.stdout(), "recovered\n");
+}
+
+/// A key of `kind` and `bits` made by ssh-keygen at `path`.
+fn keygen_kind(path: &Path, kind: &str, bits: &str) {
+    let out = Command::new(support::sshd::SSH_KEYGEN)
+        .args(["-q", "-N", "", "-t", kind, "-b", bits, "-f"])
+        .arg(path)
+        .output()
+        .expect("ssh-keygen");
+    assert!(out.status.success(), "ssh-keygen -t {kind}: {out:?}");
+}
+
+/// OpenSSH's ssh against sekura-sshd with every key type on both sides, every algorithm
+/// both have (ssh -Q), and a 256 MiB round trip through `cat`.
+#[test]
+fn every_key_type_and_algorithm_and_a_large_round_trip() {
+    use sekura::proto::AlgorithmKind;
+    let dir = support::fresh_dir("c-sshd-all");
+    for (kind, bits) in [
+        ("ecdsa", "256"),
+        ("ecdsa", "384"),
+        ("ecdsa", "521"),
+        ("rsa", "2048"),
+    ] {
+        keygen_kind(&dir.join(format!("host_key_{kind}{bits}")), kind, bits);
+        keygen_kind(&dir.join(format!("user_key_{kind}{bits}")), kind, bits);
+    }
+    let server = SekuraSshd::start_in(dir.clone(), &[], None);
+    for key in [
+        "user_key",
+        "user_key_ecdsa256",
+        "user_key_ecdsa384",
+        "user_key_ecdsa521",
+        "user_key_rsa2048",
+    ] {
+        let out = run(server.ssh().arg("-i").arg(dir.join(key)).args([
+            "-o",
+            "BatchMode=yes",
+            "echo $((6 * 7))",
+        ]));
+        out.assert_success(key);
+        assert_eq!(out.stdout(), "42\n", "{key}");
+    }
+    for (query, option, kind) in [
+        ("kex", "KexAlgorithms", AlgorithmKind::Kex),
+        ("cipher", "Ciphers", AlgorithmKind::Cipher),
+        ("mac", "MACs", AlgorithmKind::Mac),
+        (
+            "HostKeyAlgorithms",
+            "HostKeyAlgorithms",
+            AlgorithmKind::HostKey,
+        ),
+    ] {
+        let out = Command::new("/usr/bin/ssh")
+            .args(["-Q", query])
+            .output()
+            .expect("ssh -Q");
+        // sekura-sshd runs with Sekura's defaults: the modern algorithms.
+        let defaults = sekura::proto::Preferences::default();
+        let ours = defaults.get(kind);
+        let offered = String::from_utf8(out.stdout).expect("UTF-8");
+        let common: Vec<&str> = offered.lines().filter(|n| ours.contains(n)).collect();
+        assert!(common.len() >= 4, "ssh -Q {query}: only {common:?}");
+        for name in common {
+            let mut cmd = server.ssh_key();
+            cmd.args(["-v", "-o", &format!("{option}={name}")]);
+            if option == "MACs" {
+                cmd.args(["-o", "Ciphers=aes128-ctr"]);
+            }
+            let out = run(cmd.arg("echo ok"));
+            out.assert_success(&format!("{option}={name}"));
+            assert_eq!(out.stdout(), "ok\n", "{option}={name}");
+            let used = match option {
+                "KexAlgorithms" => format!("kex: algorithm: {name}\r\n"),
+                "HostKeyAlgorithms" => format!("kex: host key algorithm: {name}\r\n"),
+                "Ciphers" => format!("kex: server->client cipher: {name} "),
+                _ => format!(" MAC: {name} "),
+            };
+            assert!(out.stderr().contains(&used), "{option}={name} not in use");
+        }
+    }
+
+    support::transfer::pipe_round_trip(
+        server.ssh_key().arg("cat"),
+        256 << 20,
+        &dir.join("ssh.log"),
+    );
+}
+
+/// Paramiko's client (pip) against sekura-sshd: connect, exec, output, exit status.
+#[test]
+fn paramiko_client_runs_a_command() {
+    let server = SekuraSshd::start();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/paramiko_client.py");
+    let out = support::run_with_timeout(
+        Command::new("python3")
+            .arg(script)
+            .arg(server.port.to_string())
+            .arg("exec")
+            .arg(server.dir.join("user_key"))
+            .arg("echo from-paramiko; echo oops >&2; exit 5")
+            .arg(&server.user),
+        TIMEOUT,
+    );
+    assert!(
+        out.success(),
+        "paramiko_client.py failed (python3 -m pip install paramiko if missing): {}{}",
+        out.stdout(),
+        out.stderr()
+    );
+    assert!(
+        out.stdout().contains("STDOUT 'from-paramiko\\n'"),
+        "{}",
+        out.stdout()
+    );
+    assert!(
+        out.stdout().contains("STDERR 'oops\\n'"),
+        "{}",
+        out.stdout()
+    );
+    assert!(out.stdout().contains("STATUS 5"), "{}", out.stdout());
 }

@@ -263,9 +263,6 @@ fn client_rekeys_and_compression_lose_nothing() {
 /// Sends `total` bytes through `cat` on the server and checks they come back intact;
 /// returns ssh's stderr.
 fn round_trip(total: usize, options: &[&str]) -> String {
-    use sha2::{Digest, Sha256};
-    use std::io::{Read, Write};
-    use std::process::Stdio;
     let dir = support::fresh_dir("server-keys");
     let (path, public) = user_key(&dir, KeyType::Ed25519);
     let server = TestServer::start_with(
@@ -276,51 +273,16 @@ fn round_trip(total: usize, options: &[&str]) -> String {
         support::server::standard_host_keys(),
         |t| t.use_compression(true).expect("compression"),
     );
-    let mut child = ssh(&server)
-        .arg("-i")
-        .arg(&path)
-        .args(options)
-        .args(["-o", "BatchMode=yes", "127.0.0.1", "cat"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(dir.join("ssh.log")).expect("log file"))
-        .spawn()
-        .expect("start ssh");
-    let mut stdin = child.stdin.take().expect("stdin");
-    let writer = std::thread::spawn(move || {
-        let mut hash = Sha256::new();
-        let mut block = vec![0u8; 1 << 20];
-        // xorshift64: incompressible, so every byte counts toward the rekey limit.
-        let mut state = 0x9e37_79b9_7f4a_7c15u64;
-        for _ in 0..total / block.len() {
-            for b in block.iter_mut() {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                *b = state as u8;
-            }
-            hash.update(&block);
-            stdin.write_all(&block).expect("write to ssh");
-        }
-        hash.finalize()
-    });
-    let mut stdout = child.stdout.take().expect("stdout");
-    let mut hash = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    let mut received = 0;
-    loop {
-        let n = stdout.read(&mut buf).expect("read from ssh");
-        if n == 0 {
-            break;
-        }
-        received += n;
-        hash.update(&buf[..n]);
-    }
-    let sent = writer.join().expect("writer");
-    let status = child.wait().expect("ssh exit");
-    assert!(status.success(), "ssh failed: {status}");
-    assert_eq!(received, total);
-    assert_eq!(hash.finalize(), sent, "the data came back altered");
+    support::transfer::pipe_round_trip(
+        ssh(&server).arg("-i").arg(&path).args(options).args([
+            "-o",
+            "BatchMode=yes",
+            "127.0.0.1",
+            "cat",
+        ]),
+        total,
+        &dir.join("ssh.log"),
+    );
     std::fs::read_to_string(dir.join("ssh.log")).expect("ssh log")
 }
 

@@ -4,8 +4,9 @@
 Usage: paramiko_client.py PORT MODE [options]. Prints one result line on stdout and exits 0
 when the server behaved as the mode expects:
 
-  exec KEYFILE COMMAND       log in with the key, run COMMAND, print "STDOUT <repr>" and
-                             "STATUS <code>"
+  exec KEYFILE COMMAND [USER]
+                             log in with the key (as USER, default alice), run COMMAND,
+                             print "STDOUT <repr>", "STDERR <repr>" and "STATUS <code>"
   userauth-success           after key exchange, send USERAUTH_SUCCESS as a client; the
                              server must close the connection: prints "CLOSED"
   open-before-auth           open a session channel before authenticating: "CLOSED"
@@ -47,7 +48,8 @@ def main():
     if mode == "exec":
         client = paramiko.SSHClient()
         client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
-        client.connect("127.0.0.1", port=port, username=USER, key_filename=sys.argv[3],
+        user = sys.argv[5] if len(sys.argv) > 5 else USER
+        client.connect("127.0.0.1", port=port, username=user, key_filename=sys.argv[3],
                        allow_agent=False, look_for_keys=False, timeout=10)
         _, stdout, stderr = client.exec_command(sys.argv[4], timeout=10)
         out = stdout.read()

@@ -96,3 +96,50 @@ pub fn cat_round_trip(t: &Transport, total: usize, during: impl FnOnce(&AtomicUs
     assert_eq!(ch.recv_exit_status().unwrap(), ExitStatus::Code(0));
     started.elapsed()
 }
+
+/// Streams `total` pseudo-random bytes into the stdin of `cmd` (a client running `cat`
+/// remotely), reads its stdout back, and checks the count, the SHA-256 and a zero exit.
+/// The program's stderr goes to `log`.
+pub fn pipe_round_trip(cmd: &mut std::process::Command, total: usize, log: &std::path::Path) {
+    use std::io::{Read, Write};
+    use std::process::Stdio;
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(log).expect("create the log"))
+        .spawn()
+        .expect("start the client");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let writer = std::thread::spawn(move || {
+        let mut hash = Sha256::new();
+        let mut random = XorShift(0x9e37_79b9_7f4a_7c15);
+        let mut block = vec![0u8; 1 << 20];
+        let mut left = total;
+        while left > 0 {
+            let n = left.min(block.len());
+            random.fill(&mut block[..n]);
+            hash.update(&block[..n]);
+            stdin.write_all(&block[..n]).expect("write to the client");
+            left -= n;
+        }
+        hash.finalize()
+    });
+    let mut stdout = child.stdout.take().expect("stdout");
+    let mut hash = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut received = 0;
+    loop {
+        let n = stdout.read(&mut buf).expect("read from the client");
+        if n == 0 {
+            break;
+        }
+        received += n;
+        hash.update(&buf[..n]);
+    }
+    let sent = writer.join().expect("writer");
+    let status = child.wait().expect("client exit");
+    let stderr = std::fs::read_to_string(log).unwrap_or_default();
+    assert!(status.success(), "the client failed ({status}): {stderr}");
+    assert_eq!(received, total, "{stderr}");
+    assert_eq!(hash.finalize(), sent, "the data came back altered");
+}
