@@ -877,3 +877,36 @@ fn paramiko_client_runs_a_command() {
     );
     assert!(out.stdout().contains("STATUS 5"), "{}", out.stdout());
 }
+
+/// `ssh -tt`: a login shell on a pseudo-terminal, with the client's TERM, and its exit
+/// status.
+#[test]
+fn ssh_tt_runs_a_shell_on_a_pty() {
+    use std::io::Write;
+    let server = SekuraSshd::start();
+    let mut child = server
+        .ssh_key()
+        .arg("-tt")
+        .env("TERM", "xterm-256color")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start ssh -tt");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(b"tty; echo \"term=$TERM\"; exit 7\n")
+        .expect("write to the shell");
+    let deadline = Instant::now() + TIMEOUT;
+    while child.try_wait().expect("ssh status").is_none() {
+        assert!(Instant::now() < deadline, "ssh -tt did not finish");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().expect("ssh -tt");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(7), "{stdout}");
+    assert!(stdout.contains("/dev/pts/"), "{stdout}");
+    assert!(stdout.contains("term=xterm-256color"), "{stdout}");
+}
