@@ -46,7 +46,7 @@ $(STATIC_LIB): FORCE
 	$(CARGO) build --profile $(PROFILE) --lib
 endif
 
-# The shared library: linked from the static one with the version script (see build.rs).
+# The shared library: linked from the static one with the version script (see abi/link.sh).
 $(SHARED_LIB): $(STATIC_LIB) abi/sekura.map abi/link.sh
 	abi/link.sh shared $(STATIC_LIB) $(LIB_DIR) $(VERSION)
 

@@ -9,8 +9,15 @@
 #       Prints the system libraries that a program linking libsekura.a needs, as rustc
 #       reports them (`rustc --print native-static-libs`): pkg-config's Libs.private.
 #
-# Why the shared library is linked here rather than by cargo: see build.rs. The Makefile and
-# the tests in tests/ both call this script, so the link is written once.
+# Why the shared library is linked here rather than by cargo: rustc gives the linker its own
+# version script for a cdylib, listing every `#[no_mangle]` function by exact name; GNU ld
+# refuses to combine it with a second one and lld lets the exact names win, so no symbol
+# would get the SEKURA_0 version. The crate therefore builds no cdylib at all. The Makefile
+# and the tests in tests/ both call this script, so the link is written once.
+#
+# -z noexecstack: some assembly objects of the hash crates carry no .note.GNU-stack, which
+# would otherwise make the whole library ask for an executable stack; glibc 2.41 and later
+# refuse to dlopen such a library, and it is a hardening defect.
 set -eu
 
 abi_dir=$(cd "$(dirname "$0")" && pwd)
@@ -38,7 +45,7 @@ shared() {
     "${CC:-cc}" -shared -o "$out/libsekura.so.$version.tmp" \
         -Wl,--whole-archive "$archive" -Wl,--no-whole-archive \
         -Wl,--version-script="$abi_dir/sekura.map" -Wl,-soname,"$soname" \
-        -Wl,--gc-sections -Wl,-z,defs -Wl,-z,relro,-z,now -Wl,--as-needed \
+        -Wl,--gc-sections -Wl,-z,defs -Wl,-z,relro,-z,now -Wl,-z,noexecstack -Wl,--as-needed \
         $libs
     mv -f "$out/libsekura.so.$version.tmp" "$out/libsekura.so.$version"
     for other in "$out"/libsekura.so.*.*; do   # other versions, left by an older build

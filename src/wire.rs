@@ -117,17 +117,14 @@ impl<'a> Reader<'a> {
         std::str::from_utf8(self.string(what)?).or_else(|_| err(what))
     }
 
-    /// Reads a name-list: comma-separated ASCII names, none empty.
+    /// Reads a name-list: comma-separated ASCII names. Empty elements (libssh sends a
+    /// trailing comma) name nothing, so they are dropped rather than refused, as OpenSSH does.
     pub fn name_list(&mut self, what: &'static str) -> WireResult<Vec<&'a str>> {
         let s = self.utf8(what)?;
-        if s.is_empty() {
-            return Ok(Vec::new());
-        }
-        let names: Vec<&str> = s.split(',').collect();
-        if names.iter().any(|n| n.is_empty() || !n.is_ascii()) {
+        if !s.is_ascii() {
             return err(what);
         }
-        Ok(names)
+        Ok(s.split(',').filter(|n| !n.is_empty()).collect())
     }
 
     /// Reads an mpint and returns its magnitude as unsigned big-endian bytes without leading
@@ -297,8 +294,22 @@ mod tests {
         assert_eq!(r.name_list("l").unwrap(), ["a", "b-c@d"]);
         assert!(r.name_list("l").unwrap().is_empty());
         assert!(r.finish("trailing").is_ok());
-        assert!(Reader::new(&[0, 0, 0, 2, b'a', b','])
+        assert!(Reader::new(&[0, 0, 0, 2, b'a', 0xc3])
             .name_list("l")
             .is_err());
+    }
+
+    #[test]
+    fn empty_name_list_elements_name_nothing() {
+        for (text, names) in [
+            ("a,b,", &["a", "b"][..]),
+            (",a", &["a"]),
+            ("a,,b", &["a", "b"]),
+            (",", &[]),
+        ] {
+            let mut w = Writer::new();
+            w.string(text);
+            assert_eq!(Reader::new(w.as_bytes()).name_list("l").unwrap(), names);
+        }
     }
 }

@@ -150,16 +150,36 @@ fn soname(lib: &Path) -> String {
         .to_owned()
 }
 
-/// build.rs gives cargo's cdylib the soname that abi/link.sh gives the installed library.
+/// The installed library has its soname, and cargo makes no shared library of its own: an
+/// unversioned libsekura.so would shadow the real one if somebody installed it.
 #[test]
-fn both_shared_libraries_have_the_soname() {
+fn only_the_versioned_shared_library_is_built() {
     assert_eq!(soname(shared_lib()), SONAME, "abi/link.sh's soname");
-    let cdylib = make::profile_dir().join("deps").join("libsekura.so");
-    assert_eq!(
-        soname(&cdylib),
-        SONAME,
-        "build.rs's soname for cargo's cdylib"
+    for dir in [make::profile_dir(), make::profile_dir().join("deps")] {
+        let cdylib = dir.join("libsekura.so");
+        assert!(
+            !cdylib.exists(),
+            "{} exists: Cargo.toml must not build a cdylib",
+            cdylib.display()
+        );
+    }
+}
+
+/// The stack is not executable (`GNU_STACK` without E): glibc 2.41+ refuses to dlopen a
+/// library that asks for one, which would break every language binding.
+#[test]
+fn the_stack_is_not_executable() {
+    let output = make::run(
+        Command::new("readelf").arg("-lW").arg(shared_lib()),
+        "binutils",
     );
+    let text = String::from_utf8_lossy(&output.stdout);
+    let stack = text
+        .lines()
+        .find(|line| line.trim_start().starts_with("GNU_STACK"))
+        .unwrap_or_else(|| panic!("no GNU_STACK program header:\n{text}"));
+    let flags = stack.split_whitespace().nth(6).unwrap_or_default();
+    assert_eq!(flags, "RW", "GNU_STACK flags: {stack}");
 }
 
 /// Writes abi/sekura.symbols from the built library. Run by `make abi`.

@@ -1,7 +1,8 @@
 //! Independent client implementations other than OpenSSH's against Sekura's server: PuTTY's
 //! plink (putty-tools), with a key from a .ppk file converted by puttygen, a password and
-//! the host key pinned by fingerprint; and Dropbear's dbclient (dropbear-bin), with each
-//! cipher it has. Exit codes, stderr and stdin.
+//! the host key pinned by fingerprint; Dropbear's dbclient (dropbear-bin), with each
+//! cipher it has; and a client built on libssh (libssh-dev) with libssh's default settings.
+//! Exit codes, stderr and stdin.
 
 mod support;
 
@@ -168,4 +169,52 @@ fn dbclient_with_each_of_its_ciphers() {
             out.stderr()
         );
     }
+}
+
+const LIBSSH_HEADER: &str = "/usr/include/libssh/libssh.h";
+
+/// Compiles `tests/peers/libssh_client.c` against the system's libssh.
+fn libssh_client(dir: &Path) -> std::path::PathBuf {
+    support::require_program(LIBSSH_HEADER, "libssh-dev");
+    let program = dir.join("libssh_client");
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/libssh_client.c");
+    run_with_timeout(
+        Command::new("cc")
+            .args(["-std=c11", "-Wall", "-Wextra", "-Werror", "-o"])
+            .arg(&program)
+            .arg(source)
+            .arg("-lssh"),
+        Duration::from_secs(60),
+    )
+    .assert_success("cc libssh_client.c -lssh");
+    program
+}
+
+/// libssh 0.10 ends its cipher list with a comma; the server must treat the empty element as
+/// naming nothing, as OpenSSH does, rather than refuse the KEXINIT.
+#[test]
+fn libssh_client_with_its_default_algorithms() {
+    let dir = support::fresh_dir("libssh");
+    let program = libssh_client(&dir);
+    let key = generate(KeyType::Ed25519, None);
+    let key_file = dir.join("id_ed25519");
+    key.write_file(&key_file, PrivateKeyFormat::OpenSsh, None, &mut OsRandom)
+        .expect("write key");
+    let server = TestServer::start(Policy {
+        authorized_keys: vec![key.public_key()],
+        ..Policy::default()
+    });
+    let out = run_with_timeout(
+        Command::new(&program)
+            .arg(server.port().to_string())
+            .arg(USER)
+            .arg(server.known_hosts())
+            .arg(&key_file)
+            .arg("echo from-libssh; echo grumble >&2; exit 4")
+            .env("HOME", server.dir()),
+        Duration::from_secs(30),
+    );
+    assert_eq!(out.status().code(), Some(4), "{}", out.stderr());
+    assert_eq!(out.stdout(), "from-libssh\n");
+    assert!(out.stderr().contains("grumble"), "{}", out.stderr());
 }
