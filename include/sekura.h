@@ -33,6 +33,22 @@
 #define GEX_MAX_BITS 8192
 
 /**
+ * `ssh_channel_set_stderr_mode`: standard error is its own stream (the default).
+ */
+#define SSH_STDERR_SEPARATE 0
+
+/**
+ * `ssh_channel_set_stderr_mode`: standard error is merged into standard output, in arrival
+ * order (Paramiko's set_combine_stderr).
+ */
+#define SSH_STDERR_MERGE 1
+
+/**
+ * `ssh_channel_set_stderr_mode`: standard error is discarded on arrival.
+ */
+#define SSH_STDERR_DISCARD 2
+
+/**
  * Log level: the connection failed.
  */
 #define SEKURA_LOG_ERROR 1
@@ -192,6 +208,12 @@
 #define SSH_ERR_INTERNAL -18
 
 /**
+ * A wait could only end if the other stream were read: its unread data reached the
+ * channel's buffer limit (`ssh_channel_set_buffer_limit`); the last error names it.
+ */
+#define SSH_ERR_BUFFER_FULL -19
+
+/**
  * `ssh_transport_set_preferred` kind: key exchange methods.
  */
 #define SSH_ALG_KEX 0
@@ -294,6 +316,12 @@
  * Largest data packet we accept.
  */
 #define MAX_PACKET (32 * 1024)
+
+/**
+ * How far a stream nobody reads may grow past the window while the application waits for
+ * another stream or the exit status, unless the application sets its own limit.
+ */
+#define DEFAULT_BUFFER_LIMIT ((64 * 1024) * 1024)
 
 /**
  * Default re-exchange limit: data in both directions under one set of keys.
@@ -1052,6 +1080,45 @@ int ssh_channel_close(ssh_channel *c);
 void ssh_channel_free(ssh_channel *c);
 
 /**
+ * Sets where standard error arriving from now on goes: `SSH_STDERR_SEPARATE`,
+ * `SSH_STDERR_MERGE` or `SSH_STDERR_DISCARD`. Set it before starting the command so that
+ * nothing arrives under the old mode.
+ *
+ * Borrowed: nothing is kept.
+ * Thread safety: any thread.
+ *
+ * # Safety
+ * `c` must be NULL or a live `ssh_channel`.
+ */
+int ssh_channel_set_stderr_mode(ssh_channel *c, int mode);
+
+/**
+ * Sets how many bytes an unread stream may hold past the SSH window while a call waits for
+ * the other stream or the exit status (64 MiB unless set; 0 keeps both within the
+ * window). So `ssh_channel_recv_exit_status` never deadlocks on output nobody read: past
+ * the limit it fails at once with `SSH_ERR_BUFFER_FULL`, naming the stream to read.
+ *
+ * Borrowed: nothing is kept.
+ * Thread safety: any thread.
+ *
+ * # Safety
+ * `c` must be NULL or a live `ssh_channel`.
+ */
+int ssh_channel_set_buffer_limit(ssh_channel *c, size_t bytes);
+
+/**
+ * True when `ssh_channel_send` would take some data without waiting: the channel is open,
+ * the peer's window has room and the send queue is below its limit. False for NULL.
+ *
+ * Borrowed: nothing is kept.
+ * Thread safety: any thread.
+ *
+ * # Safety
+ * `c` must be NULL or a live `ssh_channel`.
+ */
+bool ssh_channel_send_ready(const ssh_channel *c);
+
+/**
  * The channel's number: the `channel_id` the server callbacks received for it.
  *
  * Borrowed: writes only `*out_id`.
@@ -1063,9 +1130,12 @@ void ssh_channel_free(ssh_channel *c);
 int ssh_channel_get_id(const ssh_channel *c, uint32_t *out_id);
 
 /**
- * A descriptor for select, poll or epoll: readable exactly while `ssh_channel_recv` or
- * `ssh_channel_recv_stderr` would not return `SSH_ERR_AGAIN` (data waiting, EOF, close, or
- * a dead connection); level-triggered.
+ * A descriptor for select, poll or epoll, level-triggered: readable while the channel has
+ * something new to report (data waiting, an EOF no read has returned yet, an exit status
+ * or a close not yet seen, or a dead connection). Once a read has returned 0 it stays quiet
+ * until the exit status or the close arrives; `ssh_channel_exit_status_ready` and
+ * `ssh_channel_recv_exit_status` mark those seen. Whether a send would block is
+ * `ssh_channel_send_ready`.
  *
  * Borrowed: the descriptor belongs to the channel, stays the same for its life and closes
  * with `ssh_channel_free`; never close it yourself. Writes only `*out_fd`.

@@ -38,6 +38,9 @@ pub enum ErrorKind {
     Refused,
     /// A bug in Sekura (a caught panic, a broken invariant).
     Internal,
+    /// A wait could only end if the application read a stream whose unread data reached
+    /// the channel's buffer limit.
+    BufferFull,
 }
 
 /// An error with a human-readable, specific message.

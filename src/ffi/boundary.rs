@@ -30,6 +30,7 @@ pub(crate) fn code_of(kind: ErrorKind) -> c_int {
         ErrorKind::BadPassphrase => SSH_ERR_BAD_PASSPHRASE,
         ErrorKind::State => SSH_ERR_STATE,
         ErrorKind::Refused => SSH_ERR_REFUSED,
+        ErrorKind::BufferFull => SSH_ERR_BUFFER_FULL,
         _ => SSH_ERR_INTERNAL,
     }
 }

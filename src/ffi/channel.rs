@@ -53,7 +53,18 @@ fn count(r: crate::Result<usize>) -> ssize_t {
 /// `c` must be NULL or a live `ssh_channel`.
 #[no_mangle]
 pub unsafe extern "C" fn ssh_channel_settimeout(c: *mut ssh_channel, timeout_ms: c_int) -> c_int {
-    ffi! { with_channel(c, |c| { c.set_timeout(u64::try_from(timeout_ms).ok().map(Duration::from_millis)); Ok(()) }) }
+    ffi! {
+        with_channel(c, |c| {
+            let timeout = match timeout_ms {
+                -1 => None,
+                ms => Some(Duration::from_millis(u64::try_from(ms).map_err(|_| {
+                    crate::Error::invalid_arg(format!("timeout {ms} ms: use -1 (block), 0 (non-blocking) or a positive count"))
+                })?)),
+            };
+            c.set_timeout(timeout);
+            Ok(())
+        })
+    }
 }
 
 /// Runs `command` on the server; `SSH_ERR_REFUSED` if the server declines.
@@ -195,10 +206,7 @@ pub unsafe extern "C" fn ssh_channel_recv_exit_status(
                 out.write(c_int::try_from(code).unwrap_or(c_int::MAX));
                 SSH_OK
             }
-            Ok(ExitStatus::Signal { name, core_dumped, message }) => {
-                let core = if core_dumped { " (core dumped)" } else { "" };
-                fail(SSH_ERR_EXIT_SIGNAL, format!("remote command killed by signal {name}{core} {message}").trim_end())
-            }
+            Ok(exit @ ExitStatus::Signal { .. }) => fail(SSH_ERR_EXIT_SIGNAL, &format!("remote command {exit}")),
             Err(e) if e.kind() == ErrorKind::Eof => fail(SSH_ERR_NO_EXIT_STATUS, e.message()),
             Err(e) => fail_with(&e),
         }

@@ -27,9 +27,12 @@ pub unsafe extern "C" fn ssh_channel_get_id(c: *const ssh_channel, out_id: *mut 
     }
 }
 
-/// A descriptor for select, poll or epoll: readable exactly while `ssh_channel_recv` or
-/// `ssh_channel_recv_stderr` would not return `SSH_ERR_AGAIN` (data waiting, EOF, close, or
-/// a dead connection); level-triggered.
+/// A descriptor for select, poll or epoll, level-triggered: readable while the channel has
+/// something new to report (data waiting, an EOF no read has returned yet, an exit status
+/// or a close not yet seen, or a dead connection). Once a read has returned 0 it stays quiet
+/// until the exit status or the close arrives; `ssh_channel_exit_status_ready` and
+/// `ssh_channel_recv_exit_status` mark those seen. Whether a send would block is
+/// `ssh_channel_send_ready`.
 ///
 /// Borrowed: the descriptor belongs to the channel, stays the same for its life and closes
 /// with `ssh_channel_free`; never close it yourself. Writes only `*out_fd`.

@@ -5,6 +5,7 @@
 mod agent;
 pub(crate) mod boundary;
 mod channel;
+mod channel_buffering;
 mod channel_session;
 mod hostkeys;
 mod library;
@@ -19,6 +20,7 @@ mod transport_upkeep;
 
 pub use agent::*;
 pub use channel::*;
+pub use channel_buffering::*;
 pub use channel_session::*;
 pub use hostkeys::*;
 pub use library::*;

@@ -40,6 +40,9 @@ pub const SSH_ERR_EXIT_SIGNAL: c_int = -16;
 pub const SSH_ERR_NO_EXIT_STATUS: c_int = -17;
 /// A bug in Sekura (a caught panic); the last error has the details.
 pub const SSH_ERR_INTERNAL: c_int = -18;
+/// A wait could only end if the other stream were read: its unread data reached the
+/// channel's buffer limit (`ssh_channel_set_buffer_limit`); the last error names it.
+pub const SSH_ERR_BUFFER_FULL: c_int = -19;
 
 /// `ssh_transport_set_preferred` kind: key exchange methods.
 pub const SSH_ALG_KEX: c_int = 0;
@@ -83,6 +86,7 @@ pub(crate) fn describe(code: c_int) -> &'static std::ffi::CStr {
         SSH_ERR_EXIT_SIGNAL => c"remote command killed by a signal",
         SSH_ERR_NO_EXIT_STATUS => c"no exit status",
         SSH_ERR_INTERNAL => c"internal error",
+        SSH_ERR_BUFFER_FULL => c"channel buffer full: read the other stream",
         _ => c"unknown result",
     }
 }

@@ -23,6 +23,113 @@ pub const WINDOW_SIZE: u32 = 2 * 1024 * 1024;
 pub const MAX_PACKET: u32 = 32 * 1024;
 /// Largest data packet we send, whatever the peer allows.
 const MAX_SEND_PACKET: u32 = 32 * 1024;
+/// How far a stream nobody reads may grow past the window while the application waits for
+/// another stream or the exit status, unless the application sets its own limit.
+pub const DEFAULT_BUFFER_LIMIT: usize = 64 * 1024 * 1024;
+
+/// One of a session's two output streams.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stream {
+    /// CHANNEL_DATA.
+    Stdout,
+    /// CHANNEL_EXTENDED_DATA of type 1.
+    Stderr,
+}
+
+impl Stream {
+    /// The stream's name in messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            Stream::Stdout => "standard output",
+            Stream::Stderr => "standard error",
+        }
+    }
+
+    const BOTH: [Stream; 2] = [Stream::Stdout, Stream::Stderr];
+}
+
+/// What the application blocks for on a channel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Awaited {
+    /// Data (or EOF) on one stream.
+    Data(Stream),
+    /// The exit status (or the close).
+    Exit,
+}
+
+impl Awaited {
+    const ALL: [Awaited; 3] = [
+        Awaited::Data(Stream::Stdout),
+        Awaited::Data(Stream::Stderr),
+        Awaited::Exit,
+    ];
+
+    fn counts_against(self, stream: Stream) -> bool {
+        self != Awaited::Data(stream)
+    }
+}
+
+/// A count per stream.
+#[derive(Debug, Default)]
+struct PerStream {
+    stdout: usize,
+    stderr: usize,
+}
+
+impl PerStream {
+    fn get(&self, stream: Stream) -> usize {
+        match stream {
+            Stream::Stdout => self.stdout,
+            Stream::Stderr => self.stderr,
+        }
+    }
+
+    fn get_mut(&mut self, stream: Stream) -> &mut usize {
+        match stream {
+            Stream::Stdout => &mut self.stdout,
+            Stream::Stderr => &mut self.stderr,
+        }
+    }
+}
+
+/// Application threads blocked on a channel, per thing awaited.
+#[derive(Debug, Default)]
+struct Waiters {
+    stdout: u32,
+    stderr: u32,
+    exit: u32,
+}
+
+impl Waiters {
+    fn count(&mut self, awaited: Awaited) -> &mut u32 {
+        match awaited {
+            Awaited::Data(Stream::Stdout) => &mut self.stdout,
+            Awaited::Data(Stream::Stderr) => &mut self.stderr,
+            Awaited::Exit => &mut self.exit,
+        }
+    }
+
+    fn any(&self, awaited: Awaited) -> bool {
+        let n = match awaited {
+            Awaited::Data(Stream::Stdout) => self.stdout,
+            Awaited::Data(Stream::Stderr) => self.stderr,
+            Awaited::Exit => self.exit,
+        };
+        n > 0
+    }
+}
+
+/// Where standard error goes (Paramiko's set_combine_stderr, libssh2's MERGE and IGNORE).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum StderrMode {
+    /// Its own stream.
+    #[default]
+    Separate,
+    /// Into standard output, in arrival order.
+    Merge,
+    /// Dropped on arrival.
+    Discard,
+}
 
 /// Lifecycle of a channel.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,6 +155,29 @@ pub enum ExitStatus {
         core_dumped: bool,
         message: String,
     },
+}
+
+impl std::fmt::Display for ExitStatus {
+    /// "exit status 3", or "killed by signal TERM (core dumped) message".
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ExitStatus::Code(code) => write!(f, "exit status {code}"),
+            ExitStatus::Signal {
+                name,
+                core_dumped,
+                message,
+            } => {
+                write!(f, "killed by signal {name}")?;
+                if *core_dumped {
+                    f.write_str(" (core dumped)")?;
+                }
+                if !message.is_empty() {
+                    write!(f, " {message}")?;
+                }
+                Ok(())
+            }
+        }
+    }
 }
 
 /// Bytes received and not yet read by the application.
@@ -100,8 +230,22 @@ pub struct Channel {
     local_window: u32,
     /// Bytes the application has read since we last re-opened the window.
     consumed: u32,
-    /// Standard error bytes whose window was re-opened on arrival, before being read.
-    stderr_prepaid: usize,
+    /// Per stream, unread bytes whose window was already re-opened, so that reading them
+    /// does not re-open it twice.
+    prepaid: PerStream,
+    /// Application threads blocked on this channel, per thing awaited.
+    waiters: Waiters,
+    /// How far an unread stream may grow past the window while somebody waits for
+    /// something else; 0 keeps every stream within the window.
+    pub buffer_limit: usize,
+    pub stderr_mode: StderrMode,
+    /// A session we opened that no exec, shell or subsystem request has started yet.
+    pub unstarted_session: bool,
+    /// What the application has already been told: the EOF (a read returned 0), the exit
+    /// status, the close. The pollable descriptor reports only what is new.
+    pub eof_reported: bool,
+    pub exit_reported: bool,
+    pub close_reported: bool,
     /// What arrived as CHANNEL_DATA.
     pub stdout: RecvBuffer,
     /// What arrived as CHANNEL_EXTENDED_DATA type 1.
@@ -128,21 +272,110 @@ impl Channel {
         self.handles
     }
 
+    /// True while there is something the application has not been told: unread data, an
+    /// EOF no read has returned, an exit status or a close not yet seen.
+    pub fn has_news(&self) -> bool {
+        let read_ended = self.at_eof() || self.close_sent;
+        !self.stdout.is_empty()
+            || !self.stderr.is_empty()
+            || (read_ended && !self.eof_reported)
+            || (self.exit.is_some() && !self.exit_reported)
+            || (self.state == ChannelState::Closed && !self.close_reported)
+    }
+
     /// True once the peer can send nothing more: EOF or close received.
     pub fn at_eof(&self) -> bool {
         self.eof_received || self.close_received || self.state == ChannelState::Closed
     }
 
-    /// Re-opens the window by what the application read from stdout (or stderr) and returns
-    /// the WINDOW_ADJUST to send, if one is due.
-    pub fn on_read(&mut self, n: usize, stderr: bool) -> Option<Vec<u8>> {
-        let prepaid = if stderr {
-            n.min(self.stderr_prepaid)
-        } else {
-            0
+    /// The unread bytes of `stream`.
+    pub fn buffer(&self, stream: Stream) -> &RecvBuffer {
+        match stream {
+            Stream::Stdout => &self.stdout,
+            Stream::Stderr => &self.stderr,
+        }
+    }
+
+    fn buffer_mut(&mut self, stream: Stream) -> &mut RecvBuffer {
+        match stream {
+            Stream::Stdout => &mut self.stdout,
+            Stream::Stderr => &mut self.stderr,
+        }
+    }
+
+    /// Re-opens the window by what the application read from `stream` and returns the
+    /// WINDOW_ADJUST to send, if one is due.
+    pub fn on_read(&mut self, n: usize, stream: Stream) -> Option<Vec<u8>> {
+        let prepaid = self.prepaid.get_mut(stream);
+        let already = n.min(*prepaid);
+        *prepaid -= already;
+        self.credit(n - already)
+    }
+
+    /// True while some application thread waits for something other than `stream`.
+    fn waited_around(&self, stream: Stream) -> bool {
+        Awaited::ALL
+            .into_iter()
+            .any(|a| a.counts_against(stream) && self.waiters.any(a))
+    }
+
+    /// How many unread bytes of `stream` may have their window re-opened before being read.
+    /// Standard error always gets a window of its own, so that a reader of stdout alone is
+    /// not stalled by it; while somebody waits for something else, either stream may grow
+    /// to the buffer limit, so that the wait never deadlocks on output nobody reads.
+    fn prepay_limit(&self, stream: Stream) -> usize {
+        let own = match stream {
+            Stream::Stdout => 0,
+            Stream::Stderr => WINDOW_SIZE as usize,
         };
-        self.stderr_prepaid -= prepaid;
-        self.credit(n - prepaid)
+        if self.waited_around(stream) {
+            own.max(self.buffer_limit)
+        } else {
+            own
+        }
+    }
+
+    /// Re-opens the window for unread bytes of `stream` up to its prepay limit.
+    fn prepay(&mut self, stream: Stream) -> Option<Vec<u8>> {
+        let covered = self.buffer(stream).len().min(self.prepay_limit(stream));
+        let due = covered.saturating_sub(self.prepaid.get(stream));
+        if due == 0 {
+            return None;
+        }
+        *self.prepaid.get_mut(stream) += due;
+        self.credit(due)
+    }
+
+    /// An application thread starts waiting for `awaited`: the other streams' unread data
+    /// is paid for up to the buffer limit, which may re-open the window (the message
+    /// returned).
+    pub fn wait_begin(&mut self, awaited: Awaited) -> Option<Vec<u8>> {
+        *self.waiters.count(awaited) += 1;
+        let mut adjust = None;
+        for stream in Stream::BOTH {
+            if awaited.counts_against(stream) {
+                adjust = self.prepay(stream).or(adjust);
+            }
+        }
+        adjust
+    }
+
+    /// The thread that called [`Self::wait_begin`] stopped waiting.
+    pub fn wait_end(&mut self, awaited: Awaited) {
+        let count = self.waiters.count(awaited);
+        *count = count.saturating_sub(1);
+    }
+
+    /// The stream whose unread data has reached the buffer limit and shut the window, so
+    /// that waiting for `awaited` could only end when somebody reads it.
+    pub fn stalled_by(&self, awaited: Awaited) -> Option<Stream> {
+        if self.at_eof() || self.local_window >= MAX_PACKET {
+            return None;
+        }
+        Stream::BOTH.into_iter().find(|&stream| {
+            awaited.counts_against(stream)
+                && self.buffer(stream).len() > self.prepaid.get(stream)
+        })
     }
 
     /// Counts `n` bytes as consumed; once that is worth a message (half the window), returns
@@ -280,6 +513,9 @@ impl Channels {
     /// and the CHANNEL_OPEN payload.
     pub fn open(&mut self, kind: &str, extra: &[u8]) -> (ChannelId, Vec<u8>) {
         let id = self.insert(0, 0, 0);
+        if let Some(c) = self.map.get_mut(&id) {
+            c.unstarted_session = kind == "session";
+        }
         let mut w = Writer::message(msg::CHANNEL_OPEN);
         w.string(kind)
             .u32(id)
@@ -310,7 +546,14 @@ impl Channels {
             remote_id,
             local_window: WINDOW_SIZE,
             consumed: 0,
-            stderr_prepaid: 0,
+            prepaid: PerStream::default(),
+            waiters: Waiters::default(),
+            buffer_limit: DEFAULT_BUFFER_LIMIT,
+            stderr_mode: StderrMode::Separate,
+            unstarted_session: false,
+            eof_reported: false,
+            exit_reported: false,
+            close_reported: false,
             stdout: RecvBuffer::default(),
             stderr: RecvBuffer::default(),
             eof_received: false,
@@ -482,9 +725,8 @@ fn id_of(payload: &[u8]) -> ChannelId {
     r.u32("recipient channel").unwrap_or(u32::MAX)
 }
 
-/// Stores arriving data. Standard error gets a window's worth of its own: up to that much
-/// unread stderr re-opens the window at once, so a reader of stdout alone is never stalled
-/// by a chatty stderr (nor stdout by stderr's reader); stdout stays strictly window-bound.
+/// Stores arriving data, re-opening the window at once for what the prepay rule allows (see
+/// [`Channel::prepay_limit`]); the rest waits for the application to read it.
 fn receive_data(channel: &mut Channel, code: Option<u32>, data: &[u8]) -> Result<Option<Vec<u8>>> {
     if channel.state != ChannelState::Open || channel.eof_received {
         return Err(Error::protocol(
@@ -501,23 +743,14 @@ fn receive_data(channel: &mut Channel, code: Option<u32>, data: &[u8]) -> Result
         .local_window
         .checked_sub(len)
         .ok_or_else(|| Error::protocol("peer sent more channel data than the window allows"))?;
-    match code {
-        None => {
-            channel.stdout.push(data);
-            Ok(None)
-        }
-        Some(1) => {
-            channel.stderr.push(data);
-            if channel.stderr.len() <= WINDOW_SIZE as usize {
-                channel.stderr_prepaid += data.len();
-                Ok(channel.credit(data.len()))
-            } else {
-                Ok(None)
-            }
-        }
-        // Unknown data types are dropped but still re-open the window.
-        Some(_) => Ok(channel.credit(data.len())),
-    }
+    let stream = match (code, channel.stderr_mode) {
+        (None, _) | (Some(1), StderrMode::Merge) => Stream::Stdout,
+        (Some(1), StderrMode::Separate) => Stream::Stderr,
+        // Discarded stderr and unknown data types are dropped but still re-open the window.
+        (Some(_), _) => return Ok(channel.credit(data.len())),
+    };
+    channel.buffer_mut(stream).push(data);
+    Ok(channel.prepay(stream))
 }
 
 /// Handles a request from the server; returns whether it was understood.
@@ -582,7 +815,9 @@ mod tests {
         let c = chans.get_mut(id).unwrap();
         let mut out = vec![0u8; WINDOW_SIZE as usize / 2];
         assert_eq!(c.stdout.read(&mut out), out.len());
-        let adjust = c.on_read(out.len(), false).expect("window adjust due");
+        let adjust = c
+            .on_read(out.len(), Stream::Stdout)
+            .expect("window adjust due");
         assert_eq!(&adjust[1..5], &7u32.to_be_bytes());
         assert!(chans.handle(&data(id, b"x")).is_ok());
     }
@@ -606,7 +841,7 @@ mod tests {
         let mut out = vec![0u8; WINDOW_SIZE as usize];
         assert_eq!(c.stderr.read(&mut out), out.len());
         assert!(
-            c.on_read(out.len(), true).is_none(),
+            c.on_read(out.len(), Stream::Stderr).is_none(),
             "prepaid stderr is not credited twice"
         );
     }

@@ -12,7 +12,9 @@ pub mod server;
 pub mod userauth;
 mod version;
 
-pub use channel::{ChannelId, ChannelState, ExitStatus};
+pub use channel::{
+    Awaited, ChannelId, ChannelState, ExitStatus, StderrMode, Stream, DEFAULT_BUFFER_LIMIT,
+};
 pub use connection::{Connection, PublicKeySigning, DEFAULT_REKEY_BYTES};
 pub use kexinit::{AlgorithmKind, Negotiated, Preferences};
 pub use packet::MAX_PACKET_LEN;

@@ -6,7 +6,7 @@ use std::time::Duration;
 use parking_lot::Mutex;
 
 use super::io::{Shared, SEND_QUEUE_LIMIT};
-use crate::proto::{ChannelId, ChannelState, ExitStatus};
+use crate::proto::{Awaited, ChannelId, ChannelState, Connection, ExitStatus, StderrMode, Stream};
 use crate::wire::Writer;
 use crate::{Error, ErrorKind, Result};
 
@@ -62,9 +62,11 @@ impl Channel {
         }
     }
 
-    /// A descriptor that is readable exactly while [`Self::recv`] or [`Self::recv_stderr`]
-    /// would not block: data waiting, EOF, close, or a dead connection. For select, poll or
-    /// epoll; it belongs to the channel and must not be closed by the caller.
+    /// A descriptor that is readable while the channel has something new to report: data
+    /// waiting, an EOF no read has returned yet, an exit status or a close not yet seen, or a
+    /// dead connection. Once a read has returned the EOF it stays quiet until the exit
+    /// status or the close arrives. For select, poll or epoll; it belongs to the channel and
+    /// must not be closed by the caller.
     pub fn fileno(&self) -> Result<std::os::fd::RawFd> {
         let id = self.id;
         let shared = &self.shared;
@@ -110,6 +112,14 @@ impl Channel {
         if ok {
             Ok(())
         } else {
+            if matches!(kind, "exec" | "shell" | "subsystem") {
+                // Nothing started: the session may still run something else.
+                self.shared.with(|c| {
+                    if let Some(ch) = c.channel_mut(id) {
+                        ch.unstarted_session = true;
+                    }
+                });
+            }
             Err(Error::new(
                 ErrorKind::Refused,
                 format!("the server refused the {kind} request"),
@@ -131,38 +141,95 @@ impl Channel {
         self.request("exec", body.as_bytes())
     }
 
-    fn read(&self, out: &mut [u8], stderr: bool) -> Result<usize> {
+    /// Waits with the channel timeout until `ready` answers. Once the wait blocks, the
+    /// channel knows what it waits for (see [`crate::proto::Channel::wait_begin`]), so that
+    /// output nobody reads cannot deadlock it.
+    fn wait_for<R>(
+        &self,
+        awaited: Awaited,
+        what: &str,
+        mut ready: impl FnMut(&mut Connection) -> Option<Result<R>>,
+    ) -> Result<R> {
         let id = self.id;
-        self.shared
-            .wait(self.io_timeout(), "channel data", |c| {
-                let Some(ch) = c.channel(id) else {
-                    return Some(Err(gone()));
-                };
-                let buffered = if stderr {
-                    ch.stderr.len()
-                } else {
-                    ch.stdout.len()
-                };
-                if buffered > 0 || out.is_empty() {
-                    return Some(c.channel_read(id, out, stderr));
+        let timeout = self.io_timeout();
+        let mut registered = false;
+        let result = self.shared.wait(timeout, what, |c| {
+            let answer = ready(c);
+            if answer.is_none() && !registered && timeout != Some(Duration::ZERO) {
+                registered = true;
+                c.channel_wait_begin(id, awaited);
+            }
+            answer
+        });
+        if registered {
+            self.shared.with(|c| c.channel_wait_end(id, awaited));
+        }
+        result.map_err(|e| again_on_zero_timeout(e, timeout))
+    }
+
+    fn read(&self, out: &mut [u8], stream: Stream) -> Result<usize> {
+        let id = self.id;
+        self.wait_for(Awaited::Data(stream), "channel data", |c| {
+            let Some(ch) = c.channel(id) else {
+                return Some(Err(gone()));
+            };
+            if !ch.buffer(stream).is_empty() || out.is_empty() {
+                return Some(c.channel_read(id, out, stream));
+            }
+            // EOF only when the server said so or we closed; a dead connection says why.
+            if ch.eof_received || ch.close_received || ch.close_sent {
+                let closed = ch.state == ChannelState::Closed;
+                if let Some(ch) = c.channel_mut(id) {
+                    ch.eof_reported = true;
+                    ch.close_reported |= closed;
                 }
-                // EOF only when the server said so; a connection that died says why.
-                if ch.eof_received || ch.close_received {
-                    return Some(Ok(0));
-                }
-                c.error().map(|e| Err(e.clone()))
-            })
-            .map_err(|e| again_on_zero_timeout(e, self.io_timeout()))
+                return Some(Ok(0));
+            }
+            if let Some(e) = c.error() {
+                return Some(Err(e.clone()));
+            }
+            if ch.unstarted_session {
+                return Some(Err(not_started()));
+            }
+            ch.stalled_by(Awaited::Data(stream))
+                .map(|blocking| Err(stalled(ch, blocking, stream.name())))
+        })
     }
 
     /// Reads standard output; 0 means EOF.
     pub fn recv(&self, out: &mut [u8]) -> Result<usize> {
-        self.read(out, false)
+        self.read(out, Stream::Stdout)
     }
 
     /// Reads standard error (extended data type 1); 0 means EOF.
     pub fn recv_stderr(&self, out: &mut [u8]) -> Result<usize> {
-        self.read(out, true)
+        self.read(out, Stream::Stderr)
+    }
+
+    /// Sets how far an unread stream may grow past the SSH window while a call waits for
+    /// the other stream or the exit status ([`crate::proto::DEFAULT_BUFFER_LIMIT`] unless
+    /// set; 0 keeps both within the window). Past it the wait fails, naming the stream.
+    pub fn set_buffer_limit(&self, limit: usize) -> Result<()> {
+        let id = self.id;
+        self.shared.with(|c| c.channel_set_buffer_limit(id, limit))
+    }
+
+    /// Sets where standard error arriving from now on goes: its own stream, merged into
+    /// standard output, or discarded (Paramiko's set_combine_stderr).
+    pub fn set_stderr_mode(&self, mode: StderrMode) -> Result<()> {
+        let id = self.id;
+        self.shared.with(|c| c.channel_set_stderr_mode(id, mode))
+    }
+
+    /// True when [`Self::send`] would take some data without waiting: the channel is open,
+    /// the peer's window has room and the send queue is below its limit.
+    pub fn send_ready(&self) -> bool {
+        let conn = self.shared.state.lock();
+        conn.error().is_none()
+            && conn.pending_transmit() < SEND_QUEUE_LIMIT
+            && conn.channel(self.id).is_some_and(|c| {
+                c.state == ChannelState::Open && !c.close_sent && !c.eof_sent && c.remote_window > 0
+            })
     }
 
     /// Sends as much of `data` as the window allows now (waiting for some window if none);
@@ -234,48 +301,74 @@ impl Channel {
 
     /// True once exit-status or exit-signal arrived, or the channel closed without one.
     pub fn exit_status_ready(&self) -> bool {
-        let conn = self.shared.state.lock();
-        conn.channel(self.id)
-            .is_none_or(|c| c.exit.is_some() || c.state == ChannelState::Closed)
-            || conn.error().is_some()
+        let id = self.id;
+        self.shared.with(|c| {
+            let dead = c.error().is_some();
+            match c.channel_mut(id) {
+                None => true,
+                Some(ch) => {
+                    let closed = ch.state == ChannelState::Closed || ch.close_sent;
+                    let ready = ch.exit.is_some() || closed || dead;
+                    if ready {
+                        note_exit_seen(ch);
+                    }
+                    ready
+                }
+            }
+        })
     }
 
     /// How the command ended, if that is known yet.
     pub fn exit_status(&self) -> Option<ExitStatus> {
-        self.shared.state.lock().channel(self.id)?.exit.clone()
+        let id = self.id;
+        self.shared.with(|c| {
+            let ch = c.channel_mut(id)?;
+            let exit = ch.exit.clone()?;
+            note_exit_seen(ch);
+            Some(exit)
+        })
     }
 
     /// Waits for how the command ended: exit code or signal. Never guesses: a channel that
     /// closed without either is an error. Waits with the channel timeout.
     pub fn recv_exit_status(&self) -> Result<ExitStatus> {
         let id = self.id;
-        self.shared
-            .wait(self.io_timeout(), "the exit status", |c| {
-                let Some(ch) = c.channel(id) else {
-                    return Some(Err(gone()));
-                };
-                match (&ch.exit, &ch.state) {
-                    (Some(exit), _) => Some(Ok(exit.clone())),
-                    (None, ChannelState::Closed) => Some(Err(Error::new(
-                        ErrorKind::Eof,
-                        "the channel closed without an exit status",
-                    ))),
-                    _ => None,
-                }
-            })
-            .map_err(|e| match e.kind() {
-                ErrorKind::Closed => Error::new(
+        self.wait_for(Awaited::Exit, "the exit status", |c| {
+            let Some(ch) = c.channel_mut(id) else {
+                return Some(Err(gone()));
+            };
+            let closed = ch.state == ChannelState::Closed || ch.close_sent;
+            if ch.exit.is_some() || closed {
+                note_exit_seen(ch);
+            }
+            match (&ch.exit, closed) {
+                (Some(exit), _) => Some(Ok(exit.clone())),
+                (None, true) => Some(Err(Error::new(
                     ErrorKind::Eof,
-                    "the connection closed without an exit status",
-                ),
-                _ => again_on_zero_timeout(e, self.io_timeout()),
-            })
+                    "the channel closed without an exit status",
+                ))),
+                (None, false) if ch.unstarted_session => Some(Err(not_started())),
+                (None, false) => ch
+                    .stalled_by(Awaited::Exit)
+                    .map(|blocking| Err(stalled(ch, blocking, "the exit status"))),
+            }
+        })
+        .map_err(|e| match e.kind() {
+            ErrorKind::Closed => Error::new(
+                ErrorKind::Eof,
+                "the connection closed without an exit status",
+            ),
+            _ => e,
+        })
     }
 
-    /// Closes the channel; buffered data stays readable.
+    /// Closes the channel; buffered data stays readable, and every thread blocked on the
+    /// channel returns at once.
     pub fn close(&self) -> Result<()> {
         let id = self.id;
-        self.shared.with(|c| c.channel_close(id))
+        let result = self.shared.with(|c| c.channel_close(id));
+        self.shared.changed.notify_all();
+        result
     }
 }
 
@@ -290,6 +383,39 @@ impl Drop for Channel {
             self.shared.readiness.forget(id);
         }
     }
+}
+
+/// The exit status (or the close that replaces it) has been seen by the application.
+fn note_exit_seen(ch: &mut crate::proto::channel::Channel) {
+    ch.exit_reported |= ch.exit.is_some();
+    ch.close_reported |= ch.state == ChannelState::Closed;
+}
+
+/// The error for a read or exit status wait on a session that runs nothing.
+fn not_started() -> Error {
+    Error::new(
+        ErrorKind::State,
+        "nothing runs on this session channel: start a command, shell or subsystem first",
+    )
+}
+
+/// The error for a wait that only reading `blocking` could end.
+fn stalled(ch: &crate::proto::channel::Channel, blocking: Stream, what: &str) -> Error {
+    let switch = match blocking {
+        Stream::Stderr => ", merge or discard standard error (stderr mode)",
+        Stream::Stdout => "",
+    };
+    Error::new(
+        ErrorKind::BufferFull,
+        format!(
+            "waiting for {what}, but {} bytes of {} are unread and fill the channel's buffer \
+             (limit {} bytes past the window): read {}{switch}, or raise the buffer limit",
+            ch.buffer(blocking).len(),
+            blocking.name(),
+            ch.buffer_limit,
+            blocking.name(),
+        ),
+    )
 }
 
 /// The error for a channel the connection no longer knows.

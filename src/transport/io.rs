@@ -96,6 +96,8 @@ impl Shared {
             if let Some(e) = conn.error() {
                 return Err(e.clone());
             }
+            // `ready` may have queued output (a window adjust) before this thread sleeps.
+            self.wake_writer_if_needed(&conn);
             match deadline {
                 None => self.changed.wait(&mut conn),
                 Some(d) if Instant::now() >= d => {

@@ -127,9 +127,18 @@ impl Transport {
         *self.timeout.lock()
     }
 
-    /// Sets the ordered algorithm list for `kind`; takes effect at the next key exchange.
+    /// Sets the ordered algorithm list for `kind`; takes effect at the next key exchange (a
+    /// client's re-exchange too; a started server refuses).
     pub fn set_preferred(&self, kind: AlgorithmKind, names: &str) -> Result<()> {
-        self.preferences.lock().set(kind, names)
+        let mut preferences = self.preferences.lock();
+        let mut updated = preferences.clone();
+        updated.set(kind, names)?;
+        let running = self.driver.lock().as_ref().map(|d| Arc::clone(&d.shared));
+        if let Some(shared) = running {
+            shared.with(|c| c.set_preferences(updated.clone()))?;
+        }
+        *preferences = updated;
+        Ok(())
     }
 
     /// The ordered algorithm list for `kind`.

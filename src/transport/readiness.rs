@@ -1,6 +1,7 @@
 //! Pollable descriptors for channels (the C API's `ssh_channel_fileno`): the read end of a
-//! pipe that is readable exactly while reading the channel would not block (data on stdout
-//! or stderr, EOF, close, or a dead connection). Level-triggered, so it works with select,
+//! pipe that is readable while the channel has something new to report (data on stdout or
+//! stderr, an EOF not yet returned, an exit status or a close not yet seen, or a dead
+//! connection); what the application was already told does not keep it readable. Level-triggered, so it works with select,
 //! poll and epoll alike. The pipe is made on first use and kept in step after every change
 //! of the connection's state.
 
@@ -51,12 +52,9 @@ impl Readiness {
     }
 }
 
-/// True when a read of channel `id` would not block.
+/// True when channel `id` has something the application has not been told yet.
 fn readable(conn: &Connection, id: ChannelId) -> bool {
-    conn.error().is_some()
-        || conn
-            .channel(id)
-            .is_none_or(|c| !c.stdout.is_empty() || !c.stderr.is_empty() || c.at_eof())
+    conn.error().is_some() || conn.channel(id).is_none_or(|c| c.has_news())
 }
 
 impl Signal {

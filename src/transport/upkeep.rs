@@ -31,6 +31,11 @@ impl Transport {
         self.set_preferred(AlgorithmKind::Compression, names)
     }
 
+    /// The algorithms of the keys in use (Paramiko's local_cipher, remote_cipher, ...).
+    pub fn negotiated(&self) -> Option<crate::proto::Negotiated> {
+        self.shared().ok()?.state.lock().negotiated().cloned()
+    }
+
     /// Key exchanges completed on this connection, the first included.
     pub fn key_exchange_count(&self) -> u64 {
         self.shared().map_or(0, |s| s.state.lock().kex_count())

@@ -65,7 +65,7 @@ static void test_library(void)
     CHECK(strcmp(numbers, SEKURA_VERSION_STRING) == 0);
 
     CHECK(strcmp(sekura_result_str(12345), "unknown result") == 0);
-    for (int code = SSH_OK; code >= SSH_ERR_INTERNAL; code--)
+    for (int code = SSH_OK; code >= SSH_ERR_BUFFER_FULL; code--)
         check_at(sekura_result_str(code) != NULL &&
                      strcmp(sekura_result_str(code), "unknown result") != 0,
                  "sekura_result_str knows every code", __LINE__);
@@ -158,6 +158,9 @@ static void test_null_channel(void)
     char *signal_name = (char *)&failures;
 
     CHECK_FAILS(ssh_channel_settimeout(NULL, 0), SSH_ERR_INVALID_ARG);
+    CHECK_FAILS(ssh_channel_set_stderr_mode(NULL, SSH_STDERR_MERGE), SSH_ERR_INVALID_ARG);
+    CHECK_FAILS(ssh_channel_set_buffer_limit(NULL, 0), SSH_ERR_INVALID_ARG);
+    CHECK(!ssh_channel_send_ready(NULL));
     CHECK_FAILS(ssh_channel_exec(NULL, "true"), SSH_ERR_INVALID_ARG);
     int fd = -7;
     CHECK_FAILS(ssh_channel_fileno(NULL, &fd), SSH_ERR_INVALID_ARG);
@@ -437,13 +440,19 @@ static void test_streams(ssh_transport *t)
     ssh_channel_free(ch);
 }
 
-/* The channel's descriptor is readable exactly while a read would not block. */
+/* The channel's descriptor is readable while the channel has something new to report: data,
+ * an EOF no read returned yet, an exit status or a close not yet seen. */
 static void test_poll(ssh_transport *t)
 {
     ssh_channel *ch = ssh_transport_open_session(t);
     CHECK(ch != NULL);
+    CHECK_FAILS(ssh_channel_settimeout(ch, -7), SSH_ERR_INVALID_ARG);
     CHECK(ssh_channel_settimeout(ch, 0) == SSH_OK);
-    CHECK(ssh_channel_exec(ch, "read line; echo got-$line") == SSH_OK);
+    CHECK_FAILS(ssh_channel_set_stderr_mode(ch, 9), SSH_ERR_INVALID_ARG);
+    /* The command closes its output, then lives on for a while before it exits. */
+    CHECK(ssh_channel_exec(ch, "read line; echo got-$line; exec >&- 2>&-; sleep 1; exit 4") ==
+          SSH_OK);
+    CHECK(ssh_channel_send_ready(ch));
     int fd = -1, again = -2;
     CHECK(ssh_channel_fileno(ch, &fd) == SSH_OK && fd >= 0);
     CHECK(ssh_channel_fileno(ch, &again) == SSH_OK && again == fd);
@@ -464,7 +473,11 @@ static void test_poll(ssh_transport *t)
         got += (size_t)n;
     }
     CHECK(strcmp(out, "got-x\n") == 0);
-    CHECK(poll(&p, 1, 0) == 1); /* at EOF it stays readable */
+    CHECK(poll(&p, 1, 300) == 0); /* the EOF was taken: quiet until the exit status */
+    CHECK(poll(&p, 1, 20000) == 1 && (p.revents & POLLIN));
+    CHECK(ssh_channel_exit_status_ready(ch));
+    int status = -1;
+    CHECK(ssh_channel_recv_exit_status(ch, &status) == SSH_OK && status == 4);
     ssh_channel_free(ch);
 }
 

@@ -27,15 +27,29 @@ pub fn profile_dir() -> PathBuf {
         .to_path_buf()
 }
 
-/// The static library cargo built with this test executable.
+/// The static library cargo built with this test executable: `deps/libsekura-<hash>.a`,
+/// the newest if several builds left one (the crate has no cdylib, so cargo names it with
+/// the same hash as the rlib the test links).
 pub fn static_lib() -> PathBuf {
-    let path = profile_dir().join("deps").join("libsekura.a");
-    assert!(
-        path.is_file(),
-        "{} is missing: cargo should have built it with this test (crate-type staticlib)",
-        path.display()
-    );
-    path
+    let deps = profile_dir().join("deps");
+    std::fs::read_dir(&deps)
+        .expect("read target/<profile>/deps")
+        .filter_map(|entry| {
+            let path = entry.ok()?.path();
+            let name = path.file_name()?.to_str()?;
+            let ours = name.starts_with("libsekura-") && name.ends_with(".a");
+            let modified = path.metadata().and_then(|m| m.modified()).ok()?;
+            ours.then_some((modified, path))
+        })
+        .max()
+        .map(|(_, path)| path)
+        .unwrap_or_else(|| {
+            panic!(
+                "no libsekura-*.a in {}: cargo should have built it with this test \
+                 (crate-type staticlib)",
+                deps.display()
+            )
+        })
 }
 
 /// A fresh directory `target/tmp/<name>-<profile>` for this test executable's C build.

@@ -1,6 +1,6 @@
 //! Channel commands of a client connection.
 
-use super::super::channel::{Channel, ChannelId, ChannelState};
+use super::super::channel::{Awaited, Channel, ChannelId, ChannelState, StderrMode, Stream};
 use super::super::packet::PacketWriter;
 use super::super::userauth::AuthStatus;
 use super::Connection;
@@ -33,6 +33,11 @@ impl Connection {
         self.channels.get(id)
     }
 
+    /// A channel's state, for the transport to record what the application was told.
+    pub fn channel_mut(&mut self, id: ChannelId) -> Option<&mut Channel> {
+        self.channels.get_mut(id)
+    }
+
     fn open_channel(&mut self, id: ChannelId) -> Result<&mut Channel> {
         self.check_alive()?;
         let c = self
@@ -53,7 +58,20 @@ impl Connection {
         want_reply: bool,
         body: &[u8],
     ) -> Result<()> {
-        let p = self.open_channel(id)?.request(kind, want_reply, body);
+        let c = self.open_channel(id)?;
+        if matches!(kind, "exec" | "shell" | "subsystem") {
+            if !c.unstarted_session {
+                return Err(Error::new(
+                    ErrorKind::State,
+                    format!(
+                        "cannot start {kind} here: one exec, shell or subsystem runs per \
+                         session channel, and only on a session this side opened"
+                    ),
+                ));
+            }
+            c.unstarted_session = false;
+        }
+        let p = c.request(kind, want_reply, body);
         self.send_on(id, p);
         Ok(())
     }
@@ -105,23 +123,60 @@ impl Connection {
         Ok(n)
     }
 
-    /// Reads received data (stdout, or stderr with `stderr`), re-opening the window.
-    pub fn channel_read(&mut self, id: ChannelId, out: &mut [u8], stderr: bool) -> Result<usize> {
-        let c = self
-            .channels
+    fn known_channel(&mut self, id: ChannelId) -> Result<&mut Channel> {
+        self.channels
             .get_mut(id)
-            .ok_or_else(|| Error::invalid_arg("no such channel"))?;
-        let n = if stderr {
-            c.stderr.read(out)
-        } else {
-            c.stdout.read(out)
-        };
-        if let Some(adjust) = c.on_read(n, stderr) {
+            .ok_or_else(|| Error::invalid_arg("no such channel"))
+    }
+
+    /// Sends a WINDOW_ADJUST unless the connection has ended.
+    fn send_adjust(&mut self, id: ChannelId, adjust: Option<Vec<u8>>) {
+        if let Some(adjust) = adjust {
             if self.error.is_none() {
                 self.send_on(id, adjust);
             }
         }
+    }
+
+    /// Reads received data of `stream`, re-opening the window.
+    pub fn channel_read(&mut self, id: ChannelId, out: &mut [u8], stream: Stream) -> Result<usize> {
+        let c = self.known_channel(id)?;
+        let n = match stream {
+            Stream::Stdout => c.stdout.read(out),
+            Stream::Stderr => c.stderr.read(out),
+        };
+        let adjust = c.on_read(n, stream);
+        self.send_adjust(id, adjust);
         Ok(n)
+    }
+
+    /// An application thread starts blocking on channel `id` for `awaited`; see
+    /// [`Channel::wait_begin`]. Every call is paired with [`Self::channel_wait_end`].
+    pub fn channel_wait_begin(&mut self, id: ChannelId, awaited: Awaited) {
+        if let Some(c) = self.channels.get_mut(id) {
+            let adjust = c.wait_begin(awaited);
+            self.send_adjust(id, adjust);
+        }
+    }
+
+    /// The thread of [`Self::channel_wait_begin`] stopped waiting.
+    pub fn channel_wait_end(&mut self, id: ChannelId, awaited: Awaited) {
+        if let Some(c) = self.channels.get_mut(id) {
+            c.wait_end(awaited);
+        }
+    }
+
+    /// Sets how far an unread stream may grow past the window while the application waits
+    /// for something else (0: never past the window).
+    pub fn channel_set_buffer_limit(&mut self, id: ChannelId, limit: usize) -> Result<()> {
+        self.known_channel(id)?.buffer_limit = limit;
+        Ok(())
+    }
+
+    /// Sets where standard error arriving from now on goes.
+    pub fn channel_set_stderr_mode(&mut self, id: ChannelId, mode: StderrMode) -> Result<()> {
+        self.known_channel(id)?.stderr_mode = mode;
+        Ok(())
     }
 
     /// Sends EOF on a channel.

@@ -123,6 +123,19 @@ impl Connection {
         }
     }
 
+    /// Replaces a client's algorithm preferences from the next key exchange on. A server's
+    /// are fixed when it starts: its host key list was derived from them.
+    pub fn set_preferences(&mut self, prefs: Preferences) -> Result<()> {
+        if self.server.is_some() {
+            return Err(Error::new(
+                ErrorKind::State,
+                "a server's algorithms are fixed once it has started",
+            ));
+        }
+        self.prefs = prefs;
+        Ok(())
+    }
+
     /// The sticky error, if the connection has failed or ended.
     pub fn error(&self) -> Option<&Error> {
         self.error.as_ref()
