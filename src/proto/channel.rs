@@ -373,8 +373,7 @@ impl Channel {
             return None;
         }
         Stream::BOTH.into_iter().find(|&stream| {
-            awaited.counts_against(stream)
-                && self.buffer(stream).len() > self.prepaid.get(stream)
+            awaited.counts_against(stream) && self.buffer(stream).len() > self.prepaid.get(stream)
         })
     }
 
