@@ -22,17 +22,6 @@
 
 
 /**
- * Sizes a client accepts from a group-exchange server: SECURITY.md's floor, and RFC 4419's
- * ceiling (which also bounds the work a server can make us do).
- */
-#define GEX_MIN_BITS 2048
-
-/**
- * See [`GEX_MIN_BITS`].
- */
-#define GEX_MAX_BITS 8192
-
-/**
  * `ssh_channel_set_stderr_mode`: standard error is its own stream (the default).
  */
 #define SSH_STDERR_SEPARATE 0
@@ -306,138 +295,6 @@
  * Channel open callbacks: out of resources (reason 4).
  */
 #define SSH_OPEN_FAILED_RESOURCE_SHORTAGE 4
-
-/**
- * The window we grant each channel: what the peer may send before we have read it.
- */
-#define WINDOW_SIZE ((2 * 1024) * 1024)
-
-/**
- * Largest data packet we accept.
- */
-#define MAX_PACKET (32 * 1024)
-
-/**
- * How far a stream nobody reads may grow past the window while the application waits for
- * another stream or the exit status, unless the application sets its own limit.
- */
-#define DEFAULT_BUFFER_LIMIT ((64 * 1024) * 1024)
-
-/**
- * Default re-exchange limit: data in both directions under one set of keys.
- */
-#define DEFAULT_REKEY_BYTES (1 << 30)
-
-#define DISCONNECT 1
-
-#define IGNORE 2
-
-#define UNIMPLEMENTED 3
-
-#define DEBUG 4
-
-#define SERVICE_REQUEST 5
-
-#define SERVICE_ACCEPT 6
-
-#define EXT_INFO 7
-
-#define KEXINIT 20
-
-#define NEWKEYS 21
-
-/**
- * KEXDH_INIT and KEX_ECDH_INIT share this number.
- */
-#define KEX_ECDH_INIT 30
-
-/**
- * KEXDH_REPLY and KEX_ECDH_REPLY share this number.
- */
-#define KEX_ECDH_REPLY 31
-
-/**
- * KEX_DH_GEX_GROUP shares 31 with KEX_ECDH_REPLY; the phase tells them apart.
- */
-#define KEX_DH_GEX_GROUP 31
-
-#define KEX_DH_GEX_INIT 32
-
-#define KEX_DH_GEX_REPLY 33
-
-#define KEX_DH_GEX_REQUEST 34
-
-#define USERAUTH_REQUEST 50
-
-#define USERAUTH_FAILURE 51
-
-#define USERAUTH_SUCCESS 52
-
-#define USERAUTH_BANNER 53
-
-/**
- * USERAUTH_PK_OK, USERAUTH_PASSWD_CHANGEREQ and USERAUTH_INFO_REQUEST share this number;
- * which one it is depends on the method in progress.
- */
-#define USERAUTH_60 60
-
-#define USERAUTH_INFO_RESPONSE 61
-
-#define GLOBAL_REQUEST 80
-
-#define REQUEST_SUCCESS 81
-
-#define REQUEST_FAILURE 82
-
-#define CHANNEL_OPEN 90
-
-#define CHANNEL_OPEN_CONFIRMATION 91
-
-#define CHANNEL_OPEN_FAILURE 92
-
-#define CHANNEL_WINDOW_ADJUST 93
-
-#define CHANNEL_DATA 94
-
-#define CHANNEL_EXTENDED_DATA 95
-
-#define CHANNEL_EOF 96
-
-#define CHANNEL_CLOSE 97
-
-#define CHANNEL_REQUEST 98
-
-#define CHANNEL_SUCCESS 99
-
-#define CHANNEL_FAILURE 100
-
-#define PROTOCOL_ERROR 2
-
-#define KEY_EXCHANGE_FAILED 3
-
-#define MAC_ERROR 5
-
-#define HOST_KEY_NOT_VERIFIABLE 9
-
-#define BY_APPLICATION 11
-
-#define ADMINISTRATIVELY_PROHIBITED 1
-
-/**
- * Largest packet_length accepted from a peer. RFC 4253 requires 35000; OpenSSH sends up to
- * 256 KiB. Anything above is refused before a byte of it is buffered.
- */
-#define MAX_PACKET_LEN (256 * 1024)
-
-/**
- * Authentication attempts allowed per connection unless set otherwise (OpenSSH's MaxAuthTries).
- */
-#define DEFAULT_MAX_AUTH_TRIES 6
-
-/**
- * The kinds of key Sekura handles, by their SSH key type name.
- */
-typedef struct KeyType KeyType;
 
 /**
  * A connection to an ssh-agent.
@@ -876,8 +733,6 @@ typedef int (*ssh_kbdint_callback)(void *userdata,
                                    const char *const *prompts,
                                    const bool *echo,
                                    ssh_kbdint_answers *answers);
-
-
 
 #ifdef __cplusplus
 extern "C" {

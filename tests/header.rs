@@ -48,11 +48,14 @@ fn generate_uncached() -> String {
     let mut config = cbindgen::Config::from_file(Path::new(MANIFEST_DIR).join("cbindgen.toml"))
         .expect("cbindgen.toml should parse");
     config.after_includes = Some(version_macros());
+    // Only src/ffi is the C API: parsing the whole crate would export the protocol's own
+    // public constants (message numbers, window sizes) into every C program's namespace.
+    // cbindgen follows src/ffi/mod.rs's `mod` items to the other files.
     let bindings = cbindgen::Builder::new()
-        .with_crate(MANIFEST_DIR)
         .with_config(config)
+        .with_src(Path::new(MANIFEST_DIR).join("src/ffi/mod.rs"))
         .generate()
-        .expect("cbindgen should parse the crate");
+        .expect("cbindgen should parse src/ffi");
     let mut out = Vec::new();
     bindings.write(&mut out);
     String::from_utf8(out).expect("the generated header should be UTF-8")
@@ -141,6 +144,63 @@ fn header_compiles_as_strict_c() {
 fn header_compiles_as_cpp() {
     let flags = ["-std=c++11", "-Wall", "-Wextra", "-Wpedantic", "-Werror"];
     compile_against_header("c++", &flags, "only_header.cpp", ONLY_HEADER);
+}
+
+/// The names the header declares at file scope: macros, typedefs (struct and function
+/// pointer) and functions.
+fn declared_names(header: &str) -> Vec<String> {
+    let identifier = |text: &str| -> String {
+        text.chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect()
+    };
+    let mut names = Vec::new();
+    for line in header.lines() {
+        if let Some(rest) = line.strip_prefix("#define ") {
+            names.push(identifier(rest));
+        } else if let Some(rest) = line.strip_prefix("} ") {
+            names.push(identifier(rest.trim_start()));
+        } else if let Some(rest) = line.strip_prefix("typedef ") {
+            if let Some((_, pointer)) = rest.split_once("(*") {
+                names.push(identifier(pointer));
+            } else if let Some(last) = rest.trim_end_matches(';').rsplit(' ').next() {
+                if last != "{" {
+                    names.push(identifier(last));
+                }
+            }
+        } else if let Some(name) = make::declared_function(line) {
+            names.push(name.to_owned());
+        }
+    }
+    names.retain(|n| !n.is_empty());
+    names
+}
+
+/// Only Sekura's prefixes reach a C program's namespace: no protocol constant, no helper.
+#[test]
+fn the_header_declares_only_prefixed_names() {
+    const PREFIXES: [&str; 6] = ["SSH_", "SEKURA_", "SFTP_", "ssh_", "sekura_", "sftp_"];
+    let names = declared_names(generate());
+    assert!(names.len() > 150, "too few names found: {names:?}");
+    let stray: Vec<&String> = names
+        .iter()
+        .filter(|n| !PREFIXES.iter().any(|p| n.starts_with(p)))
+        .collect();
+    assert!(
+        stray.is_empty(),
+        "include/sekura.h declares names without a Sekura prefix: {stray:?}"
+    );
+}
+
+/// Names that applications commonly define themselves, before including the header.
+const NEXT_TO_APPLICATION_NAMES: &str = "#define DEBUG 1\n#define ERROR 2\n#define IGNORE 3\n\
+     #define WINDOW_SIZE 4\ntypedef int KeyType;\ntypedef int Channel;\n#include <sekura.h>\n\
+     int main(void) { return SSH_OK + DEBUG + ERROR + IGNORE + WINDOW_SIZE + (KeyType)0 + \
+     (Channel)0; }\n";
+
+#[test]
+fn header_compiles_next_to_an_application_s_own_names() {
+    compile_against_header("cc", STRICT_C, "app_names.c", NEXT_TO_APPLICATION_NAMES);
 }
 
 fn readme() -> String {
