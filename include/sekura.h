@@ -1981,7 +1981,8 @@ int ssh_global_reply_set(ssh_global_reply *reply, const uint8_t *data, size_t le
 ssh_transport *ssh_transport_connect(const char *host, uint16_t port, int timeout_ms);
 
 /**
- * Wraps a connected socket; the transport takes ownership of `fd` and closes it.
+ * Wraps a connected stream socket (TCP, Unix, one end of a socketpair); the transport takes
+ * ownership of `fd`, makes it non-blocking and closes it.
  * Returns NULL if `fd` is negative.
  *
  * Returns a new handle; free it with `ssh_transport_free`.

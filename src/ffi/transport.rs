@@ -16,7 +16,7 @@ use super::pkey::{public_key_handle, ssh_pkey};
 use super::result::*;
 use super::server_handler::CallbackHandler;
 use crate::proto::InfoRequest;
-use crate::transport::Transport;
+use crate::transport::{ByteStream, Transport};
 use crate::Error;
 
 /// One SSH connection (Paramiko's Transport), client or server side.
@@ -119,7 +119,8 @@ pub unsafe extern "C" fn ssh_transport_connect(
     }
 }
 
-/// Wraps a connected socket; the transport takes ownership of `fd` and closes it.
+/// Wraps a connected stream socket (TCP, Unix, one end of a socketpair); the transport takes
+/// ownership of `fd`, makes it non-blocking and closes it.
 /// Returns NULL if `fd` is negative.
 ///
 /// Returns a new handle; free it with `ssh_transport_free`.
@@ -131,8 +132,8 @@ pub extern "C" fn ssh_transport_new(fd: c_int) -> *mut ssh_transport {
             return std::ptr::null_mut();
         }
         // SAFETY: the caller hands over an open socket descriptor it no longer uses.
-        let socket = unsafe { <std::net::TcpStream as std::os::fd::FromRawFd>::from_raw_fd(fd) };
-        to_handle::<ssh_transport>(TransportHandle::new(Transport::new(socket)))
+        let socket = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+        to_handle::<ssh_transport>(TransportHandle::new(Transport::over(ByteStream::socket(socket))))
     }
 }
 

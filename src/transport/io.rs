@@ -1,10 +1,8 @@
 //! The I/O driver: one thread reads, decrypts and dispatches; one thread writes what the
 //! connection has queued. Callers only lock the connection state for short, non-blocking
 //! work, so a large send never waits behind a receive and the reader never waits for the
-//! socket to drain (two peers each blocked writing to the other cannot happen here).
+//! stream to drain (two peers each blocked writing to the other cannot happen here).
 
-use std::io::{Read, Write};
-use std::net::{Shutdown, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -14,6 +12,7 @@ use parking_lot::{Condvar, Mutex, MutexGuard};
 
 use super::readiness::Readiness;
 use super::server_dispatch::ServerSide;
+use super::stream::{ByteStream, Input, StreamIo};
 use crate::log;
 use crate::proto::Connection;
 use crate::{Error, ErrorKind, Result};
@@ -35,7 +34,10 @@ pub(super) struct Shared {
     pub changed: Condvar,
     /// Signalled when there is output for the writer thread.
     pub writer_wake: Condvar,
-    socket: TcpStream,
+    io: StreamIo,
+    /// Set when the transport stops: the writer flushes what is queued until `linger`.
+    stopped: AtomicBool,
+    linger: Mutex<Option<Instant>>,
     /// The logger name of this transport's messages, and whether packets are hexdumped.
     pub log_name: Mutex<String>,
     pub hexdump: AtomicBool,
@@ -119,9 +121,12 @@ impl Shared {
         }
     }
 
-    /// Unblocks both threads: they see the socket shut and end.
-    pub fn shutdown(&self) {
-        let _ = self.socket.shutdown(Shutdown::Both);
+    /// Ends both threads: the reader at once, the writer once what is queued has gone out
+    /// or `linger` has passed.
+    pub fn shutdown(&self, linger: Duration) {
+        *self.linger.lock() = Some(Instant::now() + linger);
+        self.stopped.store(true, Ordering::Release);
+        self.io.stop();
         self.writer_wake.notify_all();
         self.changed.notify_all();
     }
@@ -134,22 +139,22 @@ pub(super) struct Driver {
 }
 
 impl Driver {
-    /// Starts the threads for `conn` over `socket`; a server connection's decisions go to
+    /// Starts the threads for `conn` over `stream`; a server connection's decisions go to
     /// `server`.
     pub fn start(
         conn: Connection,
-        socket: TcpStream,
+        stream: ByteStream,
         log_name: String,
         hexdump: bool,
         server: Option<ServerSide>,
     ) -> Result<Driver> {
-        let read_half = socket.try_clone()?;
-        let write_half = socket.try_clone()?;
         let shared = Arc::new(Shared {
             state: Mutex::new(conn),
             changed: Condvar::new(),
             writer_wake: Condvar::new(),
-            socket,
+            io: stream.into_io()?,
+            stopped: AtomicBool::new(false),
+            linger: Mutex::new(None),
             log_name: Mutex::new(log_name),
             hexdump: AtomicBool::new(hexdump),
             readiness: Readiness::default(),
@@ -158,13 +163,13 @@ impl Driver {
             let shared = Arc::clone(&shared);
             std::thread::Builder::new()
                 .name("sekura-read".into())
-                .spawn(move || read_loop(&shared, read_half, server.as_ref()))?
+                .spawn(move || read_loop(&shared, server.as_ref()))?
         };
         let writer = {
             let shared = Arc::clone(&shared);
             std::thread::Builder::new()
                 .name("sekura-write".into())
-                .spawn(move || write_loop(&shared, write_half))?
+                .spawn(move || write_loop(&shared))?
         };
         shared.writer_wake.notify_one();
         Ok(Driver {
@@ -173,24 +178,10 @@ impl Driver {
         })
     }
 
-    /// Flushes what is queued (bounded by `linger`), shuts the socket and joins the threads.
+    /// Stops the threads: the writer flushes what is queued, bounded by `linger`, and no
+    /// callback runs once this returns.
     pub fn stop(&mut self, linger: Duration) {
-        let deadline = Instant::now() + linger;
-        {
-            let mut conn = self.shared.state.lock();
-            while conn.pending_transmit() > 0 && Instant::now() < deadline {
-                self.shared.writer_wake.notify_one();
-                if self
-                    .shared
-                    .changed
-                    .wait_until(&mut conn, deadline)
-                    .timed_out()
-                {
-                    break;
-                }
-            }
-        }
-        self.shared.shutdown();
+        self.shared.shutdown(linger);
         for t in self.threads.drain(..) {
             let _ = t.join();
         }
@@ -207,7 +198,7 @@ impl Drop for Driver {
 /// moved to the front and completed by the next. A server's connection stops at each
 /// decision it needs; the handler answers, then the rest of the buffer is processed before
 /// anything more is read.
-fn read_loop(shared: &Arc<Shared>, mut socket: TcpStream, server: Option<&ServerSide>) {
+fn read_loop(shared: &Arc<Shared>, server: Option<&ServerSide>) {
     let mut buf = vec![0u8; READ_CHUNK + crate::proto::MAX_PACKET_LEN + 64];
     let mut filled = 0;
     let mut decided = false;
@@ -216,18 +207,11 @@ fn read_loop(shared: &Arc<Shared>, mut socket: TcpStream, server: Option<&Server
             if !wait_for_backlog(shared) {
                 break;
             }
-            let _ = socket.set_read_timeout(Some(next_wakeup(shared)));
-            ack_promptly(&socket);
             let space = buf.get_mut(filled..).unwrap_or_default();
-            let n = match socket.read(space) {
-                Ok(n) if n > 0 => n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                    ) =>
-                {
+            let n = match shared.io.read(space, next_wakeup(shared)) {
+                Ok(Input::Data(0)) => continue,
+                Ok(Input::Data(n)) => n,
+                Ok(Input::TimedOut) => {
                     let failed = shared.with(|conn| conn.handle_timeout(Instant::now()).is_err());
                     shared.changed.notify_all();
                     if failed {
@@ -235,7 +219,8 @@ fn read_loop(shared: &Arc<Shared>, mut socket: TcpStream, server: Option<&Server
                     }
                     continue;
                 }
-                Ok(_) | Err(_) => {
+                Ok(Input::Stopped) => break,
+                Ok(Input::Eof) | Err(_) => {
                     shared.with(Connection::handle_eof);
                     break;
                 }
@@ -277,36 +262,16 @@ fn read_loop(shared: &Arc<Shared>, mut socket: TcpStream, server: Option<&Server
 /// false once the connection has failed.
 fn wait_for_backlog(shared: &Shared) -> bool {
     let mut conn = shared.state.lock();
-    while conn.outbound_backlog() > READ_BACKLOG_LIMIT && conn.error().is_none() {
+    while conn.outbound_backlog() > READ_BACKLOG_LIMIT
+        && conn.error().is_none()
+        && !shared.stopped.load(Ordering::Acquire)
+    {
         shared.writer_wake.notify_one();
         shared.changed.wait_for(&mut conn, IDLE_WAKEUP);
         let _ = conn.handle_timeout(Instant::now());
     }
-    conn.error().is_none()
+    conn.error().is_none() && !shared.stopped.load(Ordering::Acquire)
 }
-
-/// Asks the kernel to acknowledge what arrives without delay. A peer whose small packets
-/// wait for our ACK (Nagle's algorithm, as OpenSSH's ssh during the handshake) would
-/// otherwise stall for the delayed-ACK timer, about 40 ms, at each round trip. Linux resets
-/// the flag on its own, so it is set before every read.
-#[cfg(target_os = "linux")]
-fn ack_promptly(socket: &TcpStream) {
-    use std::os::fd::AsRawFd;
-    let on: libc::c_int = 1;
-    // SAFETY: a valid socket descriptor and a c_int option of the size passed.
-    unsafe {
-        libc::setsockopt(
-            socket.as_raw_fd(),
-            libc::IPPROTO_TCP,
-            libc::TCP_QUICKACK,
-            std::ptr::addr_of!(on).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        );
-    }
-}
-
-#[cfg(not(target_os = "linux"))]
-fn ack_promptly(_socket: &TcpStream) {}
 
 /// How long the reader may block before the connection's timers need it: never more than
 /// a second, so that timers set later (keepalive, rekey interval) are picked up.
@@ -318,7 +283,7 @@ fn next_wakeup(shared: &Shared) -> Duration {
         .clamp(Duration::from_millis(1), IDLE_WAKEUP)
 }
 
-fn write_loop(shared: &Shared, mut socket: TcpStream) {
+fn write_loop(shared: &Shared) {
     loop {
         let chunk = {
             let mut conn = shared.state.lock();
@@ -327,15 +292,15 @@ fn write_loop(shared: &Shared, mut socket: TcpStream) {
                 if !bytes.is_empty() {
                     break bytes;
                 }
-                if conn.error().is_some() {
-                    // Nothing left to say on a failed connection: the DISCONNECT went out.
+                if conn.error().is_some() || shared.stopped.load(Ordering::Acquire) {
+                    // Nothing left to say: the DISCONNECT, if any, went out.
                     shared.changed.notify_all();
                     return;
                 }
                 shared.writer_wake.wait(&mut conn);
             }
         };
-        let result = socket.write_all(&chunk);
+        let result = shared.io.write_all(&chunk, || *shared.linger.lock());
         shared.changed.notify_all();
         if result.is_err() {
             shared.with(Connection::handle_eof);

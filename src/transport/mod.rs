@@ -1,5 +1,6 @@
-//! Drives a [`Connection`](crate::proto::Connection) over a socket: Paramiko's Transport.
-//! Blocking calls wait for the background threads' progress, each with a timeout.
+//! Drives a [`Connection`](crate::proto::Connection) over a byte stream (a socket, pipes, a
+//! child process): Paramiko's Transport. Blocking calls wait for the background threads'
+//! progress, each with a timeout.
 
 mod channel;
 mod io;
@@ -8,6 +9,7 @@ mod server;
 mod server_dispatch;
 pub mod server_handler;
 mod session;
+mod stream;
 mod upkeep;
 
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
@@ -23,6 +25,7 @@ pub use server_handler::{
     AuthResult, DirectTcpip, InteractiveQuery, InteractiveResult, OpenResult, PtyRequest,
     ServerHandler, WindowChange, X11Request,
 };
+pub use stream::ByteStream;
 pub use upkeep::DISCONNECT_BY_APPLICATION;
 
 use crate::agent::Agent;
@@ -39,7 +42,8 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 ///
 /// Thread safety: all methods take `&self` and may be called from several threads.
 pub struct Transport {
-    socket: Mutex<Option<TcpStream>>,
+    /// The stream, until the transport starts.
+    stream: Mutex<Option<ByteStream>>,
     preferences: Mutex<Preferences>,
     driver: Mutex<Option<Driver>>,
     timeout: Mutex<Option<Duration>>,
@@ -98,12 +102,16 @@ impl Transport {
         ))
     }
 
-    /// Wraps a connected socket.
+    /// Wraps a connected TCP socket.
     pub fn new(socket: TcpStream) -> Transport {
-        let _ = socket.set_nodelay(true);
-        let peer = socket.peer_addr().ok();
+        Transport::over(ByteStream::tcp(socket))
+    }
+
+    /// Runs over any byte stream: a Unix socket, a socketpair, pipes, a child process.
+    pub fn over(stream: ByteStream) -> Transport {
+        let peer = stream.peer_addr();
         Transport {
-            socket: Mutex::new(Some(socket)),
+            stream: Mutex::new(Some(stream)),
             preferences: Mutex::new(Preferences::default()),
             driver: Mutex::new(None),
             timeout: Mutex::new(Some(DEFAULT_TIMEOUT)),
@@ -161,8 +169,8 @@ impl Transport {
     /// signature. The host key is then available from [`Transport::remote_server_key`]; the
     /// caller decides whether it trusts it before authenticating.
     pub fn start_client(&self) -> Result<()> {
-        let socket = self
-            .socket
+        let stream = self
+            .stream
             .lock()
             .take()
             .ok_or_else(|| Error::new(ErrorKind::State, "the transport was already started"))?;
@@ -172,7 +180,7 @@ impl Transport {
         }
         let driver = Driver::start(
             conn,
-            socket,
+            stream,
             self.log_name.lock().clone(),
             self.hexdump.load(Ordering::Relaxed),
             None,
@@ -443,7 +451,7 @@ impl Transport {
         )
     }
 
-    /// Sends DISCONNECT and closes the socket. Channels become closed.
+    /// Sends DISCONNECT and closes the stream. Channels become closed.
     pub fn close(&self) {
         self.closed.store(true, Ordering::Release);
         let driver = self.driver.lock().take();
@@ -452,7 +460,7 @@ impl Transport {
                 .with(|c| c.disconnect(msg::reason::BY_APPLICATION, "closed by application"));
             d.stop(Duration::from_secs(1));
         }
-        self.socket.lock().take();
+        self.stream.lock().take();
     }
 }
 

@@ -114,8 +114,8 @@ impl Transport {
                 "a server needs a host key: add one with add_server_key",
             ));
         }
-        let socket = self
-            .socket
+        let stream = self
+            .stream
             .lock()
             .take()
             .ok_or_else(|| Error::new(ErrorKind::State, "the transport was already started"))?;
@@ -134,7 +134,7 @@ impl Transport {
         };
         let driver = Driver::start(
             conn,
-            socket,
+            stream,
             self.log_name.lock().clone(),
             self.hexdump.load(std::sync::atomic::Ordering::Relaxed),
             Some(server),

@@ -1,0 +1,320 @@
+//! The byte streams a transport runs over: TCP and Unix sockets, a pair of descriptors
+//! (pipes, a socketpair, another program's stdin and stdout) and a child process started
+//! through `/bin/sh -c` (ProxyCommand). The I/O threads wait in poll(2) with the
+//! connection's next timer as the timeout, never in socket options, so keepalive, rekey and
+//! login deadlines work on every kind; a wake-up pipe ends the reader's wait when the
+//! transport stops.
+
+use std::io;
+use std::net::{SocketAddr, TcpStream};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::net::UnixStream;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+
+use crate::{Error, ErrorKind, Result};
+
+/// A connected, bidirectional byte stream, not yet driven.
+pub struct ByteStream {
+    read: OwnedFd,
+    /// None when `read` is a socket, written as well.
+    write: Option<OwnedFd>,
+    peer: Option<SocketAddr>,
+    tcp: bool,
+    child: Option<Child>,
+}
+
+impl ByteStream {
+    /// A connected TCP socket (Nagle's algorithm off: SSH packets are small and urgent).
+    pub fn tcp(socket: TcpStream) -> ByteStream {
+        let _ = socket.set_nodelay(true);
+        let peer = socket.peer_addr().ok();
+        ByteStream {
+            read: OwnedFd::from(socket),
+            write: None,
+            peer,
+            tcp: true,
+            child: None,
+        }
+    }
+
+    /// A connected Unix socket.
+    pub fn unix(socket: UnixStream) -> ByteStream {
+        ByteStream::socket(OwnedFd::from(socket))
+    }
+
+    /// A connected stream socket of any family (TCP, Unix, a socketpair's end).
+    pub fn socket(fd: OwnedFd) -> ByteStream {
+        if is_tcp(fd.as_raw_fd()) {
+            ByteStream::tcp(TcpStream::from(fd))
+        } else {
+            ByteStream {
+                read: fd,
+                write: None,
+                peer: None,
+                tcp: false,
+                child: None,
+            }
+        }
+    }
+
+    /// A descriptor to read from and another to write to (two pipes, another program's
+    /// stdout and stdin).
+    pub fn pipes(read: OwnedFd, write: OwnedFd) -> ByteStream {
+        ByteStream {
+            read,
+            write: Some(write),
+            peer: None,
+            tcp: false,
+            child: None,
+        }
+    }
+
+    /// Runs `command` through `/bin/sh -c` and talks SSH over its stdin and stdout; its
+    /// stderr is the application's. The child is killed and reaped with the transport.
+    pub fn command(command: &str) -> Result<ByteStream> {
+        let mut child = Command::new("/bin/sh")
+            .arg("-c")
+            .arg(command)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .map_err(|e| Error::new(ErrorKind::Io, format!("cannot run {command:?}: {e}")))?;
+        let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
+            return Err(Error::new(
+                ErrorKind::Internal,
+                "the child's pipes are missing",
+            ));
+        };
+        let mut stream = ByteStream::pipes(OwnedFd::from(stdout), OwnedFd::from(stdin));
+        stream.child = Some(child);
+        Ok(stream)
+    }
+
+    /// The peer's address, for a TCP socket.
+    pub fn peer_addr(&self) -> Option<SocketAddr> {
+        self.peer
+    }
+
+    /// Makes the descriptors non-blocking (which other holders of the same open files
+    /// share) and adds the wake-up pipe.
+    pub(super) fn into_io(self) -> Result<StreamIo> {
+        set_nonblocking(self.read.as_raw_fd())?;
+        if let Some(write) = &self.write {
+            set_nonblocking(write.as_raw_fd())?;
+        }
+        let (wake_read, wake_write) = pipe()?;
+        Ok(StreamIo {
+            read: self.read,
+            write: self.write,
+            tcp: self.tcp,
+            wake_read,
+            wake_write,
+            child: Mutex::new(self.child),
+        })
+    }
+}
+
+/// What one wait for input found.
+pub(super) enum Input {
+    /// Bytes were read.
+    Data(usize),
+    /// The peer closed its side.
+    Eof,
+    /// The timeout passed first.
+    TimedOut,
+    /// [`StreamIo::stop`] was called.
+    Stopped,
+}
+
+/// A stream being driven: read by one thread, written by another.
+pub(super) struct StreamIo {
+    read: OwnedFd,
+    write: Option<OwnedFd>,
+    tcp: bool,
+    wake_read: OwnedFd,
+    wake_write: OwnedFd,
+    child: Mutex<Option<Child>>,
+}
+
+impl StreamIo {
+    /// Waits at most `timeout` for input and reads what there is into `buf`.
+    pub fn read(&self, buf: &mut [u8], timeout: Duration) -> io::Result<Input> {
+        if self.tcp {
+            ack_promptly(self.read.as_raw_fd());
+        }
+        let mut fds = [
+            pollfd(self.read.as_raw_fd(), libc::POLLIN),
+            pollfd(self.wake_read.as_raw_fd(), libc::POLLIN),
+        ];
+        if !poll(&mut fds, Some(timeout))? {
+            return Ok(Input::TimedOut);
+        }
+        if fds.get(1).is_some_and(|f| f.revents != 0) {
+            return Ok(Input::Stopped);
+        }
+        // SAFETY: `buf` is writable for its length; the descriptor is ours.
+        let n = unsafe { libc::read(self.read.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+        match n {
+            0 if !buf.is_empty() => Ok(Input::Eof),
+            n if n >= 0 => Ok(Input::Data(n.unsigned_abs())),
+            _ => {
+                let e = io::Error::last_os_error();
+                match e.kind() {
+                    io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted => Ok(Input::Data(0)),
+                    _ => Err(e),
+                }
+            }
+        }
+    }
+
+    fn write_fd(&self) -> RawFd {
+        self.write.as_ref().unwrap_or(&self.read).as_raw_fd()
+    }
+
+    /// Writes all of `data`, waiting for the stream to drain; gives up once `deadline` (the
+    /// transport's linger after it stopped) has passed.
+    pub fn write_all(
+        &self,
+        mut data: &[u8],
+        deadline: impl Fn() -> Option<Instant>,
+    ) -> io::Result<()> {
+        while !data.is_empty() {
+            // SAFETY: `data` is readable for its length; the descriptor is ours.
+            let n = unsafe { libc::write(self.write_fd(), data.as_ptr().cast(), data.len()) };
+            if n > 0 {
+                data = data.get(n.unsigned_abs()..).unwrap_or_default();
+                continue;
+            }
+            let e = io::Error::last_os_error();
+            match e.kind() {
+                io::ErrorKind::Interrupted => continue,
+                io::ErrorKind::WouldBlock => {}
+                _ => return Err(e),
+            }
+            if deadline().is_some_and(|d| Instant::now() >= d) {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "the peer stopped reading",
+                ));
+            }
+            // Short slices, so that a stop while the peer reads nothing is noticed.
+            let mut fds = [pollfd(self.write_fd(), libc::POLLOUT)];
+            poll(&mut fds, Some(Duration::from_millis(100)))?;
+        }
+        Ok(())
+    }
+
+    /// Ends the reader's wait, now and at every later call.
+    pub fn stop(&self) {
+        let byte = [1u8];
+        // SAFETY: one byte from a live buffer into our non-blocking pipe; a full pipe
+        // already wakes the reader.
+        unsafe { libc::write(self.wake_write.as_raw_fd(), byte.as_ptr().cast(), 1) };
+    }
+}
+
+impl Drop for StreamIo {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.lock().take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn pollfd(fd: RawFd, events: libc::c_short) -> libc::pollfd {
+    libc::pollfd {
+        fd,
+        events,
+        revents: 0,
+    }
+}
+
+/// poll(2); false when the timeout passed. EINTR counts as a timeout: callers loop.
+fn poll(fds: &mut [libc::pollfd], timeout: Option<Duration>) -> io::Result<bool> {
+    let ms = timeout.map_or(-1, |t| {
+        libc::c_int::try_from(t.as_millis().max(1)).unwrap_or(libc::c_int::MAX)
+    });
+    // SAFETY: `fds` is a valid array of its length.
+    let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
+    match n {
+        n if n > 0 => Ok(true),
+        0 => Ok(false),
+        _ => {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::Interrupted {
+                Ok(false)
+            } else {
+                Err(e)
+            }
+        }
+    }
+}
+
+fn set_nonblocking(fd: RawFd) -> Result<()> {
+    // SAFETY: fcntl on a descriptor we own, with integer arguments.
+    let ok = unsafe {
+        let flags = libc::fcntl(fd, libc::F_GETFL);
+        flags >= 0 && libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) == 0
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::new(
+            ErrorKind::Io,
+            format!(
+                "cannot make the stream non-blocking: {}",
+                io::Error::last_os_error()
+            ),
+        ))
+    }
+}
+
+fn pipe() -> Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0 as libc::c_int; 2];
+    // SAFETY: `fds` has room for the two descriptors pipe2 writes.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_NONBLOCK | libc::O_CLOEXEC) } != 0 {
+        return Err(Error::new(
+            ErrorKind::Io,
+            format!("cannot make a pipe: {}", io::Error::last_os_error()),
+        ));
+    }
+    // SAFETY: pipe2 succeeded, so both descriptors are open and owned by nobody else.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+/// True for a TCP socket (an INET or INET6 stream socket).
+fn is_tcp(fd: RawFd) -> bool {
+    // SAFETY: getsockname into a zeroed storage of the size passed.
+    unsafe {
+        let mut addr: libc::sockaddr_storage = std::mem::zeroed();
+        let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+        libc::getsockname(fd, std::ptr::addr_of_mut!(addr).cast(), &mut len) == 0
+            && matches!(i32::from(addr.ss_family), libc::AF_INET | libc::AF_INET6)
+    }
+}
+
+/// Asks the kernel to acknowledge what arrives without delay. A peer whose small packets
+/// wait for our ACK (Nagle's algorithm, as OpenSSH's ssh during the handshake) would
+/// otherwise stall for the delayed-ACK timer, about 40 ms, at each round trip. Linux resets
+/// the flag on its own, so it is set before every read.
+#[cfg(target_os = "linux")]
+fn ack_promptly(fd: RawFd) {
+    let on: libc::c_int = 1;
+    // SAFETY: a valid socket descriptor and a c_int option of the size passed.
+    unsafe {
+        libc::setsockopt(
+            fd,
+            libc::IPPROTO_TCP,
+            libc::TCP_QUICKACK,
+            std::ptr::addr_of!(on).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        );
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn ack_promptly(_fd: RawFd) {}
