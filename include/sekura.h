@@ -746,6 +746,7 @@ extern "C" {
  * with `ssh_agent_set_timeout`.
  *
  * Returns a new handle; free it with `ssh_agent_free`.
+ * Thread safety: any thread.
  *
  * # Safety
  * `path` must be NULL or a NUL-terminated string.
@@ -757,6 +758,7 @@ ssh_agent *ssh_agent_connect(const char *path);
  * 10000). A request that takes longer fails with `SSH_ERR_TIMEOUT`.
  *
  * Borrowed: `agent` is only used during the call.
+ * Thread safety: any thread; it waits for a request under way on another thread to end.
  *
  * # Safety
  * `agent` must be NULL or a live `ssh_agent`.
@@ -770,6 +772,8 @@ int ssh_agent_set_timeout(ssh_agent *agent, int timeout_ms);
  * kept in the handle for `ssh_agent_get_identity` until the next call.
  *
  * Borrowed: `agent` is only used during the call.
+ * Thread safety: any thread; requests take turns, and a count on another thread replaces the
+ * list `ssh_agent_get_identity` reads.
  *
  * # Safety
  * `agent` must be NULL or a live `ssh_agent`.
@@ -785,6 +789,7 @@ int ssh_agent_count_identities(ssh_agent *agent);
  *
  * On success `*out_key` is a new handle; free it with `ssh_pkey_free`. `*out_comment` is a
  * new string; free it with `sekura_string_free`.
+ * Thread safety: any thread; `index` refers to the list of the last count on any thread.
  *
  * # Safety
  * `agent` must be NULL or a live `ssh_agent`; `out_key` NULL or writable; `out_comment` NULL
@@ -805,6 +810,7 @@ int ssh_agent_get_identity(ssh_agent *agent, size_t index, ssh_pkey **out_key, c
  *
  * On success `*out_sig` is a new buffer of `*out_sig_len` bytes; free it with
  * `sekura_bytes_free(sig, sig_len)`.
+ * Thread safety: any thread; requests take turns.
  *
  * # Safety
  * `agent` must be NULL or a live `ssh_agent`; `key` NULL or a live `ssh_pkey`; `algorithm`
@@ -820,7 +826,10 @@ int ssh_agent_sign(ssh_agent *agent,
                    size_t *out_sig_len);
 
 /**
- * Closes the connection to the agent. NULL is ignored.
+ * Closes the connection to the agent.
+ *
+ * Frees the handle; NULL is ignored.
+ * Thread safety: not while another thread uses the handle.
  *
  * # Safety
  * `agent` must be NULL or a live `ssh_agent`, not used afterwards.
@@ -832,6 +841,9 @@ void ssh_agent_free(ssh_agent *agent);
  * them non-blocking (`SSH_ERR_AGAIN` instead of waiting), n waits at most n ms
  * (`SSH_ERR_TIMEOUT`).
  *
+ * Borrowed: nothing is kept.
+ * Thread safety: any thread; it applies to waits that begin afterwards.
+ *
  * # Safety
  * `c` must be NULL or a live `ssh_channel`.
  */
@@ -839,6 +851,9 @@ int ssh_channel_settimeout(ssh_channel *c, int timeout_ms);
 
 /**
  * Runs `command` on the server; `SSH_ERR_REFUSED` if the server declines.
+ *
+ * Borrowed: `command` is copied.
+ * Thread safety: any thread.
  *
  * # Safety
  * `c` must be NULL or a live `ssh_channel`; `command` NUL-terminated.
@@ -849,6 +864,9 @@ int ssh_channel_exec(ssh_channel *c, const char *command);
  * Reads the command's standard output into `buf`: returns the count, 0 at EOF, or a
  * negative `ssh_result`. Waits per `ssh_channel_settimeout`.
  *
+ * Borrowed: `buf` is only written during the call.
+ * Thread safety: any thread; one thread may read while another writes.
+ *
  * # Safety
  * `c` must be NULL or a live `ssh_channel`; `buf` writable for `len` bytes.
  */
@@ -856,6 +874,9 @@ ssize_t ssh_channel_recv(ssh_channel *c, uint8_t *buf, size_t len);
 
 /**
  * Reads the command's standard error, like `ssh_channel_recv`.
+ *
+ * Borrowed: `buf` is only written during the call.
+ * Thread safety: any thread; one thread may read while another writes.
  *
  * # Safety
  * `c` must be NULL or a live `ssh_channel`; `buf` writable for `len` bytes.
@@ -866,6 +887,9 @@ ssize_t ssh_channel_recv_stderr(ssh_channel *c, uint8_t *buf, size_t len);
  * Sends what the channel window allows of `buf` now; returns the count (possibly less than
  * `len`) or a negative `ssh_result`. Waits per `ssh_channel_settimeout` for window space.
  *
+ * Borrowed: `buf` is copied.
+ * Thread safety: any thread; concurrent sends interleave in no set order.
+ *
  * # Safety
  * `c` must be NULL or a live `ssh_channel`; `buf` readable for `len` bytes.
  */
@@ -873,6 +897,9 @@ ssize_t ssh_channel_send(ssh_channel *c, const uint8_t *buf, size_t len);
 
 /**
  * Sends all of `buf`, waiting for window space as needed.
+ *
+ * Borrowed: `buf` is copied.
+ * Thread safety: any thread; another thread's sends may come between its pieces.
  *
  * # Safety
  * `c` must be NULL or a live `ssh_channel`; `buf` readable for `len` bytes.
@@ -882,6 +909,9 @@ int ssh_channel_sendall(ssh_channel *c, const uint8_t *buf, size_t len);
 /**
  * Tells the server no more data follows (the command sees end of input).
  *
+ * Borrowed: nothing is kept.
+ * Thread safety: any thread.
+ *
  * # Safety
  * `c` must be NULL or a live `ssh_channel`.
  */
@@ -890,6 +920,9 @@ int ssh_channel_send_eof(ssh_channel *c);
 /**
  * True once the command's end is known (exit status, signal, or close without either), so
  * that `ssh_channel_recv_exit_status` will not wait.
+ *
+ * Borrowed: nothing is kept.
+ * Thread safety: any thread.
  *
  * # Safety
  * `c` must be NULL or a live `ssh_channel`.
@@ -902,6 +935,9 @@ bool ssh_channel_exit_status_ready(const ssh_channel *c);
  * `ssh_channel_get_exit_signal`); `SSH_ERR_NO_EXIT_STATUS` if the channel closed without
  * either. Never reports 0 by default.
  *
+ * Borrowed: writes only `*out_status`.
+ * Thread safety: any thread; `ssh_channel_close` on another thread makes it return at once.
+ *
  * # Safety
  * `c` must be NULL or a live `ssh_channel`; `out_status` NULL or writable.
  */
@@ -912,6 +948,7 @@ int ssh_channel_recv_exit_status(ssh_channel *c, int *out_status);
  * `ssh_channel_recv_exit_status` returned `SSH_ERR_EXIT_SIGNAL`.
  *
  * On success `*out_signal` is a new string; free it with `sekura_string_free`.
+ * Thread safety: any thread.
  *
  * # Safety
  * `c` must be NULL or a live `ssh_channel`; `out_signal` NULL or writable.
@@ -921,13 +958,19 @@ int ssh_channel_get_exit_signal(const ssh_channel *c, char **out_signal);
 /**
  * Closes the channel. Data already received stays readable.
  *
+ * Borrowed: nothing is kept; the handle stays valid until `ssh_channel_free`.
+ * Thread safety: any thread; calls blocked on the channel in other threads return at once.
+ *
  * # Safety
  * `c` must be NULL or a live `ssh_channel`.
  */
 int ssh_channel_close(ssh_channel *c);
 
 /**
- * Closes (if needed) and frees a channel. NULL is ignored.
+ * Closes the channel if it is still open.
+ *
+ * Frees the handle; NULL is ignored. Its descriptor (`ssh_channel_fileno`) closes with it.
+ * Thread safety: not while another thread uses the handle.
  *
  * # Safety
  * `c` must be NULL or a live `ssh_channel`, not used afterwards.
@@ -1158,6 +1201,7 @@ int ssh_channel_request_forward_agent(ssh_channel *c);
  * `ssh_hostkeys_load_system`.
  *
  * Returns a new handle; free it with `ssh_hostkeys_free`.
+ * Thread safety: any thread.
  */
 ssh_hostkeys *ssh_hostkeys_new(void);
 
@@ -1169,6 +1213,7 @@ ssh_hostkeys *ssh_hostkeys_new(void);
  * their lines in order. Returns `SSH_OK`, or `SSH_ERR_IO` (unreadable, or over 64 MiB).
  *
  * Borrowed: `hk` and `path` are only used during the call.
+ * Thread safety: any thread; calls on one handle take turns.
  *
  * # Safety
  * `hk` must be NULL or a live `ssh_hostkeys`; `path` NULL or a NUL-terminated string.
@@ -1182,6 +1227,7 @@ int ssh_hostkeys_load(ssh_hostkeys *hk, const char *path);
  * `SSH_OK` or `SSH_ERR_IO`.
  *
  * Borrowed: `hk` and `path` are only used during the call.
+ * Thread safety: any thread; calls on one handle take turns.
  *
  * # Safety
  * `hk` must be NULL or a live `ssh_hostkeys`; `path` NULL or a NUL-terminated string.
@@ -1198,6 +1244,7 @@ int ssh_hostkeys_load_system(ssh_hostkeys *hk, const char *path);
  * `ssh_result`. Only `SSH_KNOWNHOSTS_MATCH` means the key is trusted.
  *
  * Borrowed: the arguments are only used during the call.
+ * Thread safety: any thread; calls on one handle take turns.
  *
  * # Safety
  * `hk` must be NULL or a live `ssh_hostkeys`; `host` NULL or a NUL-terminated string;
@@ -1214,6 +1261,7 @@ int ssh_hostkeys_check(ssh_hostkeys *hk, const char *host, uint16_t port, const 
  * commas, wildcards, or leading `!@|#[`): otherwise `SSH_ERR_INVALID_ARG`.
  *
  * Borrowed: the arguments are only used during the call; the key is copied.
+ * Thread safety: any thread; calls on one handle take turns.
  *
  * # Safety
  * `hk` must be NULL or a live `ssh_hostkeys`; `host` NULL or a NUL-terminated string;
@@ -1233,6 +1281,7 @@ int ssh_hostkeys_add(ssh_hostkeys *hk,
  * negative `ssh_result`.
  *
  * Borrowed: the arguments are only used during the call.
+ * Thread safety: any thread; calls on one handle take turns.
  *
  * # Safety
  * `hk` must be NULL or a live `ssh_hostkeys`; `host` NULL or a NUL-terminated string.
@@ -1247,6 +1296,7 @@ int ssh_hostkeys_remove(ssh_hostkeys *hk, const char *host, uint16_t port);
  * its mode, and is created with mode 0600 if new. Returns `SSH_OK` or `SSH_ERR_IO`.
  *
  * Borrowed: the arguments are only used during the call.
+ * Thread safety: any thread; calls on one handle take turns.
  *
  * # Safety
  * `hk` must be NULL or a live `ssh_hostkeys`; `path` NULL or a NUL-terminated string.
@@ -1258,6 +1308,7 @@ int ssh_hostkeys_save(ssh_hostkeys *hk, const char *path);
  * `@revoked`), from every file loaded and added since; or a negative `ssh_result`.
  *
  * Borrowed: `hk` is only used during the call.
+ * Thread safety: any thread; calls on one handle take turns.
  *
  * # Safety
  * `hk` must be NULL or a live `ssh_hostkeys`.
@@ -1272,6 +1323,8 @@ int ssh_hostkeys_count(const ssh_hostkeys *hk);
  * A host may have several keys, of one type or several (`ssh_pkey_get_type`).
  *
  * On success `*out_key` is a new handle; free it with `ssh_pkey_free`.
+ * Thread safety: any thread; calls take turns, but a change made on another thread between two
+ * calls shifts the indexes.
  *
  * # Safety
  * `hk` must be NULL or a live `ssh_hostkeys`; `host` NULL or a NUL-terminated string;
@@ -1289,6 +1342,8 @@ int ssh_hostkeys_lookup(ssh_hostkeys *hk,
  * `SSH_ERR_EOF` past the last one, as `ssh_hostkeys_lookup`.
  *
  * On success `*out_key` is a new handle; free it with `ssh_pkey_free`.
+ * Thread safety: any thread; calls take turns, but a change made on another thread between two
+ * calls shifts the indexes.
  *
  * # Safety
  * `hk` must be NULL or a live `ssh_hostkeys`; `host` NULL or a NUL-terminated string;
@@ -1306,6 +1361,7 @@ int ssh_hostkeys_lookup_ca(ssh_hostkeys *hk,
  * `[host]:port` for ports other than 22, as known_hosts lists them. Returns `SSH_OK`.
  *
  * On success `*out` is a new string; free it with `sekura_string_free`.
+ * Thread safety: any thread.
  *
  * # Safety
  * `host` must be NULL or a NUL-terminated string; `out` NULL or writable.
@@ -1313,7 +1369,10 @@ int ssh_hostkeys_lookup_ca(ssh_hostkeys *hk,
 int ssh_hostkeys_hash_host(const char *host, char **out);
 
 /**
- * Frees the known hosts (nothing is saved). NULL is ignored.
+ * Discards the known hosts; nothing is saved.
+ *
+ * Frees the handle; NULL is ignored.
+ * Thread safety: not while another thread uses the handle.
  *
  * # Safety
  * `hk` must be NULL or a live `ssh_hostkeys`, not used afterwards.
@@ -1324,6 +1383,7 @@ void ssh_hostkeys_free(ssh_hostkeys *hk);
  * The library version, "MAJOR.MINOR.PATCH".
  *
  * Borrowed: a static string, valid for the life of the program.
+ * Thread safety: any thread.
  */
 const char *sekura_version(void);
 
@@ -1331,6 +1391,7 @@ const char *sekura_version(void);
  * A short English description of an `ssh_result` code; "unknown result" for unknown codes.
  *
  * Borrowed: a static string, valid for the life of the program.
+ * Thread safety: any thread.
  */
 const char *sekura_result_str(int result);
 
@@ -1338,18 +1399,25 @@ const char *sekura_result_str(int result);
  * The message of the calling thread's last failed Sekura call ("" if none failed), specific
  * enough to act on, e.g. "connect to 127.0.0.1 port 2222 failed: Connection refused".
  *
- * Borrowed: valid until the next Sekura call on this thread.
+ * Borrowed: the string is valid until the next Sekura call on this thread.
+ * Thread safety: any thread; each thread has its own last error.
  */
 const char *sekura_last_error(void);
 
 /**
  * The `ssh_result` code of the calling thread's last failed Sekura call, `SSH_OK` if none;
  * useful after a constructor returned NULL.
+ *
+ * Borrowed: nothing is kept.
+ * Thread safety: any thread; each thread has its own last result.
  */
 int sekura_last_result(void);
 
 /**
- * Frees a string returned by Sekura. NULL is ignored.
+ * Frees a string returned by Sekura.
+ *
+ * Takes ownership of `s`; NULL is ignored.
+ * Thread safety: any thread, once no other thread uses the string.
  *
  * # Safety
  * `s` must be NULL or a string allocated by Sekura and not yet freed.
@@ -1357,7 +1425,10 @@ int sekura_last_result(void);
 void sekura_string_free(char *s);
 
 /**
- * Frees a byte buffer returned by Sekura together with its length. NULL is ignored.
+ * Frees a byte buffer returned by Sekura, given with its length.
+ *
+ * Takes ownership of `ptr`; NULL is ignored.
+ * Thread safety: any thread, once no other thread uses the buffer.
  *
  * # Safety
  * `ptr` must be NULL or a buffer allocated by Sekura of exactly `len` bytes, not yet freed.
@@ -1367,13 +1438,20 @@ void sekura_bytes_free(uint8_t *ptr, size_t len);
 /**
  * Sends log messages up to `level` (`SEKURA_LOG_*`) to `callback` with `userdata`; a NULL
  * callback or a level of 0 stops logging. Applies to every transport, including running
- * ones. `callback` and `userdata` must be usable from any thread until replaced.
+ * ones. `callback` and `userdata` must be usable from any thread.
+ *
+ * Borrowed: `callback` and `userdata` are kept until a later call replaces them, and may
+ * still be called by a message already under way on another thread when that call returns.
+ * Thread safety: any thread; `callback` runs on whichever thread logs, on several at once.
  */
 void sekura_set_log_callback(int level, sekura_log_callback callback, void *userdata);
 
 /**
  * Names this transport's log messages (the `logger` argument of the callback), e.g.
  * "backup.host1". The default is "sekura.transport".
+ *
+ * Borrowed: `name` is copied.
+ * Thread safety: any thread; a running transport uses the new name from then on.
  *
  * # Safety
  * `t` must be NULL or a live `ssh_transport`; `name` a NUL-terminated string.
@@ -1383,6 +1461,9 @@ int ssh_transport_set_log_name(ssh_transport *t, const char *name);
 /**
  * Turns packet hexdumps at `SEKURA_LOG_TRACE` on or off for this transport. Passwords and
  * keyboard-interactive answers are never shown.
+ *
+ * Borrowed: nothing is kept.
+ * Thread safety: any thread; a running transport applies it from then on.
  *
  * # Safety
  * `t` must be NULL or a live `ssh_transport`.
@@ -1399,6 +1480,7 @@ int ssh_transport_set_hexdump(ssh_transport *t, bool on);
  * `SSH_ERR_IO`.
  *
  * Returns a new handle; free it with `ssh_pkey_free`.
+ * Thread safety: any thread.
  *
  * # Safety
  * `path` and `passphrase` must be NULL or NUL-terminated strings.
@@ -1410,6 +1492,7 @@ ssh_pkey *ssh_pkey_from_file(const char *path, const char *passphrase);
  * and errors as `ssh_pkey_from_file`. `passphrase` may be NULL.
  *
  * Returns a new handle; free it with `ssh_pkey_free`.
+ * Thread safety: any thread.
  *
  * # Safety
  * `data` must be valid for `len` bytes; `passphrase` NULL or a NUL-terminated string.
@@ -1423,6 +1506,7 @@ ssh_pkey *ssh_pkey_from_memory(const uint8_t *data, size_t len, const char *pass
  * (`SSH_ERR_KEY_FORMAT`).
  *
  * Returns a new handle; free it with `ssh_pkey_free`.
+ * Thread safety: any thread.
  *
  * # Safety
  * `text` must be NULL or a NUL-terminated string.
@@ -1435,6 +1519,7 @@ ssh_pkey *ssh_pkey_from_public_string(const char *text);
  * `SSH_ERR_KEY_FORMAT`).
  *
  * Returns a new handle; free it with `ssh_pkey_free`.
+ * Thread safety: any thread.
  *
  * # Safety
  * `path` must be NULL or a NUL-terminated string.
@@ -1447,6 +1532,7 @@ ssh_pkey *ssh_pkey_from_public_file(const char *path);
  * key). Combine it with its private key with `ssh_pkey_with_certificate` to authenticate.
  *
  * Returns a new handle; free it with `ssh_pkey_free`.
+ * Thread safety: any thread.
  *
  * # Safety
  * `path` must be NULL or a NUL-terminated string.
@@ -1458,6 +1544,7 @@ ssh_pkey *ssh_pkey_cert_from_file(const char *path);
  * Returns NULL on failure (`SSH_ERR_KEY_FORMAT`).
  *
  * Returns a new handle; free it with `ssh_pkey_free`.
+ * Thread safety: any thread.
  *
  * # Safety
  * `blob` must be valid for `len` bytes.
@@ -1471,6 +1558,7 @@ ssh_pkey *ssh_pkey_from_blob(const uint8_t *blob, size_t len);
  * Ed25519 256. RSA takes seconds. Returns NULL on failure (`SSH_ERR_INVALID_ARG`).
  *
  * Returns a new handle; free it with `ssh_pkey_free`.
+ * Thread safety: any thread.
  *
  * # Safety
  * `type` must be NULL or a NUL-terminated string.
@@ -1478,7 +1566,10 @@ ssh_pkey *ssh_pkey_from_blob(const uint8_t *blob, size_t len);
 ssh_pkey *ssh_pkey_generate(const char *type, int bits);
 
 /**
- * Frees a key. NULL is ignored.
+ * Discards a key: private, public or certificate.
+ *
+ * Frees the handle; NULL is ignored.
+ * Thread safety: not while another thread uses the handle.
  *
  * # Safety
  * `key` must be NULL or a live `ssh_pkey`, not used afterwards.
@@ -1492,6 +1583,9 @@ void ssh_pkey_free(ssh_pkey *key);
  * `SSH_KNOWNHOSTS_MISMATCH` (the last error names the line), `SSH_KNOWNHOSTS_REVOKED`,
  * or a negative `ssh_result`.
  *
+ * Borrowed: the arguments are only used during the call.
+ * Thread safety: any thread.
+ *
  * # Safety
  * `path` and `host` must be NUL-terminated strings; `key` a live `ssh_pkey`.
  */
@@ -1501,6 +1595,10 @@ int ssh_knownhosts_check(const char *path, const char *host, uint16_t port, cons
  * Appends a plain known_hosts line for `host` and `port` with `key`, creating the file with
  * mode 0600 if needed (what `StrictHostKeyChecking=accept-new` does).
  *
+ * Borrowed: the arguments are only used during the call.
+ * Thread safety: any thread; the file is not locked, so add to one file from one thread at a
+ * time.
+ *
  * # Safety
  * `path` and `host` must be NUL-terminated strings; `key` a live `ssh_pkey`.
  */
@@ -1508,6 +1606,9 @@ int ssh_knownhosts_add(const char *path, const char *host, uint16_t port, const 
 
 /**
  * Whether the handle holds an OpenSSH certificate. False if `key` is NULL.
+ *
+ * Borrowed: nothing is kept.
+ * Thread safety: any thread.
  *
  * # Safety
  * `key` must be NULL or a live `ssh_pkey`.
@@ -1522,6 +1623,7 @@ bool ssh_pkey_is_certificate(const ssh_pkey *key);
  *
  * Returns a new handle; free it with `ssh_pkey_free` (the arguments stay owned by the
  * caller).
+ * Thread safety: any thread.
  *
  * # Safety
  * `key` and `cert` must be NULL or live `ssh_pkey`s.
@@ -1531,6 +1633,9 @@ ssh_pkey *ssh_pkey_with_certificate(const ssh_pkey *key, const ssh_pkey *cert);
 /**
  * The certificate's type: `SSH_PKEY_CERT_USER` or `SSH_PKEY_CERT_HOST`, or a negative
  * `ssh_result` (`SSH_ERR_INVALID_ARG` if `key` is not a certificate).
+ *
+ * Borrowed: nothing is kept.
+ * Thread safety: any thread.
  *
  * # Safety
  * `key` must be NULL or a live `ssh_pkey`.
@@ -1542,6 +1647,7 @@ int ssh_pkey_cert_get_type(const ssh_pkey *key);
  * certificate.
  *
  * Returns a new string; free it with `sekura_string_free`.
+ * Thread safety: any thread.
  *
  * # Safety
  * `key` must be NULL or a live `ssh_pkey`.
@@ -1551,6 +1657,9 @@ char *ssh_pkey_cert_get_key_id(const ssh_pkey *key);
 /**
  * The certificate's serial number.
  *
+ * Borrowed: writes only `*out_serial`.
+ * Thread safety: any thread.
+ *
  * # Safety
  * `key` must be NULL or a live `ssh_pkey`; `out_serial` NULL or writable.
  */
@@ -1559,6 +1668,9 @@ int ssh_pkey_cert_get_serial(const ssh_pkey *key, uint64_t *out_serial);
 /**
  * The certificate's validity interval in seconds since the Unix epoch: valid from
  * `*out_valid_after` (0: always) until before `*out_valid_before` (UINT64_MAX: forever).
+ *
+ * Borrowed: writes only `*out_valid_after` and `*out_valid_before`.
+ * Thread safety: any thread.
  *
  * # Safety
  * `key` must be NULL or a live `ssh_pkey`; the outputs NULL or writable.
@@ -1571,6 +1683,9 @@ int ssh_pkey_cert_get_validity(const ssh_pkey *key,
  * The number of principals (user or host names) the certificate is valid for; 0 means
  * any.
  *
+ * Borrowed: writes only `*out_count`.
+ * Thread safety: any thread.
+ *
  * # Safety
  * `key` must be NULL or a live `ssh_pkey`; `out_count` NULL or writable.
  */
@@ -1581,6 +1696,7 @@ int ssh_pkey_cert_get_principal_count(const ssh_pkey *key, size_t *out_count);
  * of range.
  *
  * Returns a new string; free it with `sekura_string_free`.
+ * Thread safety: any thread.
  *
  * # Safety
  * `key` must be NULL or a live `ssh_pkey`.
@@ -1590,6 +1706,9 @@ char *ssh_pkey_cert_get_principal(const ssh_pkey *key, size_t index);
 /**
  * The number of critical options (`which` = `SSH_PKEY_CERT_CRITICAL_OPTIONS`) or
  * extensions (`SSH_PKEY_CERT_EXTENSIONS`) of the certificate.
+ *
+ * Borrowed: writes only `*out_count`.
+ * Thread safety: any thread.
  *
  * # Safety
  * `key` must be NULL or a live `ssh_pkey`; `out_count` NULL or writable.
@@ -1602,6 +1721,7 @@ int ssh_pkey_cert_get_option_count(const ssh_pkey *key, int which, size_t *out_c
  *
  * On success `*out_name` and `*out_value` are new strings; free each with
  * `sekura_string_free`.
+ * Thread safety: any thread.
  *
  * # Safety
  * `key` must be NULL or a live `ssh_pkey`; `out_name` and `out_value` NULL or writable.
@@ -1617,6 +1737,7 @@ int ssh_pkey_cert_get_option(const ssh_pkey *key,
  * fingerprint with `ssh_pkey_get_fingerprint`).
  *
  * On success `*out_ca` is a new handle; free it with `ssh_pkey_free`.
+ * Thread safety: any thread.
  *
  * # Safety
  * `key` must be NULL or a live `ssh_pkey`; `out_ca` NULL or writable.
@@ -1631,6 +1752,9 @@ int ssh_pkey_cert_get_ca_key(const ssh_pkey *key, ssh_pkey **out_ca);
  * never followed). Fails with `SSH_ERR_INVALID_ARG` for a key without private part, an
  * unknown format, an empty passphrase or Ed25519 in PEM; `SSH_ERR_IO` if the file cannot
  * be written.
+ *
+ * Borrowed: nothing is kept.
+ * Thread safety: any thread.
  *
  * # Safety
  * `key` must be NULL or a live `ssh_pkey`; `path` NULL or a NUL-terminated string;
@@ -1647,6 +1771,7 @@ int ssh_pkey_write_private(const ssh_pkey *key,
  *
  * On success `*out_text` is a new string holding the secret key; free it with
  * `sekura_string_free` (it is not wiped from memory then: prefer `ssh_pkey_write_private`).
+ * Thread safety: any thread.
  *
  * # Safety
  * `key` must be NULL or a live `ssh_pkey`; `passphrase` NULL or a NUL-terminated string;
@@ -1661,6 +1786,9 @@ int ssh_pkey_export_private(const ssh_pkey *key,
  * Writes the public key (or the certificate) as one `.pub` line, `type base64 comment`, to
  * `path`, atomically, mode 0644.
  *
+ * Borrowed: nothing is kept.
+ * Thread safety: any thread.
+ *
  * # Safety
  * `key` must be NULL or a live `ssh_pkey`; `path` NULL or a NUL-terminated string.
  */
@@ -1671,6 +1799,7 @@ int ssh_pkey_write_public(const ssh_pkey *key, const char *path);
  * a certificate its type, e.g. "ssh-ed25519-cert-v01@openssh.com". NULL if `key` is NULL.
  *
  * Returns a new string; free it with `sekura_string_free`.
+ * Thread safety: any thread.
  *
  * # Safety
  * `key` must be NULL or a live `ssh_pkey`.
@@ -1682,6 +1811,7 @@ char *ssh_pkey_get_type(const ssh_pkey *key);
  * the plain key, also for a certificate).
  *
  * Returns a new string; free it with `sekura_string_free`.
+ * Thread safety: any thread.
  *
  * # Safety
  * `key` must be NULL or a live `ssh_pkey`.
@@ -1693,6 +1823,7 @@ char *ssh_pkey_get_fingerprint(const ssh_pkey *key);
  * (Paramiko's `get_fingerprint`), of the plain key.
  *
  * Returns a new string; free it with `sekura_string_free`.
+ * Thread safety: any thread.
  *
  * # Safety
  * `key` must be NULL or a live `ssh_pkey`.
@@ -1704,6 +1835,7 @@ char *ssh_pkey_get_fingerprint_md5(const ssh_pkey *key);
  * files.
  *
  * Returns a new string; free it with `sekura_string_free`.
+ * Thread safety: any thread.
  *
  * # Safety
  * `key` must be NULL or a live `ssh_pkey`.
@@ -1715,6 +1847,7 @@ char *ssh_pkey_get_base64(const ssh_pkey *key);
  * line for a certificate.
  *
  * Returns a new string; free it with `sekura_string_free`.
+ * Thread safety: any thread.
  *
  * # Safety
  * `key` must be NULL or a live `ssh_pkey`.
@@ -1725,6 +1858,7 @@ char *ssh_pkey_get_public_string(const ssh_pkey *key);
  * The key's comment (from its `.pub` line or OpenSSH private key file); "" if none.
  *
  * Returns a new string; free it with `sekura_string_free`.
+ * Thread safety: any thread.
  *
  * # Safety
  * `key` must be NULL or a live `ssh_pkey`.
@@ -1737,6 +1871,7 @@ char *ssh_pkey_get_comment(const ssh_pkey *key);
  * `include_legacy`). For a certificate, the certificate algorithm names.
  *
  * Returns a new string; free it with `sekura_string_free`.
+ * Thread safety: any thread.
  *
  * # Safety
  * `key` must be NULL or a live `ssh_pkey`.
@@ -1748,6 +1883,7 @@ char *ssh_pkey_get_signature_algorithms(const ssh_pkey *key, bool include_legacy
  *
  * On success `*out_blob` is a new buffer of `*out_len` bytes; free it with
  * `sekura_bytes_free(blob, len)`.
+ * Thread safety: any thread.
  *
  * # Safety
  * `key` must be NULL or a live `ssh_pkey`; `out_blob` and `out_len` NULL or writable.
@@ -1758,6 +1894,9 @@ int ssh_pkey_get_blob(const ssh_pkey *key, uint8_t **out_blob, size_t *out_len);
  * The key size in bits as `ssh-keygen -l` prints it (RSA: the modulus; 256 for Ed25519),
  * or a negative `ssh_result`.
  *
+ * Borrowed: nothing is kept.
+ * Thread safety: any thread.
+ *
  * # Safety
  * `key` must be NULL or a live `ssh_pkey`.
  */
@@ -1767,6 +1906,9 @@ int ssh_pkey_get_bits(const ssh_pkey *key);
  * Whether two handles hold the same public key (private parts, comments and certificates
  * aside, as Paramiko compares keys). False if either is NULL.
  *
+ * Borrowed: nothing is kept.
+ * Thread safety: any thread.
+ *
  * # Safety
  * `a` and `b` must be NULL or live `ssh_pkey`s.
  */
@@ -1774,6 +1916,9 @@ bool ssh_pkey_equal(const ssh_pkey *a, const ssh_pkey *b);
 
 /**
  * Whether the handle holds a private key (can sign). False if `key` is NULL.
+ *
+ * Borrowed: nothing is kept.
+ * Thread safety: any thread.
  *
  * # Safety
  * `key` must be NULL or a live `ssh_pkey`.
@@ -1788,6 +1933,7 @@ bool ssh_pkey_has_private(const ssh_pkey *key);
  *
  * On success `*out_sig` is a new buffer of `*out_sig_len` bytes; free it with
  * `sekura_bytes_free(sig, sig_len)`.
+ * Thread safety: any thread.
  *
  * # Safety
  * `key` must be NULL or a live `ssh_pkey`; `algorithm` NULL or a NUL-terminated string;
@@ -1805,6 +1951,9 @@ int ssh_pkey_sign(const ssh_pkey *key,
  * Verifies an SSH signature blob over `data` made with `algorithm` (for a certificate, a
  * plain or certificate algorithm name). Returns `SSH_OK`, or `SSH_ERR_HOSTKEY_REJECTED`
  * when the signature does not verify (the last error says why).
+ *
+ * Borrowed: nothing is kept.
+ * Thread safety: any thread.
  *
  * # Safety
  * `key` must be NULL or a live `ssh_pkey`; `algorithm` NULL or a NUL-terminated string;
@@ -1974,6 +2123,7 @@ int ssh_global_reply_set(ssh_global_reply *reply, const uint8_t *data, size_t le
  * Returns NULL on failure (`sekura_last_error()` says why).
  *
  * Returns a new handle; free it with `ssh_transport_free`.
+ * Thread safety: any thread.
  *
  * # Safety
  * `host` must be a NUL-terminated string.
@@ -1986,11 +2136,15 @@ ssh_transport *ssh_transport_connect(const char *host, uint16_t port, int timeou
  * Returns NULL if `fd` is negative.
  *
  * Returns a new handle; free it with `ssh_transport_free`.
+ * Thread safety: any thread.
  */
 ssh_transport *ssh_transport_new(int fd);
 
 /**
  * Sets how long handshake, authentication and channel-open calls wait, in ms (-1: forever).
+ *
+ * Borrowed: nothing is kept.
+ * Thread safety: any thread; it applies to waits that begin afterwards.
  *
  * # Safety
  * `t` must be NULL or a live `ssh_transport`.
@@ -2003,6 +2157,9 @@ int ssh_transport_set_timeout(ssh_transport *t, int timeout_ms);
  * preferred first. Unknown names give `SSH_ERR_INVALID_ARG` naming them. Call before
  * `ssh_transport_start_client`.
  *
+ * Borrowed: nothing is kept of `names`.
+ * Thread safety: any thread; on a started client it applies from the next key exchange.
+ *
  * # Safety
  * `t` must be NULL or a live `ssh_transport`; `names` a NUL-terminated string.
  */
@@ -2013,6 +2170,9 @@ int ssh_transport_set_preferred(ssh_transport *t, int kind, const char *names);
  * signature. Afterwards get the host key with `ssh_transport_get_remote_server_key` and
  * decide whether to trust it before authenticating.
  *
+ * Borrowed: nothing is kept.
+ * Thread safety: any thread, once per transport; blocks until keys are agreed.
+ *
  * # Safety
  * `t` must be NULL or a live `ssh_transport`.
  */
@@ -2022,6 +2182,7 @@ int ssh_transport_start_client(ssh_transport *t);
  * The server's host key, after `ssh_transport_start_client`.
  *
  * On success `*out_key` is a new handle; free it with `ssh_pkey_free`.
+ * Thread safety: any thread.
  *
  * # Safety
  * `t` must be NULL or a live `ssh_transport`; `out_key` NULL or writable.
@@ -2032,6 +2193,9 @@ int ssh_transport_get_remote_server_key(ssh_transport *t, ssh_pkey **out_key);
  * Tries "none" authentication for `username`. On `SSH_ERR_AUTH_DENIED`,
  * `ssh_transport_get_auth_methods` lists the methods the server accepts.
  *
+ * Borrowed: `username` is only used during the call.
+ * Thread safety: any thread; one authentication at a time per transport.
+ *
  * # Safety
  * `t` must be NULL or a live `ssh_transport`; `username` a NUL-terminated string.
  */
@@ -2039,6 +2203,9 @@ int ssh_transport_auth_none(ssh_transport *t, const char *username);
 
 /**
  * Password authentication.
+ *
+ * Borrowed: the strings are only used during the call.
+ * Thread safety: any thread; one authentication at a time per transport.
  *
  * # Safety
  * `t` must be NULL or a live `ssh_transport`; `username` and `password` NUL-terminated.
@@ -2051,6 +2218,9 @@ int ssh_transport_auth_password(ssh_transport *t, const char *username, const ch
  * A key combined with a user certificate (`ssh_pkey_with_certificate`) authenticates with
  * the certificate.
  *
+ * Borrowed: `username` and `key` are only used during the call.
+ * Thread safety: any thread; one authentication at a time per transport.
+ *
  * # Safety
  * `t` must be NULL or a live `ssh_transport`; `username` NUL-terminated; `key` a live key.
  */
@@ -2059,6 +2229,9 @@ int ssh_transport_auth_publickey(ssh_transport *t, const char *username, const s
 /**
  * Public key authentication with the identities an ssh-agent holds, in the agent's order,
  * until one is accepted (the agent signs). `SSH_ERR_AUTH_DENIED` when none is.
+ *
+ * Borrowed: `username` and `agent` are only used during the call.
+ * Thread safety: any thread; one authentication at a time per transport.
  *
  * # Safety
  * `t` must be NULL or a live `ssh_transport`; `username` NUL-terminated; `agent` a live
@@ -2069,6 +2242,9 @@ int ssh_transport_auth_agent(ssh_transport *t, const char *username, const ssh_a
 /**
  * Sets the answer to prompt `index` of the current round.
  *
+ * Borrowed: `answer` is copied; `answers` is valid only during the callback.
+ * Thread safety: only inside the callback that was given `answers`.
+ *
  * # Safety
  * `answers` must be the pointer passed to the running callback; `answer` NUL-terminated.
  */
@@ -2076,6 +2252,11 @@ int ssh_kbdint_answers_set(ssh_kbdint_answers *answers, size_t index, const char
 
 /**
  * Keyboard-interactive authentication: `callback` answers each round of prompts.
+ *
+ * Borrowed: `userdata` is passed to `callback` during the call; nothing is kept after it
+ * returns.
+ * Thread safety: any thread; one authentication at a time per transport; `callback` runs on
+ * the calling thread.
  *
  * # Safety
  * `t` must be NULL or a live `ssh_transport`; `username` NUL-terminated; `callback` valid.
@@ -2091,6 +2272,7 @@ int ssh_transport_auth_interactive(ssh_transport *t,
  * `out_partial` may be NULL.
  *
  * On success `*out_methods` is a new string; free it with `sekura_string_free`.
+ * Thread safety: any thread.
  *
  * # Safety
  * `t` must be NULL or a live `ssh_transport`; the out pointers NULL or writable.
@@ -2100,6 +2282,9 @@ int ssh_transport_get_auth_methods(const ssh_transport *t, char **out_methods, b
 /**
  * True while the connection is up (started and not closed or failed).
  *
+ * Borrowed: nothing is kept.
+ * Thread safety: any thread.
+ *
  * # Safety
  * `t` must be NULL or a live `ssh_transport`.
  */
@@ -2107,6 +2292,9 @@ bool ssh_transport_is_active(const ssh_transport *t);
 
 /**
  * True once authentication succeeded and the connection is up.
+ *
+ * Borrowed: nothing is kept.
+ * Thread safety: any thread.
  *
  * # Safety
  * `t` must be NULL or a live `ssh_transport`.
@@ -2117,6 +2305,7 @@ bool ssh_transport_is_authenticated(const ssh_transport *t);
  * Opens a session channel. Returns NULL on failure (`sekura_last_error()` says why).
  *
  * Returns a new handle; free it with `ssh_channel_free`.
+ * Thread safety: any thread.
  *
  * # Safety
  * `t` must be NULL or a live `ssh_transport`.
@@ -2126,14 +2315,22 @@ ssh_channel *ssh_transport_open_session(ssh_transport *t);
 /**
  * Sends DISCONNECT and closes the connection; its channels then return `SSH_ERR_CLOSED`.
  *
+ * Borrowed: nothing is kept; the handle stays valid until `ssh_transport_free`.
+ * Thread safety: any thread; calls blocked on the transport or its channels in other threads
+ * then return.
+ *
  * # Safety
  * `t` must be NULL or a live `ssh_transport`.
  */
 int ssh_transport_close(ssh_transport *t);
 
 /**
- * Closes (if needed) and frees a transport. NULL is ignored. Its channels stay valid
- * handles that return `SSH_ERR_CLOSED` until freed.
+ * Closes the connection if it is still open. Its channels stay valid handles that return
+ * `SSH_ERR_CLOSED` until freed.
+ *
+ * Frees the handle; NULL is ignored. A server's `callbacks->userdata_free` runs then, or soon
+ * after if a callback is still running.
+ * Thread safety: not while another thread uses the handle; its channels may still be in use.
  *
  * # Safety
  * `t` must be NULL or a live `ssh_transport`, not used afterwards.
@@ -2145,6 +2342,7 @@ void ssh_transport_free(ssh_transport *t);
  * this transport offers, most preferred first (Paramiko's SecurityOptions).
  *
  * On success `*out_names` is a new string; free it with `sekura_string_free`.
+ * Thread safety: any thread.
  *
  * # Safety
  * `t` must be NULL or a live `ssh_transport`; `out_names` NULL or writable.
@@ -2156,6 +2354,7 @@ int ssh_transport_get_preferred(const ssh_transport *t, int kind, char **out_nam
  * list (what `ssh_transport_set_preferred` accepts).
  *
  * On success `*out_names` is a new string; free it with `sekura_string_free`.
+ * Thread safety: any thread.
  *
  * # Safety
  * `out_names` must be NULL or writable.
@@ -2166,6 +2365,9 @@ int ssh_transport_get_supported(int kind, char **out_names);
  * Offers compression (zlib@openssh.com, then zlib) when `enabled`, or only "none".
  * Call before `ssh_transport_start_client`.
  *
+ * Borrowed: nothing is kept.
+ * Thread safety: any thread; on a started client it applies from the next key exchange.
+ *
  * # Safety
  * `t` must be NULL or a live `ssh_transport`.
  */
@@ -2173,6 +2375,10 @@ int ssh_transport_use_compression(ssh_transport *t, bool enabled);
 
 /**
  * Forces a key re-exchange and returns once the new keys are in use.
+ *
+ * Borrowed: nothing is kept.
+ * Thread safety: any thread; a call made while an exchange is under way returns when that one
+ * completes.
  *
  * # Safety
  * `t` must be NULL or a live `ssh_transport`.
@@ -2182,6 +2388,9 @@ int ssh_transport_renegotiate_keys(ssh_transport *t);
 /**
  * Renews keys after `bytes` of traffic in both directions (0: the default, 1 GiB; always
  * capped by the cipher's safe limit) and after `seconds` (0: no time limit).
+ *
+ * Borrowed: nothing is kept.
+ * Thread safety: any thread; a running transport applies them at once.
  *
  * # Safety
  * `t` must be NULL or a live `ssh_transport`.
@@ -2193,6 +2402,9 @@ int ssh_transport_set_rekey_limits(ssh_transport *t, uint64_t bytes, uint32_t se
  * `max_missed` unanswered keepalives the connection fails with `SSH_ERR_TIMEOUT`
  * (OpenSSH's ServerAliveInterval and ServerAliveCountMax). 0 seconds turns it off.
  *
+ * Borrowed: nothing is kept.
+ * Thread safety: any thread; a running transport applies it at once.
+ *
  * # Safety
  * `t` must be NULL or a live `ssh_transport`.
  */
@@ -2200,6 +2412,9 @@ int ssh_transport_set_keepalive(ssh_transport *t, uint32_t seconds, uint32_t max
 
 /**
  * Sends an IGNORE message carrying `len` random bytes (cover traffic; no answer comes).
+ *
+ * Borrowed: nothing is kept.
+ * Thread safety: any thread.
  *
  * # Safety
  * `t` must be NULL or a live `ssh_transport`.
@@ -2213,6 +2428,7 @@ int ssh_transport_send_ignore(ssh_transport *t, size_t len);
  * `out_reply` and `out_reply_len` may be NULL when the reply data is not wanted.
  *
  * On success with a reply, `*out_reply` is a new buffer; free it with `sekura_bytes_free`.
+ * Thread safety: any thread.
  *
  * # Safety
  * `t` must be NULL or a live `ssh_transport`; `name` NUL-terminated; `data` readable for
@@ -2230,6 +2446,7 @@ int ssh_transport_global_request(ssh_transport *t,
  * The banner the server sent during authentication. `SSH_ERR_STATE` if it sent none.
  *
  * On success `*out_banner` is a new string; free it with `sekura_string_free`.
+ * Thread safety: any thread.
  *
  * # Safety
  * `t` must be NULL or a live `ssh_transport`; `out_banner` NULL or writable.
@@ -2240,6 +2457,7 @@ int ssh_transport_get_banner(const ssh_transport *t, char **out_banner);
  * The user name of the last authentication attempt.
  *
  * On success `*out_username` is a new string; free it with `sekura_string_free`.
+ * Thread safety: any thread.
  *
  * # Safety
  * `t` must be NULL or a live `ssh_transport`; `out_username` NULL or writable.
@@ -2251,6 +2469,7 @@ int ssh_transport_get_username(const ssh_transport *t, char **out_username);
  * "::1") and `*out_port`. `out_port` may be NULL.
  *
  * On success `*out_host` is a new string; free it with `sekura_string_free`.
+ * Thread safety: any thread.
  *
  * # Safety
  * `t` must be NULL or a live `ssh_transport`; the out pointers NULL or writable.
@@ -2260,6 +2479,10 @@ int ssh_transport_getpeername(const ssh_transport *t, char **out_host, uint16_t 
 /**
  * Sends DISCONNECT with `reason` (RFC 4250 reason code, e.g. 11 "by application") and
  * `description` (may be NULL), then closes the connection.
+ *
+ * Borrowed: `description` is only used during the call.
+ * Thread safety: any thread; calls blocked on the transport or its channels in other threads
+ * then return.
  *
  * # Safety
  * `t` must be NULL or a live `ssh_transport`; `description` NULL or NUL-terminated.

@@ -55,6 +55,7 @@ unsafe fn agent_arg<'a>(agent: *const ssh_agent) -> Result<&'a AgentHandle, c_in
 /// with `ssh_agent_set_timeout`.
 ///
 /// Returns a new handle; free it with `ssh_agent_free`.
+/// Thread safety: any thread.
 ///
 /// # Safety
 /// `path` must be NULL or a NUL-terminated string.
@@ -79,6 +80,7 @@ pub unsafe extern "C" fn ssh_agent_connect(path: *const c_char) -> *mut ssh_agen
 /// 10000). A request that takes longer fails with `SSH_ERR_TIMEOUT`.
 ///
 /// Borrowed: `agent` is only used during the call.
+/// Thread safety: any thread; it waits for a request under way on another thread to end.
 ///
 /// # Safety
 /// `agent` must be NULL or a live `ssh_agent`.
@@ -105,6 +107,8 @@ pub unsafe extern "C" fn ssh_agent_set_timeout(agent: *mut ssh_agent, timeout_ms
 /// kept in the handle for `ssh_agent_get_identity` until the next call.
 ///
 /// Borrowed: `agent` is only used during the call.
+/// Thread safety: any thread; requests take turns, and a count on another thread replaces the
+/// list `ssh_agent_get_identity` reads.
 ///
 /// # Safety
 /// `agent` must be NULL or a live `ssh_agent`.
@@ -135,6 +139,7 @@ pub unsafe extern "C" fn ssh_agent_count_identities(agent: *mut ssh_agent) -> c_
 ///
 /// On success `*out_key` is a new handle; free it with `ssh_pkey_free`. `*out_comment` is a
 /// new string; free it with `sekura_string_free`.
+/// Thread safety: any thread; `index` refers to the list of the last count on any thread.
 ///
 /// # Safety
 /// `agent` must be NULL or a live `ssh_agent`; `out_key` NULL or writable; `out_comment` NULL
@@ -188,6 +193,7 @@ pub unsafe extern "C" fn ssh_agent_get_identity(
 ///
 /// On success `*out_sig` is a new buffer of `*out_sig_len` bytes; free it with
 /// `sekura_bytes_free(sig, sig_len)`.
+/// Thread safety: any thread; requests take turns.
 ///
 /// # Safety
 /// `agent` must be NULL or a live `ssh_agent`; `key` NULL or a live `ssh_pkey`; `algorithm`
@@ -230,7 +236,10 @@ pub unsafe extern "C" fn ssh_agent_sign(
     }
 }
 
-/// Closes the connection to the agent. NULL is ignored.
+/// Closes the connection to the agent.
+///
+/// Frees the handle; NULL is ignored.
+/// Thread safety: not while another thread uses the handle.
 ///
 /// # Safety
 /// `agent` must be NULL or a live `ssh_agent`, not used afterwards.

@@ -49,6 +49,9 @@ fn count(r: crate::Result<usize>) -> ssize_t {
 /// them non-blocking (`SSH_ERR_AGAIN` instead of waiting), n waits at most n ms
 /// (`SSH_ERR_TIMEOUT`).
 ///
+/// Borrowed: nothing is kept.
+/// Thread safety: any thread; it applies to waits that begin afterwards.
+///
 /// # Safety
 /// `c` must be NULL or a live `ssh_channel`.
 #[no_mangle]
@@ -68,6 +71,9 @@ pub unsafe extern "C" fn ssh_channel_settimeout(c: *mut ssh_channel, timeout_ms:
 }
 
 /// Runs `command` on the server; `SSH_ERR_REFUSED` if the server declines.
+///
+/// Borrowed: `command` is copied.
+/// Thread safety: any thread.
 ///
 /// # Safety
 /// `c` must be NULL or a live `ssh_channel`; `command` NUL-terminated.
@@ -101,6 +107,9 @@ fn recv_into(c: *mut ssh_channel, buf: *mut u8, len: usize, stderr: bool) -> ssi
 /// Reads the command's standard output into `buf`: returns the count, 0 at EOF, or a
 /// negative `ssh_result`. Waits per `ssh_channel_settimeout`.
 ///
+/// Borrowed: `buf` is only written during the call.
+/// Thread safety: any thread; one thread may read while another writes.
+///
 /// # Safety
 /// `c` must be NULL or a live `ssh_channel`; `buf` writable for `len` bytes.
 #[no_mangle]
@@ -113,6 +122,9 @@ pub unsafe extern "C" fn ssh_channel_recv(
 }
 
 /// Reads the command's standard error, like `ssh_channel_recv`.
+///
+/// Borrowed: `buf` is only written during the call.
+/// Thread safety: any thread; one thread may read while another writes.
 ///
 /// # Safety
 /// `c` must be NULL or a live `ssh_channel`; `buf` writable for `len` bytes.
@@ -127,6 +139,9 @@ pub unsafe extern "C" fn ssh_channel_recv_stderr(
 
 /// Sends what the channel window allows of `buf` now; returns the count (possibly less than
 /// `len`) or a negative `ssh_result`. Waits per `ssh_channel_settimeout` for window space.
+///
+/// Borrowed: `buf` is copied.
+/// Thread safety: any thread; concurrent sends interleave in no set order.
 ///
 /// # Safety
 /// `c` must be NULL or a live `ssh_channel`; `buf` readable for `len` bytes.
@@ -148,6 +163,9 @@ pub unsafe extern "C" fn ssh_channel_send(
 
 /// Sends all of `buf`, waiting for window space as needed.
 ///
+/// Borrowed: `buf` is copied.
+/// Thread safety: any thread; another thread's sends may come between its pieces.
+///
 /// # Safety
 /// `c` must be NULL or a live `ssh_channel`; `buf` readable for `len` bytes.
 #[no_mangle]
@@ -165,6 +183,9 @@ pub unsafe extern "C" fn ssh_channel_sendall(
 
 /// Tells the server no more data follows (the command sees end of input).
 ///
+/// Borrowed: nothing is kept.
+/// Thread safety: any thread.
+///
 /// # Safety
 /// `c` must be NULL or a live `ssh_channel`.
 #[no_mangle]
@@ -174,6 +195,9 @@ pub unsafe extern "C" fn ssh_channel_send_eof(c: *mut ssh_channel) -> c_int {
 
 /// True once the command's end is known (exit status, signal, or close without either), so
 /// that `ssh_channel_recv_exit_status` will not wait.
+///
+/// Borrowed: nothing is kept.
+/// Thread safety: any thread.
 ///
 /// # Safety
 /// `c` must be NULL or a live `ssh_channel`.
@@ -187,6 +211,9 @@ pub unsafe extern "C" fn ssh_channel_exit_status_ready(c: *const ssh_channel) ->
 /// code in `*out_status`; `SSH_ERR_EXIT_SIGNAL` if a signal killed it (see
 /// `ssh_channel_get_exit_signal`); `SSH_ERR_NO_EXIT_STATUS` if the channel closed without
 /// either. Never reports 0 by default.
+///
+/// Borrowed: writes only `*out_status`.
+/// Thread safety: any thread; `ssh_channel_close` on another thread makes it return at once.
 ///
 /// # Safety
 /// `c` must be NULL or a live `ssh_channel`; `out_status` NULL or writable.
@@ -217,6 +244,7 @@ pub unsafe extern "C" fn ssh_channel_recv_exit_status(
 /// `ssh_channel_recv_exit_status` returned `SSH_ERR_EXIT_SIGNAL`.
 ///
 /// On success `*out_signal` is a new string; free it with `sekura_string_free`.
+/// Thread safety: any thread.
 ///
 /// # Safety
 /// `c` must be NULL or a live `ssh_channel`; `out_signal` NULL or writable.
@@ -240,6 +268,9 @@ pub unsafe extern "C" fn ssh_channel_get_exit_signal(
 
 /// Closes the channel. Data already received stays readable.
 ///
+/// Borrowed: nothing is kept; the handle stays valid until `ssh_channel_free`.
+/// Thread safety: any thread; calls blocked on the channel in other threads return at once.
+///
 /// # Safety
 /// `c` must be NULL or a live `ssh_channel`.
 #[no_mangle]
@@ -247,7 +278,10 @@ pub unsafe extern "C" fn ssh_channel_close(c: *mut ssh_channel) -> c_int {
     ffi! { with_channel(c, Channel::close) }
 }
 
-/// Closes (if needed) and frees a channel. NULL is ignored.
+/// Closes the channel if it is still open.
+///
+/// Frees the handle; NULL is ignored. Its descriptor (`ssh_channel_fileno`) closes with it.
+/// Thread safety: not while another thread uses the handle.
 ///
 /// # Safety
 /// `c` must be NULL or a live `ssh_channel`, not used afterwards.

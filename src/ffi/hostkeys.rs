@@ -54,6 +54,7 @@ fn count_code(n: usize) -> c_int {
 /// `ssh_hostkeys_load_system`.
 ///
 /// Returns a new handle; free it with `ssh_hostkeys_free`.
+/// Thread safety: any thread.
 #[no_mangle]
 pub extern "C" fn ssh_hostkeys_new() -> *mut ssh_hostkeys {
     ffi! { to_handle::<ssh_hostkeys>(Mutex::new(HostKeys::new())) }
@@ -66,6 +67,7 @@ pub extern "C" fn ssh_hostkeys_new() -> *mut ssh_hostkeys {
 /// their lines in order. Returns `SSH_OK`, or `SSH_ERR_IO` (unreadable, or over 64 MiB).
 ///
 /// Borrowed: `hk` and `path` are only used during the call.
+/// Thread safety: any thread; calls on one handle take turns.
 ///
 /// # Safety
 /// `hk` must be NULL or a live `ssh_hostkeys`; `path` NULL or a NUL-terminated string.
@@ -85,6 +87,7 @@ pub unsafe extern "C" fn ssh_hostkeys_load(hk: *mut ssh_hostkeys, path: *const c
 /// `SSH_OK` or `SSH_ERR_IO`.
 ///
 /// Borrowed: `hk` and `path` are only used during the call.
+/// Thread safety: any thread; calls on one handle take turns.
 ///
 /// # Safety
 /// `hk` must be NULL or a live `ssh_hostkeys`; `path` NULL or a NUL-terminated string.
@@ -110,6 +113,7 @@ pub unsafe extern "C" fn ssh_hostkeys_load_system(
 /// `ssh_result`. Only `SSH_KNOWNHOSTS_MATCH` means the key is trusted.
 ///
 /// Borrowed: the arguments are only used during the call.
+/// Thread safety: any thread; calls on one handle take turns.
 ///
 /// # Safety
 /// `hk` must be NULL or a live `ssh_hostkeys`; `host` NULL or a NUL-terminated string;
@@ -186,6 +190,7 @@ fn check_code(check: &HostKeyCheck, name: &str, key: &PublicKey) -> c_int {
 /// commas, wildcards, or leading `!@|#[`): otherwise `SSH_ERR_INVALID_ARG`.
 ///
 /// Borrowed: the arguments are only used during the call; the key is copied.
+/// Thread safety: any thread; calls on one handle take turns.
 ///
 /// # Safety
 /// `hk` must be NULL or a live `ssh_hostkeys`; `host` NULL or a NUL-terminated string;
@@ -217,6 +222,7 @@ pub unsafe extern "C" fn ssh_hostkeys_add(
 /// negative `ssh_result`.
 ///
 /// Borrowed: the arguments are only used during the call.
+/// Thread safety: any thread; calls on one handle take turns.
 ///
 /// # Safety
 /// `hk` must be NULL or a live `ssh_hostkeys`; `host` NULL or a NUL-terminated string.
@@ -241,6 +247,7 @@ pub unsafe extern "C" fn ssh_hostkeys_remove(
 /// its mode, and is created with mode 0600 if new. Returns `SSH_OK` or `SSH_ERR_IO`.
 ///
 /// Borrowed: the arguments are only used during the call.
+/// Thread safety: any thread; calls on one handle take turns.
 ///
 /// # Safety
 /// `hk` must be NULL or a live `ssh_hostkeys`; `path` NULL or a NUL-terminated string.
@@ -258,6 +265,7 @@ pub unsafe extern "C" fn ssh_hostkeys_save(hk: *mut ssh_hostkeys, path: *const c
 /// `@revoked`), from every file loaded and added since; or a negative `ssh_result`.
 ///
 /// Borrowed: `hk` is only used during the call.
+/// Thread safety: any thread; calls on one handle take turns.
 ///
 /// # Safety
 /// `hk` must be NULL or a live `ssh_hostkeys`.
@@ -302,6 +310,8 @@ fn nth_key(
 /// A host may have several keys, of one type or several (`ssh_pkey_get_type`).
 ///
 /// On success `*out_key` is a new handle; free it with `ssh_pkey_free`.
+/// Thread safety: any thread; calls take turns, but a change made on another thread between two
+/// calls shifts the indexes.
 ///
 /// # Safety
 /// `hk` must be NULL or a live `ssh_hostkeys`; `host` NULL or a NUL-terminated string;
@@ -332,6 +342,8 @@ pub unsafe extern "C" fn ssh_hostkeys_lookup(
 /// `SSH_ERR_EOF` past the last one, as `ssh_hostkeys_lookup`.
 ///
 /// On success `*out_key` is a new handle; free it with `ssh_pkey_free`.
+/// Thread safety: any thread; calls take turns, but a change made on another thread between two
+/// calls shifts the indexes.
 ///
 /// # Safety
 /// `hk` must be NULL or a live `ssh_hostkeys`; `host` NULL or a NUL-terminated string;
@@ -363,6 +375,7 @@ pub unsafe extern "C" fn ssh_hostkeys_lookup_ca(
 /// `[host]:port` for ports other than 22, as known_hosts lists them. Returns `SSH_OK`.
 ///
 /// On success `*out` is a new string; free it with `sekura_string_free`.
+/// Thread safety: any thread.
 ///
 /// # Safety
 /// `host` must be NULL or a NUL-terminated string; `out` NULL or writable.
@@ -381,7 +394,10 @@ pub unsafe extern "C" fn ssh_hostkeys_hash_host(
     }
 }
 
-/// Frees the known hosts (nothing is saved). NULL is ignored.
+/// Discards the known hosts; nothing is saved.
+///
+/// Frees the handle; NULL is ignored.
+/// Thread safety: not while another thread uses the handle.
 ///
 /// # Safety
 /// `hk` must be NULL or a live `ssh_hostkeys`, not used afterwards.

@@ -8,6 +8,7 @@ use super::result::describe;
 /// The library version, "MAJOR.MINOR.PATCH".
 ///
 /// Borrowed: a static string, valid for the life of the program.
+/// Thread safety: any thread.
 #[no_mangle]
 pub extern "C" fn sekura_version() -> *const c_char {
     const VERSION: &std::ffi::CStr = match std::ffi::CStr::from_bytes_with_nul(
@@ -22,6 +23,7 @@ pub extern "C" fn sekura_version() -> *const c_char {
 /// A short English description of an `ssh_result` code; "unknown result" for unknown codes.
 ///
 /// Borrowed: a static string, valid for the life of the program.
+/// Thread safety: any thread.
 #[no_mangle]
 pub extern "C" fn sekura_result_str(result: c_int) -> *const c_char {
     describe(result).as_ptr()
@@ -30,7 +32,8 @@ pub extern "C" fn sekura_result_str(result: c_int) -> *const c_char {
 /// The message of the calling thread's last failed Sekura call ("" if none failed), specific
 /// enough to act on, e.g. "connect to 127.0.0.1 port 2222 failed: Connection refused".
 ///
-/// Borrowed: valid until the next Sekura call on this thread.
+/// Borrowed: the string is valid until the next Sekura call on this thread.
+/// Thread safety: any thread; each thread has its own last error.
 #[no_mangle]
 pub extern "C" fn sekura_last_error() -> *const c_char {
     ffi! { with_last_error(|_, message| message.as_ptr()) }
@@ -38,12 +41,18 @@ pub extern "C" fn sekura_last_error() -> *const c_char {
 
 /// The `ssh_result` code of the calling thread's last failed Sekura call, `SSH_OK` if none;
 /// useful after a constructor returned NULL.
+///
+/// Borrowed: nothing is kept.
+/// Thread safety: any thread; each thread has its own last result.
 #[no_mangle]
 pub extern "C" fn sekura_last_result() -> c_int {
     ffi! { with_last_error(|code, _| code) }
 }
 
-/// Frees a string returned by Sekura. NULL is ignored.
+/// Frees a string returned by Sekura.
+///
+/// Takes ownership of `s`; NULL is ignored.
+/// Thread safety: any thread, once no other thread uses the string.
 ///
 /// # Safety
 /// `s` must be NULL or a string allocated by Sekura and not yet freed.
@@ -57,7 +66,10 @@ pub unsafe extern "C" fn sekura_string_free(s: *mut c_char) {
     }
 }
 
-/// Frees a byte buffer returned by Sekura together with its length. NULL is ignored.
+/// Frees a byte buffer returned by Sekura, given with its length.
+///
+/// Takes ownership of `ptr`; NULL is ignored.
+/// Thread safety: any thread, once no other thread uses the buffer.
 ///
 /// # Safety
 /// `ptr` must be NULL or a buffer allocated by Sekura of exactly `len` bytes, not yet freed.

@@ -62,7 +62,11 @@ impl CallbackSink {
 
 /// Sends log messages up to `level` (`SEKURA_LOG_*`) to `callback` with `userdata`; a NULL
 /// callback or a level of 0 stops logging. Applies to every transport, including running
-/// ones. `callback` and `userdata` must be usable from any thread until replaced.
+/// ones. `callback` and `userdata` must be usable from any thread.
+///
+/// Borrowed: `callback` and `userdata` are kept until a later call replaces them, and may
+/// still be called by a message already under way on another thread when that call returns.
+/// Thread safety: any thread; `callback` runs on whichever thread logs, on several at once.
 #[no_mangle]
 pub extern "C" fn sekura_set_log_callback(
     level: c_int,
@@ -83,6 +87,9 @@ pub extern "C" fn sekura_set_log_callback(
 /// Names this transport's log messages (the `logger` argument of the callback), e.g.
 /// "backup.host1". The default is "sekura.transport".
 ///
+/// Borrowed: `name` is copied.
+/// Thread safety: any thread; a running transport uses the new name from then on.
+///
 /// # Safety
 /// `t` must be NULL or a live `ssh_transport`; `name` a NUL-terminated string.
 #[no_mangle]
@@ -101,6 +108,9 @@ pub unsafe extern "C" fn ssh_transport_set_log_name(
 
 /// Turns packet hexdumps at `SEKURA_LOG_TRACE` on or off for this transport. Passwords and
 /// keyboard-interactive answers are never shown.
+///
+/// Borrowed: nothing is kept.
+/// Thread safety: any thread; a running transport applies it from then on.
 ///
 /// # Safety
 /// `t` must be NULL or a live `ssh_transport`.

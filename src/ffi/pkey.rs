@@ -140,6 +140,7 @@ fn key_string(key: *const ssh_pkey, f: impl FnOnce(&Pkey) -> crate::Result<Strin
 /// `SSH_ERR_IO`.
 ///
 /// Returns a new handle; free it with `ssh_pkey_free`.
+/// Thread safety: any thread.
 ///
 /// # Safety
 /// `path` and `passphrase` must be NULL or NUL-terminated strings.
@@ -163,6 +164,7 @@ pub unsafe extern "C" fn ssh_pkey_from_file(
 /// and errors as `ssh_pkey_from_file`. `passphrase` may be NULL.
 ///
 /// Returns a new handle; free it with `ssh_pkey_free`.
+/// Thread safety: any thread.
 ///
 /// # Safety
 /// `data` must be valid for `len` bytes; `passphrase` NULL or a NUL-terminated string.
@@ -192,6 +194,7 @@ pub unsafe extern "C" fn ssh_pkey_from_memory(
 /// (`SSH_ERR_KEY_FORMAT`).
 ///
 /// Returns a new handle; free it with `ssh_pkey_free`.
+/// Thread safety: any thread.
 ///
 /// # Safety
 /// `text` must be NULL or a NUL-terminated string.
@@ -219,6 +222,7 @@ fn public_from_text(text: &str) -> crate::Result<*mut ssh_pkey> {
 /// `SSH_ERR_KEY_FORMAT`).
 ///
 /// Returns a new handle; free it with `ssh_pkey_free`.
+/// Thread safety: any thread.
 ///
 /// # Safety
 /// `path` must be NULL or a NUL-terminated string.
@@ -245,6 +249,7 @@ fn public_file(path: &str) -> crate::Result<*mut ssh_pkey> {
 /// key). Combine it with its private key with `ssh_pkey_with_certificate` to authenticate.
 ///
 /// Returns a new handle; free it with `ssh_pkey_free`.
+/// Thread safety: any thread.
 ///
 /// # Safety
 /// `path` must be NULL or a NUL-terminated string.
@@ -262,6 +267,7 @@ pub unsafe extern "C" fn ssh_pkey_cert_from_file(path: *const c_char) -> *mut ss
 /// Returns NULL on failure (`SSH_ERR_KEY_FORMAT`).
 ///
 /// Returns a new handle; free it with `ssh_pkey_free`.
+/// Thread safety: any thread.
 ///
 /// # Safety
 /// `blob` must be valid for `len` bytes.
@@ -286,6 +292,7 @@ pub unsafe extern "C" fn ssh_pkey_from_blob(blob: *const u8, len: usize) -> *mut
 /// Ed25519 256. RSA takes seconds. Returns NULL on failure (`SSH_ERR_INVALID_ARG`).
 ///
 /// Returns a new handle; free it with `ssh_pkey_free`.
+/// Thread safety: any thread.
 ///
 /// # Safety
 /// `type` must be NULL or a NUL-terminated string.
@@ -327,7 +334,10 @@ fn generate_args(name: &str, bits: c_int) -> crate::Result<(KeyType, Option<usiz
     Ok((key_type, bits))
 }
 
-/// Frees a key. NULL is ignored.
+/// Discards a key: private, public or certificate.
+///
+/// Frees the handle; NULL is ignored.
+/// Thread safety: not while another thread uses the handle.
 ///
 /// # Safety
 /// `key` must be NULL or a live `ssh_pkey`, not used afterwards.
@@ -342,6 +352,9 @@ pub unsafe extern "C" fn ssh_pkey_free(key: *mut ssh_pkey) {
 /// `SSH_KNOWNHOSTS_NOT_FOUND` (also when the file does not exist),
 /// `SSH_KNOWNHOSTS_MISMATCH` (the last error names the line), `SSH_KNOWNHOSTS_REVOKED`,
 /// or a negative `ssh_result`.
+///
+/// Borrowed: the arguments are only used during the call.
+/// Thread safety: any thread.
 ///
 /// # Safety
 /// `path` and `host` must be NUL-terminated strings; `key` a live `ssh_pkey`.
@@ -379,6 +392,10 @@ pub unsafe extern "C" fn ssh_knownhosts_check(
 
 /// Appends a plain known_hosts line for `host` and `port` with `key`, creating the file with
 /// mode 0600 if needed (what `StrictHostKeyChecking=accept-new` does).
+///
+/// Borrowed: the arguments are only used during the call.
+/// Thread safety: any thread; the file is not locked, so add to one file from one thread at a
+/// time.
 ///
 /// # Safety
 /// `path` and `host` must be NUL-terminated strings; `key` a live `ssh_pkey`.

@@ -101,6 +101,7 @@ fn duration_from_ms(timeout_ms: c_int) -> Option<Duration> {
 /// Returns NULL on failure (`sekura_last_error()` says why).
 ///
 /// Returns a new handle; free it with `ssh_transport_free`.
+/// Thread safety: any thread.
 ///
 /// # Safety
 /// `host` must be a NUL-terminated string.
@@ -124,6 +125,7 @@ pub unsafe extern "C" fn ssh_transport_connect(
 /// Returns NULL if `fd` is negative.
 ///
 /// Returns a new handle; free it with `ssh_transport_free`.
+/// Thread safety: any thread.
 #[no_mangle]
 pub extern "C" fn ssh_transport_new(fd: c_int) -> *mut ssh_transport {
     ffi! {
@@ -151,6 +153,9 @@ pub(super) fn with_transport(
 
 /// Sets how long handshake, authentication and channel-open calls wait, in ms (-1: forever).
 ///
+/// Borrowed: nothing is kept.
+/// Thread safety: any thread; it applies to waits that begin afterwards.
+///
 /// # Safety
 /// `t` must be NULL or a live `ssh_transport`.
 #[no_mangle]
@@ -165,6 +170,9 @@ pub unsafe extern "C" fn ssh_transport_set_timeout(
 /// `SSH_ALG_CIPHER`, `SSH_ALG_MAC`) from a comma-separated list of wire names, most
 /// preferred first. Unknown names give `SSH_ERR_INVALID_ARG` naming them. Call before
 /// `ssh_transport_start_client`.
+///
+/// Borrowed: nothing is kept of `names`.
+/// Thread safety: any thread; on a started client it applies from the next key exchange.
 ///
 /// # Safety
 /// `t` must be NULL or a live `ssh_transport`; `names` a NUL-terminated string.
@@ -192,6 +200,9 @@ pub unsafe extern "C" fn ssh_transport_set_preferred(
 /// signature. Afterwards get the host key with `ssh_transport_get_remote_server_key` and
 /// decide whether to trust it before authenticating.
 ///
+/// Borrowed: nothing is kept.
+/// Thread safety: any thread, once per transport; blocks until keys are agreed.
+///
 /// # Safety
 /// `t` must be NULL or a live `ssh_transport`.
 #[no_mangle]
@@ -202,6 +213,7 @@ pub unsafe extern "C" fn ssh_transport_start_client(t: *mut ssh_transport) -> c_
 /// The server's host key, after `ssh_transport_start_client`.
 ///
 /// On success `*out_key` is a new handle; free it with `ssh_pkey_free`.
+/// Thread safety: any thread.
 ///
 /// # Safety
 /// `t` must be NULL or a live `ssh_transport`; `out_key` NULL or writable.
@@ -226,6 +238,9 @@ pub unsafe extern "C" fn ssh_transport_get_remote_server_key(
 /// Tries "none" authentication for `username`. On `SSH_ERR_AUTH_DENIED`,
 /// `ssh_transport_get_auth_methods` lists the methods the server accepts.
 ///
+/// Borrowed: `username` is only used during the call.
+/// Thread safety: any thread; one authentication at a time per transport.
+///
 /// # Safety
 /// `t` must be NULL or a live `ssh_transport`; `username` a NUL-terminated string.
 #[no_mangle]
@@ -241,6 +256,9 @@ pub unsafe extern "C" fn ssh_transport_auth_none(
 }
 
 /// Password authentication.
+///
+/// Borrowed: the strings are only used during the call.
+/// Thread safety: any thread; one authentication at a time per transport.
 ///
 /// # Safety
 /// `t` must be NULL or a live `ssh_transport`; `username` and `password` NUL-terminated.
@@ -264,6 +282,9 @@ pub unsafe extern "C" fn ssh_transport_auth_password(
 /// signature algorithm is chosen from the server's server-sig-algs (rsa-sha2-512, -256).
 /// A key combined with a user certificate (`ssh_pkey_with_certificate`) authenticates with
 /// the certificate.
+///
+/// Borrowed: `username` and `key` are only used during the call.
+/// Thread safety: any thread; one authentication at a time per transport.
 ///
 /// # Safety
 /// `t` must be NULL or a live `ssh_transport`; `username` NUL-terminated; `key` a live key.
@@ -292,6 +313,9 @@ pub unsafe extern "C" fn ssh_transport_auth_publickey(
 /// Public key authentication with the identities an ssh-agent holds, in the agent's order,
 /// until one is accepted (the agent signs). `SSH_ERR_AUTH_DENIED` when none is.
 ///
+/// Borrowed: `username` and `agent` are only used during the call.
+/// Thread safety: any thread; one authentication at a time per transport.
+///
 /// # Safety
 /// `t` must be NULL or a live `ssh_transport`; `username` NUL-terminated; `agent` a live
 /// `ssh_agent`.
@@ -312,6 +336,9 @@ pub unsafe extern "C" fn ssh_transport_auth_agent(
 }
 
 /// Sets the answer to prompt `index` of the current round.
+///
+/// Borrowed: `answer` is copied; `answers` is valid only during the callback.
+/// Thread safety: only inside the callback that was given `answers`.
 ///
 /// # Safety
 /// `answers` must be the pointer passed to the running callback; `answer` NUL-terminated.
@@ -337,6 +364,11 @@ pub unsafe extern "C" fn ssh_kbdint_answers_set(
 }
 
 /// Keyboard-interactive authentication: `callback` answers each round of prompts.
+///
+/// Borrowed: `userdata` is passed to `callback` during the call; nothing is kept after it
+/// returns.
+/// Thread safety: any thread; one authentication at a time per transport; `callback` runs on
+/// the calling thread.
 ///
 /// # Safety
 /// `t` must be NULL or a live `ssh_transport`; `username` NUL-terminated; `callback` valid.
@@ -397,6 +429,7 @@ fn call_kbdint(
 /// `out_partial` may be NULL.
 ///
 /// On success `*out_methods` is a new string; free it with `sekura_string_free`.
+/// Thread safety: any thread.
 ///
 /// # Safety
 /// `t` must be NULL or a live `ssh_transport`; the out pointers NULL or writable.
@@ -423,6 +456,9 @@ pub unsafe extern "C" fn ssh_transport_get_auth_methods(
 
 /// True while the connection is up (started and not closed or failed).
 ///
+/// Borrowed: nothing is kept.
+/// Thread safety: any thread.
+///
 /// # Safety
 /// `t` must be NULL or a live `ssh_transport`.
 #[no_mangle]
@@ -432,6 +468,9 @@ pub unsafe extern "C" fn ssh_transport_is_active(t: *const ssh_transport) -> boo
 }
 
 /// True once authentication succeeded and the connection is up.
+///
+/// Borrowed: nothing is kept.
+/// Thread safety: any thread.
 ///
 /// # Safety
 /// `t` must be NULL or a live `ssh_transport`.
@@ -444,6 +483,7 @@ pub unsafe extern "C" fn ssh_transport_is_authenticated(t: *const ssh_transport)
 /// Opens a session channel. Returns NULL on failure (`sekura_last_error()` says why).
 ///
 /// Returns a new handle; free it with `ssh_channel_free`.
+/// Thread safety: any thread.
 ///
 /// # Safety
 /// `t` must be NULL or a live `ssh_transport`.
@@ -460,6 +500,10 @@ pub unsafe extern "C" fn ssh_transport_open_session(t: *mut ssh_transport) -> *m
 
 /// Sends DISCONNECT and closes the connection; its channels then return `SSH_ERR_CLOSED`.
 ///
+/// Borrowed: nothing is kept; the handle stays valid until `ssh_transport_free`.
+/// Thread safety: any thread; calls blocked on the transport or its channels in other threads
+/// then return.
+///
 /// # Safety
 /// `t` must be NULL or a live `ssh_transport`.
 #[no_mangle]
@@ -467,8 +511,12 @@ pub unsafe extern "C" fn ssh_transport_close(t: *mut ssh_transport) -> c_int {
     ffi! { with_transport(t, |t| { t.close(); Ok(()) }) }
 }
 
-/// Closes (if needed) and frees a transport. NULL is ignored. Its channels stay valid
-/// handles that return `SSH_ERR_CLOSED` until freed.
+/// Closes the connection if it is still open. Its channels stay valid handles that return
+/// `SSH_ERR_CLOSED` until freed.
+///
+/// Frees the handle; NULL is ignored. A server's `callbacks->userdata_free` runs then, or soon
+/// after if a callback is still running.
+/// Thread safety: not while another thread uses the handle; its channels may still be in use.
 ///
 /// # Safety
 /// `t` must be NULL or a live `ssh_transport`, not used afterwards.

@@ -28,6 +28,7 @@ pub(super) fn algorithm_kind(kind: c_int) -> crate::Result<AlgorithmKind> {
 /// this transport offers, most preferred first (Paramiko's SecurityOptions).
 ///
 /// On success `*out_names` is a new string; free it with `sekura_string_free`.
+/// Thread safety: any thread.
 ///
 /// # Safety
 /// `t` must be NULL or a live `ssh_transport`; `out_names` NULL or writable.
@@ -51,6 +52,7 @@ pub unsafe extern "C" fn ssh_transport_get_preferred(
 /// list (what `ssh_transport_set_preferred` accepts).
 ///
 /// On success `*out_names` is a new string; free it with `sekura_string_free`.
+/// Thread safety: any thread.
 ///
 /// # Safety
 /// `out_names` must be NULL or writable.
@@ -75,6 +77,9 @@ pub unsafe extern "C" fn ssh_transport_get_supported(
 /// Offers compression (zlib@openssh.com, then zlib) when `enabled`, or only "none".
 /// Call before `ssh_transport_start_client`.
 ///
+/// Borrowed: nothing is kept.
+/// Thread safety: any thread; on a started client it applies from the next key exchange.
+///
 /// # Safety
 /// `t` must be NULL or a live `ssh_transport`.
 #[no_mangle]
@@ -89,6 +94,10 @@ pub unsafe extern "C" fn ssh_transport_use_compression(
 
 /// Forces a key re-exchange and returns once the new keys are in use.
 ///
+/// Borrowed: nothing is kept.
+/// Thread safety: any thread; a call made while an exchange is under way returns when that one
+/// completes.
+///
 /// # Safety
 /// `t` must be NULL or a live `ssh_transport`.
 #[no_mangle]
@@ -98,6 +107,9 @@ pub unsafe extern "C" fn ssh_transport_renegotiate_keys(t: *mut ssh_transport) -
 
 /// Renews keys after `bytes` of traffic in both directions (0: the default, 1 GiB; always
 /// capped by the cipher's safe limit) and after `seconds` (0: no time limit).
+///
+/// Borrowed: nothing is kept.
+/// Thread safety: any thread; a running transport applies them at once.
 ///
 /// # Safety
 /// `t` must be NULL or a live `ssh_transport`.
@@ -118,6 +130,9 @@ pub unsafe extern "C" fn ssh_transport_set_rekey_limits(
 /// `max_missed` unanswered keepalives the connection fails with `SSH_ERR_TIMEOUT`
 /// (OpenSSH's ServerAliveInterval and ServerAliveCountMax). 0 seconds turns it off.
 ///
+/// Borrowed: nothing is kept.
+/// Thread safety: any thread; a running transport applies it at once.
+///
 /// # Safety
 /// `t` must be NULL or a live `ssh_transport`.
 #[no_mangle]
@@ -130,6 +145,9 @@ pub unsafe extern "C" fn ssh_transport_set_keepalive(
 }
 
 /// Sends an IGNORE message carrying `len` random bytes (cover traffic; no answer comes).
+///
+/// Borrowed: nothing is kept.
+/// Thread safety: any thread.
 ///
 /// # Safety
 /// `t` must be NULL or a live `ssh_transport`.
@@ -144,6 +162,7 @@ pub unsafe extern "C" fn ssh_transport_send_ignore(t: *mut ssh_transport, len: u
 /// `out_reply` and `out_reply_len` may be NULL when the reply data is not wanted.
 ///
 /// On success with a reply, `*out_reply` is a new buffer; free it with `sekura_bytes_free`.
+/// Thread safety: any thread.
 ///
 /// # Safety
 /// `t` must be NULL or a live `ssh_transport`; `name` NUL-terminated; `data` readable for
@@ -202,6 +221,7 @@ fn string_out(
 /// The banner the server sent during authentication. `SSH_ERR_STATE` if it sent none.
 ///
 /// On success `*out_banner` is a new string; free it with `sekura_string_free`.
+/// Thread safety: any thread.
 ///
 /// # Safety
 /// `t` must be NULL or a live `ssh_transport`; `out_banner` NULL or writable.
@@ -216,6 +236,7 @@ pub unsafe extern "C" fn ssh_transport_get_banner(
 /// The user name of the last authentication attempt.
 ///
 /// On success `*out_username` is a new string; free it with `sekura_string_free`.
+/// Thread safety: any thread.
 ///
 /// # Safety
 /// `t` must be NULL or a live `ssh_transport`; `out_username` NULL or writable.
@@ -231,6 +252,7 @@ pub unsafe extern "C" fn ssh_transport_get_username(
 /// "::1") and `*out_port`. `out_port` may be NULL.
 ///
 /// On success `*out_host` is a new string; free it with `sekura_string_free`.
+/// Thread safety: any thread.
 ///
 /// # Safety
 /// `t` must be NULL or a live `ssh_transport`; the out pointers NULL or writable.
@@ -254,6 +276,10 @@ pub unsafe extern "C" fn ssh_transport_getpeername(
 
 /// Sends DISCONNECT with `reason` (RFC 4250 reason code, e.g. 11 "by application") and
 /// `description` (may be NULL), then closes the connection.
+///
+/// Borrowed: `description` is only used during the call.
+/// Thread safety: any thread; calls blocked on the transport or its channels in other threads
+/// then return.
 ///
 /// # Safety
 /// `t` must be NULL or a live `ssh_transport`; `description` NULL or NUL-terminated.

@@ -15,6 +15,9 @@ use crate::Error;
 
 /// Whether the handle holds an OpenSSH certificate. False if `key` is NULL.
 ///
+/// Borrowed: nothing is kept.
+/// Thread safety: any thread.
+///
 /// # Safety
 /// `key` must be NULL or a live `ssh_pkey`.
 #[no_mangle]
@@ -38,6 +41,7 @@ pub unsafe extern "C" fn ssh_pkey_is_certificate(key: *const ssh_pkey) -> bool {
 ///
 /// Returns a new handle; free it with `ssh_pkey_free` (the arguments stay owned by the
 /// caller).
+/// Thread safety: any thread.
 ///
 /// # Safety
 /// `key` and `cert` must be NULL or live `ssh_pkey`s.
@@ -87,6 +91,9 @@ unsafe fn with_cert(
 /// The certificate's type: `SSH_PKEY_CERT_USER` or `SSH_PKEY_CERT_HOST`, or a negative
 /// `ssh_result` (`SSH_ERR_INVALID_ARG` if `key` is not a certificate).
 ///
+/// Borrowed: nothing is kept.
+/// Thread safety: any thread.
+///
 /// # Safety
 /// `key` must be NULL or a live `ssh_pkey`.
 #[no_mangle]
@@ -106,6 +113,7 @@ pub unsafe extern "C" fn ssh_pkey_cert_get_type(key: *const ssh_pkey) -> c_int {
 /// certificate.
 ///
 /// Returns a new string; free it with `sekura_string_free`.
+/// Thread safety: any thread.
 ///
 /// # Safety
 /// `key` must be NULL or a live `ssh_pkey`.
@@ -115,6 +123,9 @@ pub unsafe extern "C" fn ssh_pkey_cert_get_key_id(key: *const ssh_pkey) -> *mut 
 }
 
 /// The certificate's serial number.
+///
+/// Borrowed: writes only `*out_serial`.
+/// Thread safety: any thread.
 ///
 /// # Safety
 /// `key` must be NULL or a live `ssh_pkey`; `out_serial` NULL or writable.
@@ -133,6 +144,9 @@ pub unsafe extern "C" fn ssh_pkey_cert_get_serial(
 
 /// The certificate's validity interval in seconds since the Unix epoch: valid from
 /// `*out_valid_after` (0: always) until before `*out_valid_before` (UINT64_MAX: forever).
+///
+/// Borrowed: writes only `*out_valid_after` and `*out_valid_before`.
+/// Thread safety: any thread.
 ///
 /// # Safety
 /// `key` must be NULL or a live `ssh_pkey`; the outputs NULL or writable.
@@ -161,6 +175,9 @@ pub unsafe extern "C" fn ssh_pkey_cert_get_validity(
 /// The number of principals (user or host names) the certificate is valid for; 0 means
 /// any.
 ///
+/// Borrowed: writes only `*out_count`.
+/// Thread safety: any thread.
+///
 /// # Safety
 /// `key` must be NULL or a live `ssh_pkey`; `out_count` NULL or writable.
 #[no_mangle]
@@ -180,6 +197,7 @@ pub unsafe extern "C" fn ssh_pkey_cert_get_principal_count(
 /// of range.
 ///
 /// Returns a new string; free it with `sekura_string_free`.
+/// Thread safety: any thread.
 ///
 /// # Safety
 /// `key` must be NULL or a live `ssh_pkey`.
@@ -211,6 +229,9 @@ fn options_of(cert: &Certificate, which: c_int) -> crate::Result<&[(String, Stri
 /// The number of critical options (`which` = `SSH_PKEY_CERT_CRITICAL_OPTIONS`) or
 /// extensions (`SSH_PKEY_CERT_EXTENSIONS`) of the certificate.
 ///
+/// Borrowed: writes only `*out_count`.
+/// Thread safety: any thread.
+///
 /// # Safety
 /// `key` must be NULL or a live `ssh_pkey`; `out_count` NULL or writable.
 #[no_mangle]
@@ -232,6 +253,7 @@ pub unsafe extern "C" fn ssh_pkey_cert_get_option_count(
 ///
 /// On success `*out_name` and `*out_value` are new strings; free each with
 /// `sekura_string_free`.
+/// Thread safety: any thread.
 ///
 /// # Safety
 /// `key` must be NULL or a live `ssh_pkey`; `out_name` and `out_value` NULL or writable.
@@ -268,6 +290,7 @@ pub unsafe extern "C" fn ssh_pkey_cert_get_option(
 /// fingerprint with `ssh_pkey_get_fingerprint`).
 ///
 /// On success `*out_ca` is a new handle; free it with `ssh_pkey_free`.
+/// Thread safety: any thread.
 ///
 /// # Safety
 /// `key` must be NULL or a live `ssh_pkey`; `out_ca` NULL or writable.

@@ -38,6 +38,9 @@ fn format_arg(format: c_int) -> crate::Result<PrivateKeyFormat> {
 /// unknown format, an empty passphrase or Ed25519 in PEM; `SSH_ERR_IO` if the file cannot
 /// be written.
 ///
+/// Borrowed: nothing is kept.
+/// Thread safety: any thread.
+///
 /// # Safety
 /// `key` must be NULL or a live `ssh_pkey`; `path` NULL or a NUL-terminated string;
 /// `passphrase` NULL or a NUL-terminated string.
@@ -66,6 +69,7 @@ pub unsafe extern "C" fn ssh_pkey_write_private(
 ///
 /// On success `*out_text` is a new string holding the secret key; free it with
 /// `sekura_string_free` (it is not wiped from memory then: prefer `ssh_pkey_write_private`).
+/// Thread safety: any thread.
 ///
 /// # Safety
 /// `key` must be NULL or a live `ssh_pkey`; `passphrase` NULL or a NUL-terminated string;
@@ -95,6 +99,9 @@ pub unsafe extern "C" fn ssh_pkey_export_private(
 /// Writes the public key (or the certificate) as one `.pub` line, `type base64 comment`, to
 /// `path`, atomically, mode 0644.
 ///
+/// Borrowed: nothing is kept.
+/// Thread safety: any thread.
+///
 /// # Safety
 /// `key` must be NULL or a live `ssh_pkey`; `path` NULL or a NUL-terminated string.
 #[no_mangle]
@@ -115,6 +122,7 @@ pub unsafe extern "C" fn ssh_pkey_write_public(key: *const ssh_pkey, path: *cons
 /// a certificate its type, e.g. "ssh-ed25519-cert-v01@openssh.com". NULL if `key` is NULL.
 ///
 /// Returns a new string; free it with `sekura_string_free`.
+/// Thread safety: any thread.
 ///
 /// # Safety
 /// `key` must be NULL or a live `ssh_pkey`.
@@ -132,6 +140,7 @@ pub unsafe extern "C" fn ssh_pkey_get_type(key: *const ssh_pkey) -> *mut c_char 
 /// the plain key, also for a certificate).
 ///
 /// Returns a new string; free it with `sekura_string_free`.
+/// Thread safety: any thread.
 ///
 /// # Safety
 /// `key` must be NULL or a live `ssh_pkey`.
@@ -144,6 +153,7 @@ pub unsafe extern "C" fn ssh_pkey_get_fingerprint(key: *const ssh_pkey) -> *mut 
 /// (Paramiko's `get_fingerprint`), of the plain key.
 ///
 /// Returns a new string; free it with `sekura_string_free`.
+/// Thread safety: any thread.
 ///
 /// # Safety
 /// `key` must be NULL or a live `ssh_pkey`.
@@ -156,6 +166,7 @@ pub unsafe extern "C" fn ssh_pkey_get_fingerprint_md5(key: *const ssh_pkey) -> *
 /// files.
 ///
 /// Returns a new string; free it with `sekura_string_free`.
+/// Thread safety: any thread.
 ///
 /// # Safety
 /// `key` must be NULL or a live `ssh_pkey`.
@@ -173,6 +184,7 @@ pub unsafe extern "C" fn ssh_pkey_get_base64(key: *const ssh_pkey) -> *mut c_cha
 /// line for a certificate.
 ///
 /// Returns a new string; free it with `sekura_string_free`.
+/// Thread safety: any thread.
 ///
 /// # Safety
 /// `key` must be NULL or a live `ssh_pkey`.
@@ -189,6 +201,7 @@ pub unsafe extern "C" fn ssh_pkey_get_public_string(key: *const ssh_pkey) -> *mu
 /// The key's comment (from its `.pub` line or OpenSSH private key file); "" if none.
 ///
 /// Returns a new string; free it with `sekura_string_free`.
+/// Thread safety: any thread.
 ///
 /// # Safety
 /// `key` must be NULL or a live `ssh_pkey`.
@@ -207,6 +220,7 @@ pub unsafe extern "C" fn ssh_pkey_get_comment(key: *const ssh_pkey) -> *mut c_ch
 /// `include_legacy`). For a certificate, the certificate algorithm names.
 ///
 /// Returns a new string; free it with `sekura_string_free`.
+/// Thread safety: any thread.
 ///
 /// # Safety
 /// `key` must be NULL or a live `ssh_pkey`.
@@ -232,6 +246,7 @@ pub unsafe extern "C" fn ssh_pkey_get_signature_algorithms(
 ///
 /// On success `*out_blob` is a new buffer of `*out_len` bytes; free it with
 /// `sekura_bytes_free(blob, len)`.
+/// Thread safety: any thread.
 ///
 /// # Safety
 /// `key` must be NULL or a live `ssh_pkey`; `out_blob` and `out_len` NULL or writable.
@@ -261,6 +276,9 @@ pub unsafe extern "C" fn ssh_pkey_get_blob(
 /// The key size in bits as `ssh-keygen -l` prints it (RSA: the modulus; 256 for Ed25519),
 /// or a negative `ssh_result`.
 ///
+/// Borrowed: nothing is kept.
+/// Thread safety: any thread.
+///
 /// # Safety
 /// `key` must be NULL or a live `ssh_pkey`.
 #[no_mangle]
@@ -274,6 +292,9 @@ pub unsafe extern "C" fn ssh_pkey_get_bits(key: *const ssh_pkey) -> c_int {
 
 /// Whether two handles hold the same public key (private parts, comments and certificates
 /// aside, as Paramiko compares keys). False if either is NULL.
+///
+/// Borrowed: nothing is kept.
+/// Thread safety: any thread.
 ///
 /// # Safety
 /// `a` and `b` must be NULL or live `ssh_pkey`s.
@@ -292,6 +313,9 @@ pub unsafe extern "C" fn ssh_pkey_equal(a: *const ssh_pkey, b: *const ssh_pkey) 
 }
 
 /// Whether the handle holds a private key (can sign). False if `key` is NULL.
+///
+/// Borrowed: nothing is kept.
+/// Thread safety: any thread.
 ///
 /// # Safety
 /// `key` must be NULL or a live `ssh_pkey`.
@@ -316,6 +340,7 @@ pub unsafe extern "C" fn ssh_pkey_has_private(key: *const ssh_pkey) -> bool {
 ///
 /// On success `*out_sig` is a new buffer of `*out_sig_len` bytes; free it with
 /// `sekura_bytes_free(sig, sig_len)`.
+/// Thread safety: any thread.
 ///
 /// # Safety
 /// `key` must be NULL or a live `ssh_pkey`; `algorithm` NULL or a NUL-terminated string;
@@ -351,6 +376,9 @@ pub unsafe extern "C" fn ssh_pkey_sign(
 /// Verifies an SSH signature blob over `data` made with `algorithm` (for a certificate, a
 /// plain or certificate algorithm name). Returns `SSH_OK`, or `SSH_ERR_HOSTKEY_REJECTED`
 /// when the signature does not verify (the last error says why).
+///
+/// Borrowed: nothing is kept.
+/// Thread safety: any thread.
 ///
 /// # Safety
 /// `key` must be NULL or a live `ssh_pkey`; `algorithm` NULL or a NUL-terminated string;
