@@ -2154,11 +2154,12 @@ int ssh_transport_set_timeout(ssh_transport *t, int timeout_ms);
 /**
  * Sets the ordered algorithm list of `kind` (`SSH_ALG_KEX`, `SSH_ALG_HOSTKEY`,
  * `SSH_ALG_CIPHER`, `SSH_ALG_MAC`) from a comma-separated list of wire names, most
- * preferred first. Unknown names give `SSH_ERR_INVALID_ARG` naming them. Call before
- * `ssh_transport_start_client`.
+ * preferred first. Unknown names give `SSH_ERR_INVALID_ARG` naming them. Takes effect at
+ * the next key exchange: the first, or on a started client the next re-exchange
+ * (`ssh_transport_renegotiate_keys`); a started server refuses with `SSH_ERR_STATE`.
  *
  * Borrowed: nothing is kept of `names`.
- * Thread safety: any thread; on a started client it applies from the next key exchange.
+ * Thread safety: any thread.
  *
  * # Safety
  * `t` must be NULL or a live `ssh_transport`; `names` a NUL-terminated string.
@@ -2362,11 +2363,11 @@ int ssh_transport_get_preferred(const ssh_transport *t, int kind, char **out_nam
 int ssh_transport_get_supported(int kind, char **out_names);
 
 /**
- * Offers compression (zlib@openssh.com, then zlib) when `enabled`, or only "none".
- * Call before `ssh_transport_start_client`.
+ * Offers compression (zlib@openssh.com, then zlib) when `enabled`, or only "none". Takes
+ * effect at the next key exchange, as `ssh_transport_set_preferred` does.
  *
  * Borrowed: nothing is kept.
- * Thread safety: any thread; on a started client it applies from the next key exchange.
+ * Thread safety: any thread.
  *
  * # Safety
  * `t` must be NULL or a live `ssh_transport`.

@@ -168,11 +168,12 @@ pub unsafe extern "C" fn ssh_transport_set_timeout(
 
 /// Sets the ordered algorithm list of `kind` (`SSH_ALG_KEX`, `SSH_ALG_HOSTKEY`,
 /// `SSH_ALG_CIPHER`, `SSH_ALG_MAC`) from a comma-separated list of wire names, most
-/// preferred first. Unknown names give `SSH_ERR_INVALID_ARG` naming them. Call before
-/// `ssh_transport_start_client`.
+/// preferred first. Unknown names give `SSH_ERR_INVALID_ARG` naming them. Takes effect at
+/// the next key exchange: the first, or on a started client the next re-exchange
+/// (`ssh_transport_renegotiate_keys`); a started server refuses with `SSH_ERR_STATE`.
 ///
 /// Borrowed: nothing is kept of `names`.
-/// Thread safety: any thread; on a started client it applies from the next key exchange.
+/// Thread safety: any thread.
 ///
 /// # Safety
 /// `t` must be NULL or a live `ssh_transport`; `names` a NUL-terminated string.

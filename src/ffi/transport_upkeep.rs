@@ -74,11 +74,11 @@ pub unsafe extern "C" fn ssh_transport_get_supported(
     }
 }
 
-/// Offers compression (zlib@openssh.com, then zlib) when `enabled`, or only "none".
-/// Call before `ssh_transport_start_client`.
+/// Offers compression (zlib@openssh.com, then zlib) when `enabled`, or only "none". Takes
+/// effect at the next key exchange, as `ssh_transport_set_preferred` does.
 ///
 /// Borrowed: nothing is kept.
-/// Thread safety: any thread; on a started client it applies from the next key exchange.
+/// Thread safety: any thread.
 ///
 /// # Safety
 /// `t` must be NULL or a live `ssh_transport`.
