@@ -17,10 +17,12 @@ use crate::log;
 use crate::proto::Connection;
 use crate::{Error, ErrorKind, Result};
 
-/// Read size of the receive thread.
+/// Read size of the receive thread once traffic is heavy.
 const READ_CHUNK: usize = 256 * 1024;
-/// Longest the reader blocks without checking the connection's timers.
-const IDLE_WAKEUP: Duration = Duration::from_secs(1);
+/// The read buffer an idle connection holds; it doubles while reads fill it.
+const INITIAL_READ_BUFFER: usize = 16 * 1024;
+/// How often a reader stuck behind unread output checks the connection's timers.
+const BACKLOG_WAKEUP: Duration = Duration::from_secs(1);
 /// Queued outbound bytes past which senders wait for the writer.
 pub(super) const SEND_QUEUE_LIMIT: usize = 1024 * 1024;
 /// Unsent bytes past which the reader stops reading: a peer that sends requests but does
@@ -121,12 +123,18 @@ impl Shared {
         }
     }
 
+    /// Makes the reader re-read the connection's timers, after an application thread changed
+    /// them.
+    pub fn nudge_reader(&self) {
+        self.io.wake();
+    }
+
     /// Ends both threads: the reader at once, the writer once what is queued has gone out
     /// or `linger` has passed.
     pub fn shutdown(&self, linger: Duration) {
         *self.linger.lock() = Some(Instant::now() + linger);
         self.stopped.store(true, Ordering::Release);
-        self.io.stop();
+        self.io.wake();
         self.writer_wake.notify_all();
         self.changed.notify_all();
     }
@@ -199,7 +207,8 @@ impl Drop for Driver {
 /// decision it needs; the handler answers, then the rest of the buffer is processed before
 /// anything more is read.
 fn read_loop(shared: &Arc<Shared>, server: Option<&ServerSide>) {
-    let mut buf = vec![0u8; READ_CHUNK + crate::proto::MAX_PACKET_LEN + 64];
+    let largest = READ_CHUNK + crate::proto::MAX_PACKET_LEN + 64;
+    let mut buf = vec![0u8; INITIAL_READ_BUFFER];
     let mut filled = 0;
     let mut decided = false;
     loop {
@@ -207,10 +216,27 @@ fn read_loop(shared: &Arc<Shared>, server: Option<&ServerSide>) {
             if !wait_for_backlog(shared) {
                 break;
             }
+            if filled == buf.len() {
+                // A packet longer than the buffer: make room for it.
+                buf.resize((buf.len() * 2).min(largest), 0);
+            }
             let space = buf.get_mut(filled..).unwrap_or_default();
+            let room = space.len();
             let n = match shared.io.read(space, next_wakeup(shared)) {
                 Ok(Input::Data(0)) => continue,
-                Ok(Input::Data(n)) => n,
+                Ok(Input::Data(n)) => {
+                    if n == room && buf.len() < largest {
+                        // Heavy traffic: read more per call.
+                        buf.resize((buf.len() * 2).min(largest), 0);
+                    }
+                    n
+                }
+                Ok(Input::Woken) => {
+                    if shared.stopped.load(Ordering::Acquire) {
+                        break;
+                    }
+                    continue;
+                }
                 Ok(Input::TimedOut) => {
                     let failed = shared.with(|conn| conn.handle_timeout(Instant::now()).is_err());
                     shared.changed.notify_all();
@@ -219,7 +245,6 @@ fn read_loop(shared: &Arc<Shared>, server: Option<&ServerSide>) {
                     }
                     continue;
                 }
-                Ok(Input::Stopped) => break,
                 Ok(Input::Eof) | Err(_) => {
                     shared.with(Connection::handle_eof);
                     break;
@@ -267,20 +292,27 @@ fn wait_for_backlog(shared: &Shared) -> bool {
         && !shared.stopped.load(Ordering::Acquire)
     {
         shared.writer_wake.notify_one();
-        shared.changed.wait_for(&mut conn, IDLE_WAKEUP);
+        shared.changed.wait_for(&mut conn, BACKLOG_WAKEUP);
         let _ = conn.handle_timeout(Instant::now());
     }
     conn.error().is_none() && !shared.stopped.load(Ordering::Acquire)
 }
 
-/// How long the reader may block before the connection's timers need it: never more than
-/// a second, so that timers set later (keepalive, rekey interval) are picked up.
-fn next_wakeup(shared: &Shared) -> Duration {
+/// How long the reader may block before the connection's next timer: forever when none is
+/// set, so an idle connection does no periodic work. Timers configured but not yet running
+/// (a keepalive or rekey interval just set, or re-armed after a key exchange) start now;
+/// an application thread that changes them nudges the reader.
+fn next_wakeup(shared: &Shared) -> Option<Duration> {
     let now = Instant::now();
-    let deadline = shared.state.lock().poll_timeout();
-    deadline
-        .map_or(IDLE_WAKEUP, |d| d.saturating_duration_since(now))
-        .clamp(Duration::from_millis(1), IDLE_WAKEUP)
+    shared.with(|conn| {
+        if conn.timers_unarmed() {
+            let _ = conn.handle_timeout(now);
+        }
+        conn.poll_timeout().map(|d| {
+            d.saturating_duration_since(now)
+                .max(Duration::from_millis(1))
+        })
+    })
 }
 
 fn write_loop(shared: &Shared) {

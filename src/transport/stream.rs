@@ -125,8 +125,8 @@ pub(super) enum Input {
     Eof,
     /// The timeout passed first.
     TimedOut,
-    /// [`StreamIo::stop`] was called.
-    Stopped,
+    /// [`StreamIo::wake`] was called.
+    Woken,
 }
 
 /// A stream being driven: read by one thread, written by another.
@@ -140,8 +140,8 @@ pub(super) struct StreamIo {
 }
 
 impl StreamIo {
-    /// Waits at most `timeout` for input and reads what there is into `buf`.
-    pub fn read(&self, buf: &mut [u8], timeout: Duration) -> io::Result<Input> {
+    /// Waits for input (at most `timeout`, if given) and reads what there is into `buf`.
+    pub fn read(&self, buf: &mut [u8], timeout: Option<Duration>) -> io::Result<Input> {
         if self.tcp {
             ack_promptly(self.read.as_raw_fd());
         }
@@ -149,11 +149,12 @@ impl StreamIo {
             pollfd(self.read.as_raw_fd(), libc::POLLIN),
             pollfd(self.wake_read.as_raw_fd(), libc::POLLIN),
         ];
-        if !poll(&mut fds, Some(timeout))? {
+        if !poll(&mut fds, timeout)? {
             return Ok(Input::TimedOut);
         }
         if fds.get(1).is_some_and(|f| f.revents != 0) {
-            return Ok(Input::Stopped);
+            self.drain_wakes();
+            return Ok(Input::Woken);
         }
         // SAFETY: `buf` is writable for its length; the descriptor is ours.
         let n = unsafe { libc::read(self.read.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
@@ -207,12 +208,19 @@ impl StreamIo {
         Ok(())
     }
 
-    /// Ends the reader's wait, now and at every later call.
-    pub fn stop(&self) {
+    /// Ends the reader's current (or next) wait with [`Input::Woken`].
+    pub fn wake(&self) {
         let byte = [1u8];
         // SAFETY: one byte from a live buffer into our non-blocking pipe; a full pipe
         // already wakes the reader.
         unsafe { libc::write(self.wake_write.as_raw_fd(), byte.as_ptr().cast(), 1) };
+    }
+
+    fn drain_wakes(&self) {
+        let mut bytes = [0u8; 64];
+        // SAFETY: reads into a live buffer of its length from our non-blocking pipe.
+        while unsafe { libc::read(self.wake_read.as_raw_fd(), bytes.as_mut_ptr().cast(), 64) } > 0 {
+        }
     }
 }
 

@@ -103,6 +103,7 @@ impl Transport {
         match self.shared() {
             Ok(shared) => {
                 shared.with(|c| f(c));
+                shared.nudge_reader();
                 Ok(())
             }
             Err(e) if e.kind() == ErrorKind::State => {

@@ -166,6 +166,16 @@ impl Connection {
         .min()
     }
 
+    /// True when a timer is configured but has no deadline yet: the next
+    /// [`Self::handle_timeout`] starts it. Drivers that sleep until [`Self::poll_timeout`]
+    /// call it first, so that setting a timer never needs a periodic wake-up.
+    pub fn timers_unarmed(&self) -> bool {
+        self.established
+            && self.error.is_none()
+            && ((self.upkeep.rekey_interval.is_some() && self.upkeep.rekey_deadline.is_none())
+                || (self.upkeep.keepalive.is_some() && self.upkeep.keepalive_deadline.is_none()))
+    }
+
     /// Advances the timers to `now`: starts a due re-exchange, sends a due keepalive, or fails
     /// the connection when too many keepalives went unanswered.
     pub fn handle_timeout(&mut self, now: Instant) -> Result<()> {
