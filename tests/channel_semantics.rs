@@ -10,6 +10,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use sekura::proto::{AlgorithmKind, ExitStatus, StderrMode};
+use sekura::transport::{Channel, Transport};
 use sekura::ErrorKind;
 use support::client::{exec, login, read_to_end};
 use support::Sshd;
@@ -17,6 +18,13 @@ use support::Sshd;
 /// Far more than the 2 MiB window, on each stream.
 const STDOUT_BYTES: usize = 7_000_000;
 const STDERR_BYTES: usize = 9_000_000;
+
+/// A session with nothing started yet, whose calls wait at most a minute.
+fn session(t: &Transport) -> Channel {
+    let ch = t.open_session().expect("session");
+    ch.set_timeout(Some(Duration::from_secs(60)));
+    ch
+}
 
 fn zeros(count: usize, to_stderr: bool) -> String {
     let redirect = if to_stderr { " >&2" } else { "" };
@@ -66,8 +74,7 @@ fn stdout_reads_to_eof_while_stderr_is_unread_and_the_other_way() {
 fn past_the_buffer_limit_the_wait_fails_at_once_and_loses_nothing() {
     let sshd = Sshd::start();
     let t = login(&sshd);
-    let ch = t.open_session().expect("session");
-    ch.set_timeout(Some(Duration::from_secs(60)));
+    let ch = session(&t);
     ch.set_buffer_limit(1024 * 1024).expect("limit");
     ch.exec(&format!("{}; exit 5", zeros(STDOUT_BYTES, false)))
         .expect("exec");
@@ -89,8 +96,7 @@ fn past_the_buffer_limit_the_wait_fails_at_once_and_loses_nothing() {
     );
 
     // Limit 0: unread standard error fills the window, and a stdout reader is told so.
-    let ch = t.open_session().expect("session");
-    ch.set_timeout(Some(Duration::from_secs(60)));
+    let ch = session(&t);
     ch.set_buffer_limit(0).expect("limit");
     ch.exec(&format!("{}; echo late", zeros(STDERR_BYTES, true)))
         .expect("exec");
@@ -104,8 +110,7 @@ fn past_the_buffer_limit_the_wait_fails_at_once_and_loses_nothing() {
 fn stderr_merged_into_stdout_or_discarded() {
     let sshd = Sshd::start();
     let t = login(&sshd);
-    let ch = t.open_session().expect("session");
-    ch.set_timeout(Some(Duration::from_secs(30)));
+    let ch = session(&t);
     ch.set_stderr_mode(StderrMode::Merge).expect("merge");
     ch.exec("echo one; sleep 0.2; echo two >&2; sleep 0.2; echo three")
         .expect("exec");
@@ -115,8 +120,7 @@ fn stderr_merged_into_stdout_or_discarded() {
     );
     assert!(read_to_end(&ch, true).expect("stderr").is_empty());
 
-    let ch = t.open_session().expect("session");
-    ch.set_timeout(Some(Duration::from_secs(30)));
+    let ch = session(&t);
     ch.set_stderr_mode(StderrMode::Discard).expect("discard");
     ch.exec(&format!("{}; echo kept", zeros(STDERR_BYTES, true)))
         .expect("exec");
