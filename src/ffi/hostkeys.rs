@@ -140,45 +140,17 @@ pub unsafe extern "C" fn ssh_hostkeys_check(
     }
 }
 
-/// The `SSH_KNOWNHOSTS_*` code of a check, recording a message for every verdict but a match.
-fn check_code(check: &HostKeyCheck, name: &str, key: &PublicKey) -> c_int {
-    let place = |line: usize| match &check.file {
-        Some(file) => format!("{} line {line}", file.display()),
-        None => format!("known_hosts line {line} (added, not yet saved)"),
-    };
+/// The `SSH_KNOWNHOSTS_*` code of a check, recording the refusal for every verdict but a
+/// match.
+pub(super) fn check_code(check: &HostKeyCheck, name: &str, key: &PublicKey) -> c_int {
+    if let Some(why) = check.refusal(name, key) {
+        fail(SSH_ERR_HOSTKEY_REJECTED, &why);
+    }
     match check.status {
         HostKeyStatus::Match => SSH_KNOWNHOSTS_MATCH,
-        HostKeyStatus::NotFound => {
-            fail(
-                SSH_ERR_HOSTKEY_REJECTED,
-                &format!("no {} host key known for {name}", key.key_type()),
-            );
-            SSH_KNOWNHOSTS_NOT_FOUND
-        }
-        HostKeyStatus::Mismatch { line } => {
-            fail(
-                SSH_ERR_HOSTKEY_REJECTED,
-                &format!(
-                    "{} host key {} for {name} does not match {}",
-                    key.key_type(),
-                    key.fingerprint_sha256(),
-                    place(line)
-                ),
-            );
-            SSH_KNOWNHOSTS_MISMATCH
-        }
-        HostKeyStatus::Revoked { line } => {
-            fail(
-                SSH_ERR_HOSTKEY_REJECTED,
-                &format!(
-                    "{} host key {} for {name} is revoked ({})",
-                    key.key_type(),
-                    key.fingerprint_sha256(),
-                    place(line)
-                ),
-            );
-            SSH_KNOWNHOSTS_REVOKED
-        }
+        HostKeyStatus::NotFound => SSH_KNOWNHOSTS_NOT_FOUND,
+        HostKeyStatus::Mismatch { .. } => SSH_KNOWNHOSTS_MISMATCH,
+        HostKeyStatus::Revoked { .. } => SSH_KNOWNHOSTS_REVOKED,
     }
 }
 

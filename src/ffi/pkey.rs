@@ -15,7 +15,7 @@ use super::boundary::{
 };
 use super::result::*;
 use crate::crypto::rng::OsRandom;
-use crate::hostkeys::{self, HostKeyStatus};
+use crate::hostkeys;
 use crate::keys::{Certificate, KeyType, PrivateKey, PublicKey};
 use crate::Error;
 
@@ -372,18 +372,9 @@ pub unsafe extern "C" fn ssh_knownhosts_check(
             (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => return super::boundary::fail_with(&e),
         };
         match hostkeys::check_known_hosts(Path::new(path), host, port, &key.public) {
-            Ok(HostKeyStatus::Match) => SSH_KNOWNHOSTS_MATCH,
-            Ok(HostKeyStatus::NotFound) => {
-                super::boundary::fail(SSH_ERR_HOSTKEY_REJECTED, &format!("{host} is not listed in {path}"));
-                SSH_KNOWNHOSTS_NOT_FOUND
-            }
-            Ok(HostKeyStatus::Mismatch { line }) => {
-                super::boundary::fail(SSH_ERR_HOSTKEY_REJECTED, &format!("host key for {host}:{port} does not match {path} line {line}"));
-                SSH_KNOWNHOSTS_MISMATCH
-            }
-            Ok(HostKeyStatus::Revoked { line }) => {
-                super::boundary::fail(SSH_ERR_HOSTKEY_REJECTED, &format!("host key for {host}:{port} is revoked ({path} line {line})"));
-                SSH_KNOWNHOSTS_REVOKED
+            Ok(status) => {
+                let check = hostkeys::HostKeyCheck { status, file: Some(path.into()) };
+                super::hostkeys::check_code(&check, &hostkeys::lookup_name(host, port), &key.public)
             }
             Err(e) => super::boundary::fail_with(&e),
         }

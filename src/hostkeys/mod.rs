@@ -44,6 +44,31 @@ pub enum HostKeyStatus {
     Revoked { line: usize },
 }
 
+impl HostKeyCheck {
+    /// Why `key` is refused for `name` (a host as known_hosts names it, `[host]:port` off
+    /// port 22), naming the line that decided; None for a match. The one wording of every
+    /// known_hosts verdict.
+    pub fn refusal(&self, name: &str, key: &PublicKey) -> Option<String> {
+        let place = |line: usize| match &self.file {
+            Some(file) => format!("{} line {line}", file.display()),
+            None => format!("known_hosts line {line} (added, not yet saved)"),
+        };
+        let which = format!("{} host key {}", key.key_type(), key.fingerprint_sha256());
+        match self.status {
+            HostKeyStatus::Match => None,
+            HostKeyStatus::NotFound => {
+                Some(format!("no {} host key known for {name}", key.key_type()))
+            }
+            HostKeyStatus::Mismatch { line } => {
+                Some(format!("{which} for {name} does not match {}", place(line)))
+            }
+            HostKeyStatus::Revoked { line } => {
+                Some(format!("{which} for {name} is revoked ({})", place(line)))
+            }
+        }
+    }
+}
+
 /// A host key check with the file of the line it names, from [`HostKeys::check_detailed`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HostKeyCheck {
