@@ -145,7 +145,10 @@ fn known_hosts_verdicts() {
     assert_eq!(detailed.file.as_deref(), Some(path.as_path()));
     let refusal = detailed.refusal("plain.example.com", &b).unwrap();
     assert!(refusal.contains("does not match"), "{refusal}");
-    assert!(refusal.contains(&format!("{} line 2", path.display())), "{refusal}");
+    assert!(
+        refusal.contains(&format!("{} line 2", path.display())),
+        "{refusal}"
+    );
     assert!(refusal.contains(&b.fingerprint_sha256()), "{refusal}");
     let matched = known.check_detailed("plain.example.com", 22, &a);
     assert_eq!(matched.refusal("plain.example.com", &a), None);
