@@ -71,20 +71,20 @@ impl Awaited {
 
 /// A count per stream.
 #[derive(Debug, Default)]
-struct PerStream {
-    stdout: usize,
-    stderr: usize,
+struct PerStream<T> {
+    stdout: T,
+    stderr: T,
 }
 
-impl PerStream {
-    fn get(&self, stream: Stream) -> usize {
+impl<T: Copy> PerStream<T> {
+    fn get(&self, stream: Stream) -> T {
         match stream {
             Stream::Stdout => self.stdout,
             Stream::Stderr => self.stderr,
         }
     }
 
-    fn get_mut(&mut self, stream: Stream) -> &mut usize {
+    fn get_mut(&mut self, stream: Stream) -> &mut T {
         match stream {
             Stream::Stdout => &mut self.stdout,
             Stream::Stderr => &mut self.stderr,
@@ -95,27 +95,23 @@ impl PerStream {
 /// Application threads blocked on a channel, per thing awaited.
 #[derive(Debug, Default)]
 struct Waiters {
-    stdout: u32,
-    stderr: u32,
+    data: PerStream<u32>,
     exit: u32,
 }
 
 impl Waiters {
     fn count(&mut self, awaited: Awaited) -> &mut u32 {
         match awaited {
-            Awaited::Data(Stream::Stdout) => &mut self.stdout,
-            Awaited::Data(Stream::Stderr) => &mut self.stderr,
+            Awaited::Data(stream) => self.data.get_mut(stream),
             Awaited::Exit => &mut self.exit,
         }
     }
 
     fn any(&self, awaited: Awaited) -> bool {
-        let n = match awaited {
-            Awaited::Data(Stream::Stdout) => self.stdout,
-            Awaited::Data(Stream::Stderr) => self.stderr,
-            Awaited::Exit => self.exit,
-        };
-        n > 0
+        match awaited {
+            Awaited::Data(stream) => self.data.get(stream) > 0,
+            Awaited::Exit => self.exit > 0,
+        }
     }
 }
 
@@ -232,7 +228,7 @@ pub struct Channel {
     consumed: u32,
     /// Per stream, unread bytes whose window was already re-opened, so that reading them
     /// does not re-open it twice.
-    prepaid: PerStream,
+    prepaid: PerStream<usize>,
     /// Application threads blocked on this channel, per thing awaited.
     waiters: Waiters,
     /// How far an unread stream may grow past the window while somebody waits for

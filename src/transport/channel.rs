@@ -155,12 +155,16 @@ impl Channel {
         let mut registered = false;
         let result = self.shared.wait(timeout, what, |c| {
             let answer = ready(c);
-            if answer.is_none() && !registered && timeout != Some(Duration::ZERO) {
+            if answer.is_some() && registered {
+                registered = false;
+                c.channel_wait_end(id, awaited);
+            } else if answer.is_none() && !registered && timeout != Some(Duration::ZERO) {
                 registered = true;
                 c.channel_wait_begin(id, awaited);
             }
             answer
         });
+        // A wait that ended in a timeout or a dead connection is still registered.
         if registered {
             self.shared.with(|c| c.channel_wait_end(id, awaited));
         }

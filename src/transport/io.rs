@@ -304,14 +304,21 @@ fn wait_for_backlog(shared: &Shared) -> bool {
 /// an application thread that changes them nudges the reader.
 fn next_wakeup(shared: &Shared) -> Option<Duration> {
     let now = Instant::now();
-    shared.with(|conn| {
-        if conn.timers_unarmed() {
+    let (unarmed, deadline) = {
+        let conn = shared.state.lock();
+        (conn.timers_unarmed(), conn.poll_timeout())
+    };
+    let deadline = if unarmed {
+        shared.with(|conn| {
             let _ = conn.handle_timeout(now);
-        }
-        conn.poll_timeout().map(|d| {
-            d.saturating_duration_since(now)
-                .max(Duration::from_millis(1))
+            conn.poll_timeout()
         })
+    } else {
+        deadline
+    };
+    deadline.map(|d| {
+        d.saturating_duration_since(now)
+            .max(Duration::from_millis(1))
     })
 }
 

@@ -1,9 +1,9 @@
 //! Pollable descriptors for channels (the C API's `ssh_channel_fileno`): the read end of a
 //! pipe that is readable while the channel has something new to report (data on stdout or
 //! stderr, an EOF not yet returned, an exit status or a close not yet seen, or a dead
-//! connection); what the application was already told does not keep it readable. Level-triggered, so it works with select,
-//! poll and epoll alike. The pipe is made on first use and kept in step after every change
-//! of the connection's state.
+//! connection); what the application was already told does not keep it readable.
+//! Level-triggered, so it works with select, poll and epoll alike. The pipe is made on first
+//! use and kept in step after every change of the connection's state.
 
 use std::collections::hash_map::{Entry, HashMap};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};

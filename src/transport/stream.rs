@@ -3,7 +3,7 @@
 //! through `/bin/sh -c` (ProxyCommand). The I/O threads wait in poll(2) with the
 //! connection's next timer as the timeout, never in socket options, so keepalive, rekey and
 //! login deadlines work on every kind; a wake-up pipe ends the reader's wait when the
-//! transport stops.
+//! transport stops or an application thread changes a timer.
 
 use std::io;
 use std::net::{SocketAddr, TcpStream};
@@ -11,8 +11,6 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-use parking_lot::Mutex;
 
 use crate::{Error, ErrorKind, Result};
 
@@ -112,7 +110,7 @@ impl ByteStream {
             tcp: self.tcp,
             wake_read,
             wake_write,
-            child: Mutex::new(self.child),
+            child: self.child,
         })
     }
 }
@@ -136,7 +134,7 @@ pub(super) struct StreamIo {
     tcp: bool,
     wake_read: OwnedFd,
     wake_write: OwnedFd,
-    child: Mutex<Option<Child>>,
+    child: Option<Child>,
 }
 
 impl StreamIo {
@@ -226,7 +224,7 @@ impl StreamIo {
 
 impl Drop for StreamIo {
     fn drop(&mut self) {
-        if let Some(mut child) = self.child.lock().take() {
+        if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();
         }
