@@ -2339,6 +2339,64 @@ int ssh_transport_close(ssh_transport *t);
 void ssh_transport_free(ssh_transport *t);
 
 /**
+ * Wraps a connected stream socket (TCP, Unix, a socketpair's end) for the caller's event
+ * loop: no library thread runs for it. The descriptor stays the caller's: the transport
+ * works on its own duplicate, closed by `ssh_transport_free`, and makes the shared open
+ * file non-blocking. Poll `fd` for `ssh_transport_wanted_events`, at most
+ * `ssh_transport_next_timeout`, then call `ssh_transport_process`. Every call that would
+ * wait (start, authentication, channel open, requests, reads, sends, exit status, accept)
+ * returns `SSH_ERR_AGAIN` instead; repeat the same call after a later
+ * `ssh_transport_process` to finish it. Server callbacks run inside
+ * `ssh_transport_process`, on the loop's thread. Returns NULL if `fd` is negative or cannot
+ * be duplicated.
+ *
+ * Returns a new handle; free it with `ssh_transport_free`, which never waits.
+ * Thread safety: any thread; the transport is then meant for the loop's thread.
+ */
+ssh_transport *ssh_transport_new_driven(int fd);
+
+/**
+ * The poll(2) events (`POLLIN`, `POLLOUT`) a caller-driven transport waits for on its
+ * descriptor before the next `ssh_transport_process`: 0 before it starts, or once it has
+ * ended with nothing left to write. Returns the event bits, or a negative `ssh_result`.
+ *
+ * Borrowed: nothing is kept.
+ * Thread safety: the loop's thread, or any thread between its polls.
+ *
+ * # Safety
+ * `t` must be NULL or a live `ssh_transport`.
+ */
+int ssh_transport_wanted_events(const ssh_transport *t);
+
+/**
+ * Writes into `*out_ms` how long the loop may wait before calling `ssh_transport_process`
+ * even if the descriptor is not ready (the next keepalive, rekey or login deadline): -1
+ * for no timer, 0 to process again at once.
+ *
+ * Borrowed: nothing is kept.
+ * Thread safety: the loop's thread, or any thread between its polls.
+ *
+ * # Safety
+ * `t` must be NULL or a live `ssh_transport`; `out_ms` must be NULL or writable.
+ */
+int ssh_transport_next_timeout(const ssh_transport *t, int *out_ms);
+
+/**
+ * Does what the transport's descriptor and timers have ready, without waiting: reads and
+ * handles input (server callbacks run here, on this thread), fires due timers and writes
+ * queued output as far as the descriptor takes it. Returns `SSH_OK`, or the code of the
+ * failure that ended the connection (`SSH_ERR_CLOSED` once the peer closed it); a
+ * transport with its own threads refuses with `SSH_ERR_STATE`.
+ *
+ * Borrowed: nothing is kept.
+ * Thread safety: the loop's thread; one call at a time per transport.
+ *
+ * # Safety
+ * `t` must be NULL or a live `ssh_transport`.
+ */
+int ssh_transport_process(ssh_transport *t);
+
+/**
  * The ordered algorithm list of `kind` (`SSH_ALG_*`) as a comma-separated string: what
  * this transport offers, most preferred first (Paramiko's SecurityOptions).
  *

@@ -29,6 +29,7 @@ struct Programs {
     sekura_keygen: PathBuf,
     api_test: PathBuf,
     keys_test: PathBuf,
+    driven_client_test: PathBuf,
 }
 
 fn build(name: &str, extra: &[&str]) -> Programs {
@@ -41,6 +42,7 @@ fn build(name: &str, extra: &[&str]) -> Programs {
         sekura_keygen: dir.join("bin/sekura-keygen"),
         api_test: dir.join("tests/api_test"),
         keys_test: dir.join("tests/keys_test"),
+        driven_client_test: dir.join("tests/driven_client_test"),
     }
 }
 
@@ -152,6 +154,35 @@ fn keys_test_passes() {
 #[test]
 fn keys_test_passes_under_sanitizers() {
     run_keys_test(sanitized_programs(), SANITIZER_ENV);
+}
+
+/// driven_client_test: 20 caller-driven transports on one thread run 100 commands against
+/// sshd, with no library thread.
+fn run_driven_client_test(programs: &Programs, env: &[(&str, &str)]) {
+    // Twenty logins at once: past sshd's default MaxStartups of 10 it drops some.
+    let sshd = Sshd::start_with(SshdOptions {
+        extra_config: vec!["MaxStartups 100".into()],
+        ..SshdOptions::default()
+    });
+    let mut cmd = Command::new(&programs.driven_client_test);
+    cmd.arg("127.0.0.1")
+        .arg(sshd.port.to_string())
+        .arg(&sshd.user)
+        .arg(sshd.user_key("ed25519"))
+        .arg(sshd.known_hosts())
+        .envs(env.iter().copied())
+        .stdin(Stdio::null());
+    assert_checks_pass("driven_client_test", &mut cmd);
+}
+
+#[test]
+fn one_thread_drives_twenty_transports_through_a_hundred_commands() {
+    run_driven_client_test(programs(), &[]);
+}
+
+#[test]
+fn the_caller_driven_client_passes_under_sanitizers() {
+    run_driven_client_test(sanitized_programs(), SANITIZER_ENV);
 }
 
 #[test]

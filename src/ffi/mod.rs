@@ -16,6 +16,7 @@ mod server;
 mod server_callbacks;
 mod server_handler;
 mod transport;
+mod transport_driven;
 mod transport_upkeep;
 
 pub use agent::*;
@@ -30,4 +31,5 @@ pub use result::*;
 pub use server::*;
 pub use server_callbacks::*;
 pub use transport::*;
+pub use transport_driven::*;
 pub use transport_upkeep::*;

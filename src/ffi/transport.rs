@@ -42,7 +42,7 @@ pub(crate) struct TransportHandle {
 }
 
 impl TransportHandle {
-    fn new(transport: Transport) -> TransportHandle {
+    pub(super) fn new(transport: Transport) -> TransportHandle {
         TransportHandle {
             transport,
             server_handlers: Mutex::new(Vec::new()),

@@ -23,27 +23,58 @@ pub struct Channel {
     timeout: Mutex<Option<Duration>>,
     /// How long opening and requests wait for the server's answer.
     request_timeout: Option<Duration>,
+    /// The request a caller-driven transport's repeated call resumes.
+    request_in_flight: Mutex<Option<String>>,
 }
 
 impl Channel {
-    pub(super) fn open(
+    /// Sends the open request for a channel of `kind`; the channel is counted as held until
+    /// [`Self::finish_open`] hands it over or gives up.
+    pub(super) fn begin_open(shared: &Shared, kind: &str, extra: &[u8]) -> Result<ChannelId> {
+        shared.with(|c| {
+            let id = c.open_channel_of(kind, extra)?;
+            c.channel_retain(id);
+            Ok(id)
+        })
+    }
+
+    /// Waits for the peer's answer to opening `id`. "Would block" keeps the channel for
+    /// the repeated call; any other failure lets it go.
+    pub(super) fn finish_open(
         shared: Arc<Shared>,
+        id: ChannelId,
         timeout: Option<Duration>,
         kind: &str,
-        extra: &[u8],
     ) -> Result<Channel> {
-        let id = shared.with(|c| c.open_channel_of(kind, extra))?;
-        let channel = Channel::attach(shared, id, timeout);
-        channel.shared.wait(timeout, "the server to open the channel", |c| match &c.channel(id)?.state {
-            ChannelState::Opening => None,
-            ChannelState::Open => Some(Ok(())),
-            ChannelState::OpenFailed { reason, description } => Some(Err(Error::new(
-                ErrorKind::Refused,
-                format!("the server refused to open a session channel: {description} (reason {reason})"),
-            ))),
-            ChannelState::Closed => Some(Err(Error::new(ErrorKind::Closed, "channel closed while opening"))),
-        })?;
-        Ok(channel)
+        let answer = shared.wait(timeout, "the peer to open the channel", |c| {
+            match &c.channel(id)?.state {
+                ChannelState::Opening => None,
+                ChannelState::Open => Some(Ok(())),
+                ChannelState::OpenFailed {
+                    reason,
+                    description,
+                } => Some(Err(Error::new(
+                    ErrorKind::Refused,
+                    format!(
+                        "the peer refused to open a {kind} channel: {description} \
+                         (reason {reason})"
+                    ),
+                ))),
+                ChannelState::Closed => Some(Err(Error::new(
+                    ErrorKind::Closed,
+                    "channel closed while opening",
+                ))),
+            }
+        });
+        match answer {
+            Ok(()) => Ok(Channel::adopt(shared, id, timeout)),
+            Err(e) if e.kind() == ErrorKind::Again => Err(e),
+            Err(e) => {
+                // Dropping the handle releases the count begin_open made.
+                drop(Channel::adopt(shared, id, timeout));
+                Err(e)
+            }
+        }
     }
 
     /// A handle on channel `id`, counted so that the channel lives as long as a handle does.
@@ -59,6 +90,7 @@ impl Channel {
             id,
             timeout: Mutex::new(None),
             request_timeout: timeout,
+            request_in_flight: Mutex::new(None),
         }
     }
 
@@ -89,9 +121,32 @@ impl Channel {
 
     /// Sends a request and waits for the server's answer.
     pub(super) fn request(&self, kind: &str, body: &[u8]) -> Result<()> {
+        let resumed = {
+            let mut in_flight = self.request_in_flight.lock();
+            match in_flight.take() {
+                Some(k) if k == kind => true,
+                Some(k) => {
+                    let e = format!("the {k} request is still in progress: repeat that call");
+                    *in_flight = Some(k);
+                    return Err(Error::new(ErrorKind::State, e));
+                }
+                None => false,
+            }
+        };
+        if !resumed {
+            let id = self.id;
+            self.shared
+                .with(|c| c.channel_request(id, kind, true, body))?;
+        }
+        let answer = self.await_reply(kind);
+        if answer.as_ref().is_err_and(|e| e.kind() == ErrorKind::Again) {
+            *self.request_in_flight.lock() = Some(kind.to_owned());
+        }
+        answer
+    }
+
+    fn await_reply(&self, kind: &str) -> Result<()> {
         let id = self.id;
-        self.shared
-            .with(|c| c.channel_request(id, kind, true, body))?;
         let ok = self.shared.wait(
             self.request_timeout,
             "the server to answer the channel request",
@@ -158,7 +213,7 @@ impl Channel {
             if answer.is_some() && registered {
                 registered = false;
                 c.channel_wait_end(id, awaited);
-            } else if answer.is_none() && !registered && timeout != Some(Duration::ZERO) {
+            } else if answer.is_none() && !registered && self.shared.may_block(timeout) {
                 registered = true;
                 c.channel_wait_begin(id, awaited);
             }

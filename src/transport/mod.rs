@@ -2,7 +2,10 @@
 //! child process): Paramiko's Transport. Blocking calls wait for the background threads'
 //! progress, each with a timeout.
 
+mod auth;
 mod channel;
+mod driver;
+mod in_flight;
 mod io;
 mod readiness;
 mod server;
@@ -10,9 +13,11 @@ mod server_dispatch;
 pub mod server_handler;
 mod session;
 mod stream;
+mod threads;
 mod upkeep;
 
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,6 +25,7 @@ use std::time::Duration;
 use parking_lot::Mutex;
 
 pub use channel::Channel;
+pub use driver::Wanted;
 pub use server::{SubsystemHandler, DEFAULT_LOGIN_GRACE, DEFAULT_MAX_AUTH_TRIES};
 pub use server_handler::{
     AuthResult, DirectTcpip, InteractiveQuery, InteractiveResult, OpenResult, PtyRequest,
@@ -28,12 +34,15 @@ pub use server_handler::{
 pub use stream::ByteStream;
 pub use upkeep::DISCONNECT_BY_APPLICATION;
 
-use crate::agent::Agent;
 use crate::crypto::rng::OsRandom;
-use crate::keys::{Certificate, PrivateKey, PublicKey};
-use crate::proto::{msg, AlgorithmKind, AuthStatus, Connection, InfoRequest, Preferences};
+use crate::keys::PublicKey;
+use crate::proto::{msg, AlgorithmKind, Connection, Preferences};
 use crate::{Error, ErrorKind, Result};
-use io::{Driver, Shared};
+use driver::CallerDriven;
+use in_flight::{InFlight, InFlightSlot};
+use io::Shared;
+use server_dispatch::ServerSide;
+use threads::Threads;
 
 /// How long blocking transport calls wait unless told otherwise.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
@@ -45,7 +54,11 @@ pub struct Transport {
     /// The stream, until the transport starts.
     stream: Mutex<Option<ByteStream>>,
     preferences: Mutex<Preferences>,
-    driver: Mutex<Option<Driver>>,
+    running: Mutex<Option<Running>>,
+    /// No threads: the application's loop calls [`Transport::process`].
+    caller_driven: bool,
+    /// The call a caller-driven transport resumes when it is repeated.
+    in_flight: InFlightSlot,
     timeout: Mutex<Option<Duration>>,
     closed: AtomicBool,
     /// The peer's address, when the transport runs over a socket that has one.
@@ -62,6 +75,21 @@ pub struct Transport {
 
 /// A connection setting waiting for the connection to exist.
 type Setting = Box<dyn Fn(&mut Connection) + Send>;
+
+/// How a started transport is driven.
+enum Running {
+    Threads(Threads),
+    Caller(CallerDriven),
+}
+
+impl Running {
+    fn shared(&self) -> &Arc<Shared> {
+        match self {
+            Running::Threads(t) => &t.shared,
+            Running::Caller(c) => &c.shared,
+        }
+    }
+}
 
 /// The outcome of one authentication attempt that the server refused.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -109,11 +137,26 @@ impl Transport {
 
     /// Runs over any byte stream: a Unix socket, a socketpair, pipes, a child process.
     pub fn over(stream: ByteStream) -> Transport {
+        Transport::with_driver(stream, false)
+    }
+
+    /// Runs over `stream` with no threads: the application's event loop waits for
+    /// [`Self::wanted`] on [`Self::fds`] up to [`Self::next_timeout`] and then calls
+    /// [`Self::process`], which runs server decisions on its thread. Calls that would wait
+    /// return [`ErrorKind::Again`] instead; repeating the same call after a `process`
+    /// resumes it without sending again.
+    pub fn caller_driven(stream: ByteStream) -> Transport {
+        Transport::with_driver(stream, true)
+    }
+
+    fn with_driver(stream: ByteStream, caller_driven: bool) -> Transport {
         let peer = stream.peer_addr();
         Transport {
             stream: Mutex::new(Some(stream)),
             preferences: Mutex::new(Preferences::default()),
-            driver: Mutex::new(None),
+            running: Mutex::new(None),
+            caller_driven,
+            in_flight: InFlightSlot::default(),
             timeout: Mutex::new(Some(DEFAULT_TIMEOUT)),
             closed: AtomicBool::new(false),
             peer,
@@ -141,7 +184,7 @@ impl Transport {
         let mut preferences = self.preferences.lock();
         let mut updated = preferences.clone();
         updated.set(kind, names)?;
-        let running = self.driver.lock().as_ref().map(|d| Arc::clone(&d.shared));
+        let running = self.running.lock().as_ref().map(|r| Arc::clone(r.shared()));
         if let Some(shared) = running {
             shared.with(|c| c.set_preferences(updated.clone()))?;
         }
@@ -158,10 +201,10 @@ impl Transport {
         if self.closed.load(Ordering::Acquire) {
             return Err(Error::new(ErrorKind::Closed, "the transport is closed"));
         }
-        self.driver
+        self.running
             .lock()
             .as_ref()
-            .map(|d| Arc::clone(&d.shared))
+            .map(|r| Arc::clone(r.shared()))
             .ok_or_else(|| Error::new(ErrorKind::State, "the transport has not been started"))
     }
 
@@ -169,27 +212,94 @@ impl Transport {
     /// signature. The host key is then available from [`Transport::remote_server_key`]; the
     /// caller decides whether it trusts it before authenticating.
     pub fn start_client(&self) -> Result<()> {
+        if self
+            .in_flight
+            .resume(|op| op == InFlight::Handshake)?
+            .is_none()
+        {
+            let mut conn = Connection::client(self.preferences.lock().clone(), Box::new(OsRandom));
+            for setting in self.pending_settings.lock().drain(..) {
+                setting(&mut conn);
+            }
+            self.begin(conn, None)?;
+        }
+        self.await_handshake()
+    }
+
+    /// Starts driving `conn` over the stream, with threads or for the caller's loop.
+    fn begin(&self, conn: Connection, server: Option<ServerSide>) -> Result<()> {
         let stream = self
             .stream
             .lock()
             .take()
             .ok_or_else(|| Error::new(ErrorKind::State, "the transport was already started"))?;
-        let mut conn = Connection::client(self.preferences.lock().clone(), Box::new(OsRandom));
-        for setting in self.pending_settings.lock().drain(..) {
-            setting(&mut conn);
-        }
-        let driver = Driver::start(
+        let shared = Arc::new(Shared::new(
             conn,
-            stream,
+            stream.into_io()?,
             self.log_name.lock().clone(),
             self.hexdump.load(Ordering::Relaxed),
-            None,
-        )?;
-        let shared = Arc::clone(&driver.shared);
-        *self.driver.lock() = Some(driver);
-        shared.wait(self.timeout(), "the key exchange", |c| {
+            self.caller_driven,
+        ));
+        let running = if self.caller_driven {
+            Running::Caller(CallerDriven::new(shared, server))
+        } else {
+            Running::Threads(Threads::start(shared, server)?)
+        };
+        *self.running.lock() = Some(running);
+        Ok(())
+    }
+
+    fn await_handshake(&self) -> Result<()> {
+        let shared = self.shared()?;
+        let result = shared.wait(self.timeout(), "the key exchange", |c| {
             c.is_established().then_some(Ok(()))
-        })
+        });
+        self.in_flight.settle(InFlight::Handshake, result)
+    }
+
+    /// The descriptors a caller-driven transport's loop polls: the one it reads from and
+    /// the one it writes to (the same for a socket).
+    pub fn fds(&self) -> Option<(RawFd, RawFd)> {
+        if let Some(stream) = self.stream.lock().as_ref() {
+            return Some(stream.fds());
+        }
+        self.shared().ok().map(|s| s.io.fds())
+    }
+
+    /// What a caller-driven transport waits for on [`Self::fds`] before the next
+    /// [`Self::process`]: nothing before it starts or once it has ended.
+    pub fn wanted(&self) -> Wanted {
+        match self.running.lock().as_ref() {
+            Some(Running::Caller(driver)) => driver.wanted(),
+            _ => Wanted::default(),
+        }
+    }
+
+    /// How long a caller-driven transport's loop may wait before calling [`Self::process`]
+    /// anyway: until its next timer (keepalive, rekey, login grace), `None` for none.
+    pub fn next_timeout(&self) -> Option<Duration> {
+        match self.running.lock().as_ref() {
+            Some(Running::Caller(driver)) => driver.next_timeout(),
+            _ => None,
+        }
+    }
+
+    /// Does what a caller-driven transport's stream and timers have ready: reads and
+    /// handles input (server decisions run here, on this thread), fires due timers and
+    /// writes queued output as far as the stream takes it. Never waits. Fails once the
+    /// connection has ended, with the reason; a threaded transport refuses with `State`.
+    pub fn process(&self) -> Result<()> {
+        match self.running.lock().as_ref() {
+            Some(Running::Caller(driver)) => driver.process(),
+            Some(Running::Threads(_)) => Err(Error::new(
+                ErrorKind::State,
+                "this transport runs its own threads: only a caller-driven transport is processed",
+            )),
+            None => Err(Error::new(
+                ErrorKind::State,
+                "the transport has not been started",
+            )),
+        }
     }
 
     /// Names this transport's log messages (default "sekura.transport").
@@ -237,197 +347,21 @@ impl Transport {
         })
     }
 
-    /// After a refusal: the methods that can continue, and whether it was a partial success.
-    pub fn auth_denied(&self) -> Option<AuthDenied> {
-        let shared = self.shared().ok()?;
-        let conn = shared.state.lock();
-        match conn.auth_status() {
-            AuthStatus::Failed { methods, partial } => Some(AuthDenied {
-                methods: methods.clone(),
-                partial: *partial,
-            }),
-            _ => None,
-        }
-    }
-
-    /// The server's userauth banner, if it sent one.
-    pub fn banner(&self) -> Option<String> {
-        self.shared().ok()?.state.lock().banner().map(str::to_owned)
-    }
-
-    fn authenticate(&self, send: impl FnOnce(&mut Connection) -> Result<()>) -> Result<()> {
-        let shared = self.shared()?;
-        self.await_service(&shared)?;
-        shared.with(send)?;
-        self.await_auth_result(&shared, |_| None)
-    }
-
-    /// Waits for the server's verdict; `on_info` answers keyboard-interactive rounds.
-    fn await_auth_result(
-        &self,
-        shared: &Shared,
-        mut on_info: impl FnMut(&InfoRequest) -> Option<Vec<String>>,
-    ) -> Result<()> {
-        loop {
-            let status = shared.wait(self.timeout(), "the authentication result", |c| {
-                match c.auth_status() {
-                    AuthStatus::Pending(_) => None,
-                    s => Some(Ok(s.clone())),
-                }
-            })?;
-            match status {
-                AuthStatus::Success => return Ok(()),
-                AuthStatus::Failed { methods, partial } => {
-                    let verdict = if partial {
-                        "partial success; more authentication required"
-                    } else {
-                        "permission denied"
-                    };
-                    return Err(Error::new(
-                        ErrorKind::AuthDenied,
-                        format!(
-                            "authentication failed ({verdict}); methods that can continue: {}",
-                            methods.join(",")
-                        ),
-                    ));
-                }
-                AuthStatus::InfoRequest(req) => {
-                    let Some(answers) = on_info(&req) else {
-                        return Err(Error::new(
-                            ErrorKind::AuthDenied,
-                            "keyboard-interactive authentication abandoned",
-                        ));
-                    };
-                    shared.with(|c| c.auth_info_response(&answers))?;
-                }
-                AuthStatus::AwaitingService | AuthStatus::Ready | AuthStatus::Pending(_) => {
-                    return Err(Error::new(ErrorKind::Internal, "authentication state lost"))
-                }
-            }
-        }
-    }
-
-    /// "none" authentication: succeeds only on servers that need none; otherwise the
-    /// refusal lists the methods to try.
-    pub fn auth_none(&self, user: &str) -> Result<()> {
-        self.authenticate(|c| c.auth_none(user))
-    }
-
-    /// Password authentication.
-    pub fn auth_password(&self, user: &str, password: &str) -> Result<()> {
-        self.authenticate(|c| c.auth_password(user, password))
-    }
-
-    /// Public key authentication with a private key.
-    pub fn auth_publickey(&self, user: &str, key: &PrivateKey) -> Result<()> {
-        self.authenticate(|c| c.auth_publickey(user, key))
-    }
-
-    /// Public key authentication where the private key lives elsewhere (an ssh-agent, a
-    /// token): `sign(algorithm, data)` returns the SSH signature blob. It runs on the calling
-    /// thread without any lock held, so it may do I/O.
-    pub fn auth_publickey_with(
-        &self,
-        user: &str,
-        key: &PublicKey,
-        sign: impl FnOnce(&str, &[u8]) -> Result<Vec<u8>>,
-    ) -> Result<()> {
-        let shared = self.shared()?;
-        self.await_service(&shared)?;
-        let signing = shared.with(|c| c.publickey_to_sign(user, key))?;
-        let signature = sign(signing.algorithm, &signing.data)?;
-        shared.with(|c| {
-            c.auth_publickey_signed(user, signing.algorithm, key.as_blob(), &signature)
-        })?;
-        self.await_auth_result(&shared, |_| None)
-    }
-
-    /// Public key authentication with an OpenSSH user certificate for `key`: the request
-    /// names the certificate's algorithm and carries the certificate; `key` signs.
-    pub fn auth_publickey_certificate(
-        &self,
-        user: &str,
-        key: &PrivateKey,
-        cert: &Certificate,
-    ) -> Result<()> {
-        if cert.public_key() != &key.public_key() {
-            return Err(Error::invalid_arg("the certificate is not for this key"));
-        }
-        let shared = self.shared()?;
-        self.await_service(&shared)?;
-        let (cert_algorithm, data, signature_algorithm) = shared.with(|c| {
-            let wanted = c.signature_algorithm(cert.public_key());
-            let pairs = cert.signature_algorithms(true);
-            let (cert_alg, sig_alg) = pairs
-                .iter()
-                .find(|(_, sig)| *sig == wanted)
-                .or(pairs.first())
-                .copied()
-                .ok_or_else(|| Error::invalid_arg("certificate of an unsupported type"))?;
-            let session_id = c
-                .session_id()
-                .ok_or_else(|| Error::new(ErrorKind::State, "no session yet"))?;
-            let data = crate::proto::userauth::publickey_signed_data(
-                session_id,
-                user,
-                cert_alg,
-                cert.as_blob(),
-            );
-            Ok::<_, Error>((cert_alg, data, sig_alg))
-        })?;
-        let signature = key.sign(signature_algorithm, &data)?;
-        shared
-            .with(|c| c.auth_publickey_signed(user, cert_algorithm, cert.as_blob(), &signature))?;
-        self.await_auth_result(&shared, |_| None)
-    }
-
-    /// Public key authentication with the identities of an ssh-agent, tried in the agent's
-    /// order until one is accepted. The agent signs; no private key passes through here.
-    pub fn auth_agent(&self, user: &str, agent: &Agent) -> Result<()> {
-        let identities = agent.identities()?;
-        if identities.is_empty() {
-            return Err(Error::new(
-                ErrorKind::AuthDenied,
-                "the ssh-agent holds no usable identities",
-            ));
-        }
-        let mut last = None;
-        for identity in &identities {
-            let result = self.auth_publickey_with(user, &identity.public, |algorithm, data| {
-                agent.sign_with_public_key(&identity.public, data, algorithm)
-            });
-            match result {
-                Ok(()) => return Ok(()),
-                Err(e) if e.kind() == ErrorKind::AuthDenied => last = Some(e),
-                Err(e) => return Err(e),
-            }
-        }
-        Err(last
-            .unwrap_or_else(|| Error::new(ErrorKind::AuthDenied, "no agent identity was accepted")))
-    }
-
-    fn await_service(&self, shared: &Shared) -> Result<()> {
-        shared.wait(self.timeout(), "the server to accept authentication", |c| {
-            (*c.auth_status() != AuthStatus::AwaitingService).then_some(Ok(()))
-        })
-    }
-
-    /// Keyboard-interactive authentication; `answer` is called for each round of prompts on
-    /// the calling thread and returns one answer per prompt, or `None` to give up.
-    pub fn auth_interactive(
-        &self,
-        user: &str,
-        answer: impl FnMut(&InfoRequest) -> Option<Vec<String>>,
-    ) -> Result<()> {
-        let shared = self.shared()?;
-        self.await_service(&shared)?;
-        shared.with(|c| c.auth_keyboard_interactive(user))?;
-        self.await_auth_result(&shared, answer)
-    }
-
     /// Opens a session channel (for exec, shell or a subsystem).
     pub fn open_session(&self) -> Result<Channel> {
-        Channel::open(self.shared()?, self.timeout(), "session", &[])
+        self.open_channel("session", &[])
+    }
+
+    /// Opens a channel of `kind` with the type-specific `extra` data and waits for the
+    /// peer's answer (a caller-driven repeat resumes the open under way).
+    fn open_channel(&self, kind: &str, extra: &[u8]) -> Result<Channel> {
+        let shared = self.shared()?;
+        let id = match self.in_flight.resume(|o| matches!(o, InFlight::Open(_)))? {
+            Some(InFlight::Open(id)) => id,
+            _ => Channel::begin_open(&shared, kind, extra)?,
+        };
+        let result = Channel::finish_open(shared, id, self.timeout(), kind);
+        self.in_flight.settle(InFlight::Open(id), result)
     }
 
     /// Opens a "direct-tcpip" channel: the server connects to `destination` (host, port) on
@@ -443,22 +377,22 @@ impl Transport {
             .u32(destination.1)
             .string(origin.0)
             .u32(origin.1);
-        Channel::open(
-            self.shared()?,
-            self.timeout(),
-            "direct-tcpip",
-            extra.as_bytes(),
-        )
+        self.open_channel("direct-tcpip", extra.as_bytes())
     }
 
-    /// Sends DISCONNECT and closes the stream. Channels become closed.
+    /// Sends DISCONNECT and closes the stream. Channels become closed. A caller-driven
+    /// transport writes what the stream takes at once and never waits.
     pub fn close(&self) {
         self.closed.store(true, Ordering::Release);
-        let driver = self.driver.lock().take();
-        if let Some(mut d) = driver {
-            d.shared
+        let running = self.running.lock().take();
+        if let Some(running) = running {
+            running
+                .shared()
                 .with(|c| c.disconnect(msg::reason::BY_APPLICATION, "closed by application"));
-            d.stop(Duration::from_secs(1));
+            match running {
+                Running::Threads(mut threads) => threads.stop(Duration::from_secs(1)),
+                Running::Caller(driver) => driver.finish(),
+            }
         }
         self.stream.lock().take();
     }

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::io::Driver;
+use super::in_flight::InFlight;
 use super::server_dispatch::ServerSide;
 use super::server_handler::ServerHandler;
 use super::{Channel, Transport};
@@ -99,6 +99,13 @@ impl Transport {
     /// Runs the version exchange and first key exchange as a server; `handler` then decides
     /// on authentication and channels as the client asks.
     pub fn start_server(&self, handler: Arc<dyn ServerHandler>) -> Result<()> {
+        if self
+            .in_flight
+            .resume(|o| o == InFlight::Handshake)?
+            .is_some()
+        {
+            return self.await_handshake();
+        }
         let (host_keys, moduli, max_tries, grace) = {
             let s = self.server_settings.lock();
             (
@@ -114,11 +121,6 @@ impl Transport {
                 "a server needs a host key: add one with add_server_key",
             ));
         }
-        let stream = self
-            .stream
-            .lock()
-            .take()
-            .ok_or_else(|| Error::new(ErrorKind::State, "the transport was already started"))?;
         let prefs = self.preferences.lock().clone();
         let mut conn = Connection::server(prefs, host_keys, moduli, Box::new(OsRandom))?;
         for setting in self.pending_settings.lock().drain(..) {
@@ -132,18 +134,8 @@ impl Transport {
             subsystems: Arc::clone(&self.subsystems),
             timeout: self.timeout(),
         };
-        let driver = Driver::start(
-            conn,
-            stream,
-            self.log_name.lock().clone(),
-            self.hexdump.load(std::sync::atomic::Ordering::Relaxed),
-            Some(server),
-        )?;
-        let shared = Arc::clone(&driver.shared);
-        *self.driver.lock() = Some(driver);
-        shared.wait(self.timeout(), "the key exchange", |c| {
-            c.is_established().then_some(Ok(()))
-        })
+        self.begin(conn, Some(server))?;
+        self.await_handshake()
     }
 
     /// The next channel the client opened and the handler accepted; waits up to `timeout`

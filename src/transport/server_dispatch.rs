@@ -1,6 +1,7 @@
 //! Turns the connection's server events into [`ServerHandler`] calls and their answers.
-//! Runs on the reader thread with no lock held while the handler decides; the connection
-//! reads nothing further until the answer is in, so answers keep the client's order.
+//! Runs on the reader thread, or inside a caller-driven transport's `process`, with no lock
+//! held while the handler decides; the connection reads nothing further until the answer
+//! is in, so answers keep the client's order.
 
 use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -65,7 +66,9 @@ impl ServerSide {
                 shared.with(|c| c.answer_channel_open(result))
             }
             ServerEvent::ChannelRequest { channel, request } => {
-                if let SessionRequest::Subsystem(name) = &request {
+                // A subsystem handler blocks on its thread; a caller-driven connection's
+                // channels never block, so there the handler's callback decides.
+                if let (SessionRequest::Subsystem(name), false) = (&request, shared.caller_driven) {
                     let registered = self.subsystems.lock().get(name).cloned();
                     if let Some(run) = registered {
                         shared.with(|c| c.answer_channel_request(true))?;

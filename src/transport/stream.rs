@@ -1,8 +1,9 @@
 //! The byte streams a transport runs over: TCP and Unix sockets, a pair of descriptors
 //! (pipes, a socketpair, another program's stdin and stdout) and a child process started
-//! through `/bin/sh -c` (ProxyCommand). The I/O threads wait in poll(2) with the
+//! through `/bin/sh -c` (ProxyCommand). The descriptors are non-blocking; whoever drives the
+//! connection (its threads, or the application's event loop) waits in poll(2) with the
 //! connection's next timer as the timeout, never in socket options, so keepalive, rekey and
-//! login deadlines work on every kind; a wake-up pipe ends the reader's wait when the
+//! login deadlines work on every kind. A wake-up pipe ends the reader thread's wait when the
 //! transport stops or an application thread changes a timer.
 
 use std::io;
@@ -10,7 +11,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::{Error, ErrorKind, Result};
 
@@ -96,6 +97,12 @@ impl ByteStream {
         self.peer
     }
 
+    /// The descriptor read from and the one written to (the same for a socket).
+    pub fn fds(&self) -> (RawFd, RawFd) {
+        let write = self.write.as_ref().unwrap_or(&self.read);
+        (self.read.as_raw_fd(), write.as_raw_fd())
+    }
+
     /// Makes the descriptors non-blocking (which other holders of the same open files
     /// share) and adds the wake-up pipe.
     pub(super) fn into_io(self) -> Result<StreamIo> {
@@ -115,19 +122,28 @@ impl ByteStream {
     }
 }
 
-/// What one wait for input found.
-pub(super) enum Input {
-    /// Bytes were read.
-    Data(usize),
-    /// The peer closed its side.
-    Eof,
+/// What a wait for input found.
+pub(super) enum Wait {
+    /// The stream has input (or an error or EOF to report).
+    Readable,
     /// The timeout passed first.
     TimedOut,
     /// [`StreamIo::wake`] was called.
     Woken,
 }
 
-/// A stream being driven: read by one thread, written by another.
+/// What one non-blocking read found.
+pub(super) enum Received {
+    /// Bytes were read.
+    Data(usize),
+    /// Nothing is there now.
+    WouldBlock,
+    /// The peer closed its side.
+    Eof,
+}
+
+/// A stream being driven: non-blocking descriptors, a wake-up pipe, and the child process
+/// that owns the pipes (ProxyCommand).
 pub(super) struct StreamIo {
     read: OwnedFd,
     write: Option<OwnedFd>,
@@ -138,31 +154,45 @@ pub(super) struct StreamIo {
 }
 
 impl StreamIo {
-    /// Waits for input (at most `timeout`, if given) and reads what there is into `buf`.
-    pub fn read(&self, buf: &mut [u8], timeout: Option<Duration>) -> io::Result<Input> {
-        if self.tcp {
-            ack_promptly(self.read.as_raw_fd());
-        }
+    /// The descriptors to poll: the one read from and the one written to (the same for a
+    /// socket).
+    pub fn fds(&self) -> (RawFd, RawFd) {
+        (self.read.as_raw_fd(), self.write_fd())
+    }
+
+    /// Waits up to `timeout` (forever if `None`) for input or a wake-up.
+    pub fn wait_readable(&self, timeout: Option<Duration>) -> io::Result<Wait> {
         let mut fds = [
             pollfd(self.read.as_raw_fd(), libc::POLLIN),
             pollfd(self.wake_read.as_raw_fd(), libc::POLLIN),
         ];
         if !poll(&mut fds, timeout)? {
-            return Ok(Input::TimedOut);
+            return Ok(Wait::TimedOut);
         }
         if fds.get(1).is_some_and(|f| f.revents != 0) {
             self.drain_wakes();
-            return Ok(Input::Woken);
+            return Ok(Wait::Woken);
+        }
+        Ok(Wait::Readable)
+    }
+
+    /// Reads what the stream holds now into `buf`, without waiting.
+    pub fn try_read(&self, buf: &mut [u8]) -> io::Result<Received> {
+        if self.tcp {
+            ack_promptly(self.read.as_raw_fd());
         }
         // SAFETY: `buf` is writable for its length; the descriptor is ours.
         let n = unsafe { libc::read(self.read.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
         match n {
-            0 if !buf.is_empty() => Ok(Input::Eof),
-            n if n >= 0 => Ok(Input::Data(n.unsigned_abs())),
+            0 if !buf.is_empty() => Ok(Received::Eof),
+            n if n > 0 => Ok(Received::Data(n.unsigned_abs())),
+            0 => Ok(Received::WouldBlock),
             _ => {
                 let e = io::Error::last_os_error();
                 match e.kind() {
-                    io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted => Ok(Input::Data(0)),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted => {
+                        Ok(Received::WouldBlock)
+                    }
                     _ => Err(e),
                 }
             }
@@ -173,40 +203,30 @@ impl StreamIo {
         self.write.as_ref().unwrap_or(&self.read).as_raw_fd()
     }
 
-    /// Writes all of `data`, waiting for the stream to drain; gives up once `deadline` (the
-    /// transport's linger after it stopped) has passed.
-    pub fn write_all(
-        &self,
-        mut data: &[u8],
-        deadline: impl Fn() -> Option<Instant>,
-    ) -> io::Result<()> {
-        while !data.is_empty() {
+    /// Writes what the stream takes now of `data`, without waiting; 0 when it is full.
+    pub fn try_write(&self, data: &[u8]) -> io::Result<usize> {
+        loop {
             // SAFETY: `data` is readable for its length; the descriptor is ours.
             let n = unsafe { libc::write(self.write_fd(), data.as_ptr().cast(), data.len()) };
-            if n > 0 {
-                data = data.get(n.unsigned_abs()..).unwrap_or_default();
-                continue;
+            if n >= 0 {
+                return Ok(n.unsigned_abs());
             }
             let e = io::Error::last_os_error();
             match e.kind() {
                 io::ErrorKind::Interrupted => continue,
-                io::ErrorKind::WouldBlock => {}
+                io::ErrorKind::WouldBlock => return Ok(0),
                 _ => return Err(e),
             }
-            if deadline().is_some_and(|d| Instant::now() >= d) {
-                return Err(io::Error::new(
-                    io::ErrorKind::TimedOut,
-                    "the peer stopped reading",
-                ));
-            }
-            // Short slices, so that a stop while the peer reads nothing is noticed.
-            let mut fds = [pollfd(self.write_fd(), libc::POLLOUT)];
-            poll(&mut fds, Some(Duration::from_millis(100)))?;
         }
-        Ok(())
     }
 
-    /// Ends the reader's current (or next) wait with [`Input::Woken`].
+    /// Waits up to `timeout` for the stream to take more output.
+    pub fn wait_writable(&self, timeout: Duration) -> io::Result<()> {
+        let mut fds = [pollfd(self.write_fd(), libc::POLLOUT)];
+        poll(&mut fds, Some(timeout)).map(drop)
+    }
+
+    /// Ends the reader's current (or next) wait with [`Wait::Woken`].
     pub fn wake(&self) {
         let byte = [1u8];
         // SAFETY: one byte from a live buffer into our non-blocking pipe; a full pipe

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use super::in_flight::InFlight;
 use super::Transport;
 use crate::proto::{msg, AlgorithmKind};
 use crate::{Error, ErrorKind, Result};
@@ -11,13 +12,20 @@ impl Transport {
     /// Forces a key re-exchange and returns once the new keys are in use.
     pub fn renegotiate_keys(&self) -> Result<()> {
         let shared = self.shared()?;
-        let before = shared.with(|c| {
-            c.start_rekey()?;
-            Ok::<_, Error>(c.kex_count())
-        })?;
-        shared.wait(self.timeout(), "the key re-exchange", |c| {
+        let before = match self
+            .in_flight
+            .resume(|o| matches!(o, InFlight::Rekey { .. }))?
+        {
+            Some(InFlight::Rekey { before }) => before,
+            _ => shared.with(|c| {
+                c.start_rekey()?;
+                Ok::<_, Error>(c.kex_count())
+            })?,
+        };
+        let result = shared.wait(self.timeout(), "the key re-exchange", |c| {
             (c.kex_count() > before).then_some(Ok(()))
-        })
+        });
+        self.in_flight.settle(InFlight::Rekey { before }, result)
     }
 
     /// Offers zlib@openssh.com then zlib (Paramiko's use_compression), or only "none".
@@ -69,12 +77,20 @@ impl Transport {
         want_reply: bool,
     ) -> Result<Option<Vec<u8>>> {
         let shared = self.shared()?;
-        let Some(id) = shared.with(|c| c.global_request(name, want_reply, data))? else {
-            return Ok(None);
+        let id = match self
+            .in_flight
+            .resume(|o| matches!(o, InFlight::Global(_)))?
+        {
+            Some(InFlight::Global(id)) => id,
+            _ => match shared.with(|c| c.global_request(name, want_reply, data))? {
+                Some(id) => id,
+                None => return Ok(None),
+            },
         };
         let reply = shared.wait(self.timeout(), "the global request reply", |c| {
             c.take_global_reply(id).map(Ok)
-        })?;
+        });
+        let reply = self.in_flight.settle(InFlight::Global(id), reply)?;
         reply.map(Some).ok_or_else(|| {
             Error::new(
                 ErrorKind::Refused,

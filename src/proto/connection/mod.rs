@@ -1,7 +1,7 @@
 //! One SSH connection, client or server role, as a sans-IO state machine.
 //!
 //! Call order: create with [`Connection::client`] or [`Connection::server`], then repeatedly feed received bytes to
-//! [`Connection::handle_bytes`] and send what [`Connection::take_transmit`] returns. Commands
+//! [`Connection::handle_bytes`] and send what [`Connection::poll_transmit`] moves into the driver's buffer. Commands
 //! (authentication, channels) queue their messages the same way. The first fatal error is
 //! sticky: every later call returns it, and the DISCONNECT it queued can still be flushed.
 #![deny(
@@ -179,6 +179,16 @@ impl Connection {
     /// Takes the bytes to send to the peer.
     pub fn take_transmit(&mut self) -> Vec<u8> {
         std::mem::take(&mut self.outbound)
+    }
+
+    /// Moves the bytes to send to the peer into `buf` (cleared first); the connection
+    /// keeps `buf`'s allocation for what it queues next, so a driver that alternates two
+    /// buffers allocates nothing per packet.
+    #[must_use = "the bytes moved into `buf` must be sent"]
+    pub fn poll_transmit(&mut self, buf: &mut Vec<u8>) -> usize {
+        buf.clear();
+        std::mem::swap(&mut self.outbound, buf);
+        buf.len()
     }
 
     /// Bytes the writer can send now: what the peer has not yet taken off our hands.

@@ -1,0 +1,272 @@
+//! The caller-driven driver: a connection plus its stream, stepped by whoever owns the loop.
+//!
+//! [`ReadSide`] and [`WriteSide`] are the only code that moves bytes between the stream and
+//! the connection. An event loop runs both through [`CallerDriven::process`] when its poll
+//! says the stream is ready; the threaded transport (`threads.rs`) runs each on a thread of
+//! its own between blocking waits. So buffering, decisions and timers exist once.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+
+use super::io::Shared;
+use super::server_dispatch::ServerSide;
+use super::stream::Received;
+use crate::proto::{Connection, MAX_PACKET_LEN};
+use crate::{Error, ErrorKind, Result};
+
+/// The read buffer an idle connection holds; it doubles while reads fill it.
+const INITIAL_READ_BUFFER: usize = 16 * 1024;
+/// The largest read buffer: a large read plus the largest packet.
+const LARGEST_READ_BUFFER: usize = 256 * 1024 + MAX_PACKET_LEN + 64;
+/// Unsent bytes past which the connection stops reading: a peer that sends requests but
+/// does not read our answers (OpenSSH CVE-2025-26466) then only fills its own buffers.
+pub(super) const READ_BACKLOG_LIMIT: usize = 4 * super::io::SEND_QUEUE_LIMIT;
+/// Bytes one [`CallerDriven::process`] reads at most, so that a peer flooding one
+/// connection cannot starve the others of an event loop.
+const READ_PER_PROCESS: usize = 1024 * 1024;
+
+/// The receive half: one buffer, decrypted in place. A packet's tail left incomplete by one
+/// read is moved to the front and completed by the next.
+pub(super) struct ReadSide {
+    buf: Vec<u8>,
+    filled: usize,
+}
+
+/// What one [`ReadSide::step`] did.
+pub(super) enum ReadStep {
+    /// Read this many bytes and handled them.
+    Read(usize),
+    /// The stream had nothing.
+    WouldBlock,
+    /// The connection ended (the peer closed, or a packet failed).
+    Ended,
+}
+
+impl ReadSide {
+    pub fn new() -> ReadSide {
+        ReadSide {
+            buf: vec![0; INITIAL_READ_BUFFER],
+            filled: 0,
+        }
+    }
+
+    /// Reads what the stream holds now and handles it, the decisions a server owes
+    /// included.
+    pub fn step(&mut self, shared: &Arc<Shared>, server: Option<&ServerSide>) -> ReadStep {
+        if self.filled == self.buf.len() {
+            // A packet longer than the buffer: make room for it.
+            self.grow();
+        }
+        let space = self.buf.get_mut(self.filled..).unwrap_or_default();
+        let room = space.len();
+        match shared.io.try_read(space) {
+            Ok(Received::Data(n)) => {
+                if n == room {
+                    // Heavy traffic: read more per call.
+                    self.grow();
+                }
+                self.filled += n;
+                if self.dispatch(shared, server) {
+                    ReadStep::Read(n)
+                } else {
+                    ReadStep::Ended
+                }
+            }
+            Ok(Received::WouldBlock) => ReadStep::WouldBlock,
+            Ok(Received::Eof) | Err(_) => {
+                shared.with(Connection::handle_eof);
+                shared.changed.notify_all();
+                ReadStep::Ended
+            }
+        }
+    }
+
+    fn grow(&mut self) {
+        let size = (self.buf.len() * 2).min(LARGEST_READ_BUFFER);
+        self.buf.resize(size, 0);
+    }
+
+    /// Handles the buffered bytes. A server's connection stops at each decision it needs;
+    /// the handler answers, then the rest is handled before anything more is read, so
+    /// answers keep the client's order. False once the connection failed.
+    fn dispatch(&mut self, shared: &Arc<Shared>, server: Option<&ServerSide>) -> bool {
+        loop {
+            let (result, event) = shared.with(|conn| {
+                let r =
+                    conn.handle_bytes_in_place(self.buf.get_mut(..self.filled).unwrap_or_default());
+                // A peer that never lets a read time out still meets its deadlines.
+                run_due_timers(conn, Instant::now());
+                (r, conn.take_server_event())
+            });
+            shared.changed.notify_all();
+            let Ok(consumed) = result else {
+                return false;
+            };
+            self.buf.copy_within(consumed..self.filled, 0);
+            self.filled -= consumed;
+            match (event, server) {
+                (Some(event), Some(server)) => {
+                    server.decide(shared, event);
+                    shared.changed.notify_all();
+                }
+                _ => return true,
+            }
+        }
+    }
+}
+
+/// Runs the connection's timers that are due, and arms those configured but not yet
+/// running (a keepalive or rekey interval just set, or re-armed after a key exchange).
+pub(super) fn run_due_timers(conn: &mut Connection, now: Instant) {
+    if conn.timers_unarmed() || conn.poll_timeout().is_some_and(|due| now >= due) {
+        let _ = conn.handle_timeout(now);
+    }
+}
+
+/// The send half: bytes taken from the connection and not yet written.
+#[derive(Default)]
+pub(super) struct WriteSide {
+    out: Vec<u8>,
+    written: usize,
+}
+
+impl WriteSide {
+    /// Writes queued output until all of it is out (true) or the stream is full (false).
+    pub fn flush(&mut self, shared: &Shared) -> std::io::Result<bool> {
+        loop {
+            if self.written == self.out.len() {
+                self.written = 0;
+                let taken = shared.state.lock().poll_transmit(&mut self.out);
+                if taken == 0 {
+                    return Ok(true);
+                }
+                // Senders waiting for the queue to drain may go on.
+                shared.changed.notify_all();
+            }
+            let rest = self.out.get(self.written..).unwrap_or_default();
+            match shared.io.try_write(rest)? {
+                0 => return Ok(false),
+                n => self.written += n,
+            }
+        }
+    }
+
+    /// True while bytes taken from the connection wait for the stream.
+    pub fn holds_output(&self) -> bool {
+        self.written < self.out.len()
+    }
+}
+
+/// What a caller-driven connection waits for on its stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Wanted {
+    /// Call [`crate::transport::Transport::process`] when the read descriptor is readable.
+    pub read: bool,
+    /// Call it when the write descriptor is writable.
+    pub write: bool,
+}
+
+/// A connection driven by the caller's loop: no threads; decisions and callbacks run inside
+/// [`Self::process`], on the caller's thread.
+pub(super) struct CallerDriven {
+    pub shared: Arc<Shared>,
+    sides: Mutex<(ReadSide, WriteSide)>,
+    server: Option<ServerSide>,
+    /// Set when a process call stopped reading at its limit with input left.
+    more_input: Mutex<bool>,
+}
+
+impl CallerDriven {
+    pub fn new(shared: Arc<Shared>, server: Option<ServerSide>) -> CallerDriven {
+        CallerDriven {
+            shared,
+            sides: Mutex::new((ReadSide::new(), WriteSide::default())),
+            server,
+            more_input: Mutex::new(false),
+        }
+    }
+
+    /// What to wait for before the next [`Self::process`]: nothing once the connection
+    /// has ended and its last words are out.
+    pub fn wanted(&self) -> Wanted {
+        let sides = self.sides.lock();
+        let conn = self.shared.state.lock();
+        let output = sides.1.holds_output() || conn.outbound_backlog() > 0;
+        Wanted {
+            read: conn.error().is_none() && conn.outbound_backlog() <= READ_BACKLOG_LIMIT,
+            write: output,
+        }
+    }
+
+    /// How long the loop may wait before calling [`Self::process`] even if the stream is
+    /// not ready: the next timer, zero when input was left unread, `None` for no timer.
+    pub fn next_timeout(&self) -> Option<Duration> {
+        if *self.more_input.lock() {
+            return Some(Duration::ZERO);
+        }
+        let now = Instant::now();
+        self.shared
+            .with(|conn| {
+                if conn.timers_unarmed() {
+                    let _ = conn.handle_timeout(now);
+                }
+                conn.poll_timeout()
+            })
+            .map(|due| due.saturating_duration_since(now))
+    }
+
+    /// Does what is ready now: runs due timers, reads and handles what the stream holds
+    /// (deciding what a server owes on this thread), and writes what is queued until the
+    /// stream is full. Fails with the connection's error once it has ended.
+    pub fn process(&self) -> Result<()> {
+        let shared = &self.shared;
+        let mut sides = self.sides.lock();
+        let (reader, writer) = &mut *sides;
+        shared.with(|conn| run_due_timers(conn, Instant::now()));
+        let mut read = 0;
+        let mut more = false;
+        while shared.state.lock().outbound_backlog() <= READ_BACKLOG_LIMIT {
+            match reader.step(shared, self.server.as_ref()) {
+                ReadStep::Read(n) => read += n,
+                ReadStep::WouldBlock | ReadStep::Ended => break,
+            }
+            if read >= READ_PER_PROCESS {
+                more = true;
+                break;
+            }
+            // Our answers go out while the peer is still sending.
+            flush_or_end(shared, writer);
+        }
+        *self.more_input.lock() = more;
+        flush_or_end(shared, writer);
+        drop(sides);
+        shared.changed.notify_all();
+        match shared.state.lock().error() {
+            Some(e) => Err(e.clone()),
+            None => Ok(()),
+        }
+    }
+
+    /// Queues DISCONNECT's bytes out as far as the stream takes them now; never waits.
+    pub fn finish(&self) {
+        let mut sides = self.sides.lock();
+        flush_or_end(&self.shared, &mut sides.1);
+    }
+}
+
+/// Flushes; a failed write ends the connection.
+fn flush_or_end(shared: &Shared, writer: &mut WriteSide) {
+    if writer.flush(shared).is_err() {
+        shared.with(Connection::handle_eof);
+    }
+}
+
+/// The error for a call that a caller-driven transport cannot finish yet.
+pub(super) fn would_block(what: &str) -> Error {
+    Error::new(
+        ErrorKind::Again,
+        format!("waiting for {what}: call again after processing the stream"),
+    )
+}

@@ -1,0 +1,161 @@
+//! The threaded driver (Paramiko's model): a thin loop over the caller-driven driver's
+//! halves. One thread waits for input and runs the [`ReadSide`]; one waits for queued output
+//! and runs the [`WriteSide`]. A large send never waits behind a receive, and the reader
+//! never waits for the stream to drain (two peers each blocked writing to the other cannot
+//! happen here).
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use super::driver::{ReadSide, ReadStep, WriteSide, READ_BACKLOG_LIMIT};
+use super::io::Shared;
+use super::server_dispatch::ServerSide;
+use super::stream::Wait;
+use crate::proto::Connection;
+use crate::Result;
+
+/// How often a reader stuck behind unread output checks the connection's timers.
+const BACKLOG_WAKEUP: Duration = Duration::from_secs(1);
+/// How long the writer waits for a full stream before checking whether it should stop.
+const WRITE_WAIT_SLICE: Duration = Duration::from_millis(100);
+
+/// The two running I/O threads of one transport.
+pub(super) struct Threads {
+    pub shared: Arc<Shared>,
+    handles: Vec<JoinHandle<()>>,
+}
+
+impl Threads {
+    /// Starts the threads; a server connection's decisions go to `server`, on the reader.
+    pub fn start(shared: Arc<Shared>, server: Option<ServerSide>) -> Result<Threads> {
+        let reader = {
+            let shared = Arc::clone(&shared);
+            std::thread::Builder::new()
+                .name("sekura-read".into())
+                .spawn(move || read_loop(&shared, server.as_ref()))?
+        };
+        let writer = {
+            let shared = Arc::clone(&shared);
+            std::thread::Builder::new()
+                .name("sekura-write".into())
+                .spawn(move || write_loop(&shared))?
+        };
+        shared.writer_wake.notify_one();
+        Ok(Threads {
+            shared,
+            handles: vec![reader, writer],
+        })
+    }
+
+    /// Stops the threads: the writer flushes what is queued, bounded by `linger`, and no
+    /// callback runs once this returns.
+    pub fn stop(&mut self, linger: Duration) {
+        self.shared.shutdown(linger);
+        for t in self.handles.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Threads {
+    fn drop(&mut self) {
+        self.stop(Duration::from_millis(200));
+    }
+}
+
+fn read_loop(shared: &Arc<Shared>, server: Option<&ServerSide>) {
+    let mut reader = ReadSide::new();
+    while wait_for_backlog(shared) {
+        match shared.io.wait_readable(next_wakeup(shared)) {
+            Ok(Wait::Readable) => {}
+            Ok(Wait::Woken) => continue,
+            Ok(Wait::TimedOut) => {
+                let failed = shared.with(|conn| conn.handle_timeout(Instant::now()).is_err());
+                shared.changed.notify_all();
+                if failed {
+                    break;
+                }
+                continue;
+            }
+            Err(_) => {
+                shared.with(Connection::handle_eof);
+                break;
+            }
+        }
+        if let ReadStep::Ended = reader.step(shared, server) {
+            break;
+        }
+    }
+    shared.changed.notify_all();
+    shared.writer_wake.notify_all();
+}
+
+/// Waits while the peer leaves more than [`READ_BACKLOG_LIMIT`] of our output unread,
+/// keeping the timers running (a client stuck this way still meets the login grace time);
+/// false once the connection has failed or the transport stopped.
+fn wait_for_backlog(shared: &Shared) -> bool {
+    let mut conn = shared.state.lock();
+    while conn.outbound_backlog() > READ_BACKLOG_LIMIT
+        && conn.error().is_none()
+        && !shared.stopped.load(Ordering::Acquire)
+    {
+        shared.writer_wake.notify_one();
+        shared.changed.wait_for(&mut conn, BACKLOG_WAKEUP);
+        let _ = conn.handle_timeout(Instant::now());
+    }
+    conn.error().is_none() && !shared.stopped.load(Ordering::Acquire)
+}
+
+/// How long the reader may block before the connection's next timer: forever when none is
+/// set, so an idle connection does no periodic work. Timers configured but not yet running
+/// start now; an application thread that changes them nudges the reader.
+fn next_wakeup(shared: &Shared) -> Option<Duration> {
+    let now = Instant::now();
+    let (unarmed, deadline) = {
+        let conn = shared.state.lock();
+        (conn.timers_unarmed(), conn.poll_timeout())
+    };
+    let deadline = if unarmed {
+        shared.with(|conn| {
+            let _ = conn.handle_timeout(now);
+            conn.poll_timeout()
+        })
+    } else {
+        deadline
+    };
+    deadline.map(|d| {
+        d.saturating_duration_since(now)
+            .max(Duration::from_millis(1))
+    })
+}
+
+fn write_loop(shared: &Shared) {
+    let mut writer = WriteSide::default();
+    loop {
+        match writer.flush(shared) {
+            Ok(true) => {
+                let mut conn = shared.state.lock();
+                while conn.outbound_backlog() == 0 {
+                    if conn.error().is_some() || shared.stopped.load(Ordering::Acquire) {
+                        // Nothing left to say: the DISCONNECT, if any, went out.
+                        shared.changed.notify_all();
+                        return;
+                    }
+                    shared.writer_wake.wait(&mut conn);
+                }
+            }
+            Ok(false) => {
+                let lingered = shared.linger.lock().is_some_and(|d| Instant::now() >= d);
+                if lingered || shared.io.wait_writable(WRITE_WAIT_SLICE).is_err() {
+                    break;
+                }
+            }
+            Err(_) => break,
+        }
+    }
+    // The peer stopped reading, or the stream failed.
+    shared.with(Connection::handle_eof);
+    shared.changed.notify_all();
+}
