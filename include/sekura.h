@@ -2053,12 +2053,15 @@ int ssh_transport_set_subsystem_handler(ssh_transport *t,
  * once keys are agreed; then `callbacks` decide on authentication, channels and requests as
  * the client makes them, on the transport's thread, and `ssh_transport_accept` hands out
  * the channels they allowed. The struct is copied (its first `callbacks->struct_size`
- * bytes).
+ * bytes). On a transport from `ssh_transport_new_driven` it returns `SSH_ERR_AGAIN` until
+ * keys are agreed: repeat it after `ssh_transport_process`; the repeat keeps the callbacks
+ * of the first call, and they run inside `ssh_transport_process`.
  *
  * Borrowed: `callbacks` stays the caller's; `callbacks->userdata` must stay valid until
  * `ssh_transport_free`, after which `callbacks->userdata_free` (if set) is called once,
  * even if this call failed.
- * Thread safety: any thread, once per transport; blocks until keys are agreed.
+ * Thread safety: any thread, once per transport (repeats of a driven start aside); blocks
+ * until keys are agreed unless the transport is caller-driven.
  *
  * # Safety
  * `t` must be NULL or a live `ssh_transport`; `callbacks` NULL or initialised with

@@ -53,6 +53,11 @@ impl TransportHandle {
     pub(super) fn keep_server_handler(&self, handler: Arc<CallbackHandler>) {
         self.server_handlers.lock().push(handler);
     }
+
+    /// The handler kept last, which a caller-driven start's repeated call goes on with.
+    pub(super) fn last_server_handler(&self) -> Option<Arc<CallbackHandler>> {
+        self.server_handlers.lock().last().cloned()
+    }
 }
 
 impl std::ops::Deref for TransportHandle {

@@ -256,9 +256,10 @@ impl CallerDriven {
     }
 }
 
-/// Flushes; a failed write ends the connection.
+/// Flushes; a failed write ends the connection, and what it held is dropped.
 fn flush_or_end(shared: &Shared, writer: &mut WriteSide) {
     if writer.flush(shared).is_err() {
+        *writer = WriteSide::default();
         shared.with(Connection::handle_eof);
     }
 }

@@ -249,6 +249,14 @@ impl Transport {
         Ok(())
     }
 
+    /// True while a caller-driven transport's start waits for the key exchange: repeating
+    /// the start call goes on with it.
+    pub fn is_starting(&self) -> bool {
+        self.in_flight
+            .resume(|o| o == InFlight::Handshake)
+            .is_ok_and(|op| op.is_some())
+    }
+
     fn await_handshake(&self) -> Result<()> {
         let shared = self.shared()?;
         let result = shared.wait(self.timeout(), "the key exchange", |c| {
