@@ -1197,6 +1197,71 @@ int ssh_channel_request_x11(ssh_channel *c,
 int ssh_channel_request_forward_agent(ssh_channel *c);
 
 /**
+ * Opens a "direct-tcpip" channel: the server connects to `host`:`port` for us, on behalf
+ * of `origin_host`:`origin_port` (ssh -L). Returns NULL on failure (`SSH_ERR_REFUSED` when
+ * the server declines; `SSH_ERR_AGAIN` on a caller-driven transport until it answers:
+ * repeat the call).
+ *
+ * Returns a new handle; free it with `ssh_channel_free`.
+ * Thread safety: any thread.
+ *
+ * # Safety
+ * `t` must be NULL or a live `ssh_transport`; the strings NUL-terminated.
+ */
+ssh_channel *ssh_transport_open_direct_tcpip(ssh_transport *t,
+                                             const char *host,
+                                             uint32_t port,
+                                             const char *origin_host,
+                                             uint32_t origin_port);
+
+/**
+ * Client: asks the server to listen on `address`:`port` (port 0: one it chooses) and
+ * forward each connection there (ssh -R); each arrives as a channel from
+ * `ssh_transport_accept`. Writes the port the server listens on into `*out_port`.
+ * `SSH_ERR_REFUSED` when the server declines.
+ *
+ * Borrowed: nothing is kept.
+ * Thread safety: any thread.
+ *
+ * # Safety
+ * `t` must be NULL or a live `ssh_transport`; `address` NUL-terminated; `out_port` NULL or
+ * writable.
+ */
+int ssh_transport_request_port_forward(ssh_transport *t,
+                                       const char *address,
+                                       uint32_t port,
+                                       uint32_t *out_port);
+
+/**
+ * Client: stops the forward of `address`:`port`; its connections are refused from now on.
+ *
+ * Borrowed: nothing is kept.
+ * Thread safety: any thread.
+ *
+ * # Safety
+ * `t` must be NULL or a live `ssh_transport`; `address` NUL-terminated.
+ */
+int ssh_transport_cancel_port_forward(ssh_transport *t, const char *address, uint32_t port);
+
+/**
+ * Server: opens a "forwarded-tcpip" channel to the client for a connection that reached
+ * `address`:`port` (a forward the client asked for in `check_port_forward_request`) from
+ * `origin_host`:`origin_port`. Returns NULL on failure (`SSH_ERR_REFUSED` when the client
+ * declines).
+ *
+ * Returns a new handle; free it with `ssh_channel_free`.
+ * Thread safety: any thread, but not inside a callback of the same transport.
+ *
+ * # Safety
+ * `t` must be NULL or a live `ssh_transport`; the strings NUL-terminated.
+ */
+ssh_channel *ssh_transport_open_forwarded_tcpip(ssh_transport *t,
+                                                const char *address,
+                                                uint32_t port,
+                                                const char *origin_host,
+                                                uint32_t origin_port);
+
+/**
  * Creates an empty set of known hosts. Load files into it with `ssh_hostkeys_load` and
  * `ssh_hostkeys_load_system`.
  *
@@ -2070,9 +2135,11 @@ int ssh_transport_set_subsystem_handler(ssh_transport *t,
 int ssh_transport_start_server(ssh_transport *t, const ssh_server_callbacks *callbacks);
 
 /**
- * The next channel the client opened and the callbacks allowed, waiting at most
- * `timeout_ms` (-1: until one comes). Returns NULL on failure: `sekura_last_result()` is
- * `SSH_ERR_TIMEOUT`, or `SSH_ERR_CLOSED` once the connection ended.
+ * The next channel the peer opened that was accepted, waiting at most `timeout_ms` (-1:
+ * until one comes): on a server, one the callbacks allowed; on a client, a connection to a
+ * port forwarded with `ssh_transport_request_port_forward`. Returns NULL on failure:
+ * `sekura_last_result()` is `SSH_ERR_TIMEOUT` (`SSH_ERR_AGAIN` on a caller-driven
+ * transport), or `SSH_ERR_CLOSED` once the connection ended.
  *
  * Returns a new handle; free it with `ssh_channel_free`.
  * Thread safety: any thread.

@@ -272,9 +272,11 @@ pub unsafe extern "C" fn ssh_transport_start_server(
     }
 }
 
-/// The next channel the client opened and the callbacks allowed, waiting at most
-/// `timeout_ms` (-1: until one comes). Returns NULL on failure: `sekura_last_result()` is
-/// `SSH_ERR_TIMEOUT`, or `SSH_ERR_CLOSED` once the connection ended.
+/// The next channel the peer opened that was accepted, waiting at most `timeout_ms` (-1:
+/// until one comes): on a server, one the callbacks allowed; on a client, a connection to a
+/// port forwarded with `ssh_transport_request_port_forward`. Returns NULL on failure:
+/// `sekura_last_result()` is `SSH_ERR_TIMEOUT` (`SSH_ERR_AGAIN` on a caller-driven
+/// transport), or `SSH_ERR_CLOSED` once the connection ended.
 ///
 /// Returns a new handle; free it with `ssh_channel_free`.
 /// Thread safety: any thread.

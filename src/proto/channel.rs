@@ -237,6 +237,8 @@ pub struct Channel {
     pub stderr_mode: StderrMode,
     /// A session we opened that no exec, shell or subsystem request has started yet.
     pub unstarted_session: bool,
+    /// This side sent the CHANNEL_OPEN: only then may the peer confirm or refuse it.
+    pub opened_here: bool,
     /// What the application has already been told: the EOF (a read returned 0), the exit
     /// status, the close. The pollable descriptor reports only what is new.
     pub eof_reported: bool,
@@ -510,6 +512,7 @@ impl Channels {
         let id = self.insert(0, 0, 0);
         if let Some(c) = self.map.get_mut(&id) {
             c.unstarted_session = kind == "session";
+            c.opened_here = true;
         }
         let mut w = Writer::message(msg::CHANNEL_OPEN);
         w.string(kind)
@@ -520,7 +523,7 @@ impl Channels {
         (id, w.into_bytes())
     }
 
-    /// Server: records a channel the peer asks to open, until [`Self::confirm`] or
+    /// Records a channel the peer asks to open, until [`Self::confirm`] or
     /// [`Self::refuse`] answers it.
     pub fn incoming(&mut self, remote_id: u32, window: u32, max_packet: u32) -> Result<ChannelId> {
         if max_packet == 0 {
@@ -546,6 +549,7 @@ impl Channels {
             buffer_limit: DEFAULT_BUFFER_LIMIT,
             stderr_mode: StderrMode::Separate,
             unstarted_session: false,
+            opened_here: false,
             eof_reported: false,
             exit_reported: false,
             close_reported: false,
@@ -566,7 +570,7 @@ impl Channels {
         id
     }
 
-    /// Server: opens a channel recorded by [`Self::incoming`]; returns the confirmation.
+    /// Opens a channel recorded by [`Self::incoming`]; returns the confirmation.
     /// The channel starts with one handle, which the application takes over when it accepts
     /// the channel: a channel the client closes before that is still there to be accepted.
     pub fn confirm(&mut self, id: ChannelId) -> Option<Vec<u8>> {
@@ -581,7 +585,7 @@ impl Channels {
         Some(w.into_bytes())
     }
 
-    /// Server: refuses and forgets a channel recorded by [`Self::incoming`].
+    /// Refuses and forgets a channel recorded by [`Self::incoming`].
     pub fn refuse(&mut self, id: ChannelId, reason: u32, description: &str) -> Option<Vec<u8>> {
         let c = self.map.remove(&id)?;
         let mut w = Writer::message(msg::CHANNEL_OPEN_FAILURE);
@@ -629,9 +633,9 @@ impl Channels {
         let mut replies = Vec::new();
         match number {
             msg::CHANNEL_OPEN_CONFIRMATION => {
-                if channel.state != ChannelState::Opening {
+                if channel.state != ChannelState::Opening || !channel.opened_here {
                     return Err(Error::protocol(
-                        "CHANNEL_OPEN_CONFIRMATION for a channel not being opened",
+                        "CHANNEL_OPEN_CONFIRMATION for a channel we are not opening",
                     ));
                 }
                 channel.remote_id = r.u32("sender channel")?;
@@ -643,9 +647,9 @@ impl Channels {
                 channel.state = ChannelState::Open;
             }
             msg::CHANNEL_OPEN_FAILURE => {
-                if channel.state != ChannelState::Opening {
+                if channel.state != ChannelState::Opening || !channel.opened_here {
                     return Err(Error::protocol(
-                        "CHANNEL_OPEN_FAILURE for a channel not being opened",
+                        "CHANNEL_OPEN_FAILURE for a channel we are not opening",
                     ));
                 }
                 let reason = r.u32("reason code")?;

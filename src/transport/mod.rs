@@ -5,6 +5,7 @@
 mod auth;
 mod channel;
 mod driver;
+mod forwarding;
 mod in_flight;
 mod io;
 mod readiness;

@@ -138,11 +138,13 @@ impl Transport {
         self.await_handshake()
     }
 
-    /// The next channel the client opened and the handler accepted; waits up to `timeout`
-    /// (`None`: forever). Fails with Timeout, or Closed once the connection ended.
+    /// The next channel the peer opened that was accepted: on a server, one the handler
+    /// allowed; on a client, a connection to a port it forwards
+    /// ([`Transport::request_port_forward`]). Waits up to `timeout` (`None`: forever).
+    /// Fails with Timeout, or Closed once the connection ended.
     pub fn accept(&self, timeout: Option<Duration>) -> Result<Channel> {
         let shared = self.shared()?;
-        let id = shared.wait(timeout, "a channel from the client", |c| {
+        let id = shared.wait(timeout, "a channel from the peer", |c| {
             c.take_accepted_channel().map(Ok)
         })?;
         Ok(Channel::adopt(shared, id, self.timeout()))

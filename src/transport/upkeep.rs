@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use super::in_flight::InFlight;
+use super::io::Shared;
 use super::Transport;
 use crate::proto::{msg, AlgorithmKind};
 use crate::{Error, ErrorKind, Result};
@@ -77,24 +78,49 @@ impl Transport {
         want_reply: bool,
     ) -> Result<Option<Vec<u8>>> {
         let shared = self.shared()?;
-        let id = match self
+        if !want_reply {
+            shared.with(|c| c.global_request(name, false, data))?;
+            return Ok(None);
+        }
+        let id = self.global_request_id(&shared, |c| {
+            c.global_request(name, true, data)
+                .map(Option::unwrap_or_default)
+        })?;
+        self.await_global_reply(&shared, id, name).map(Some)
+    }
+
+    /// The id of the global request a caller-driven repeat resumes, or a new one `send`
+    /// makes.
+    pub(super) fn global_request_id(
+        &self,
+        shared: &Shared,
+        send: impl FnOnce(&mut crate::proto::Connection) -> Result<u64>,
+    ) -> Result<u64> {
+        match self
             .in_flight
             .resume(|o| matches!(o, InFlight::Global(_)))?
         {
-            Some(InFlight::Global(id)) => id,
-            _ => match shared.with(|c| c.global_request(name, want_reply, data))? {
-                Some(id) => id,
-                None => return Ok(None),
-            },
-        };
+            Some(InFlight::Global(id)) => Ok(id),
+            _ => shared.with(send),
+        }
+    }
+
+    /// Waits for the answer to global request `id`: its data when accepted, `Refused`
+    /// otherwise. A caller-driven transport resumes the wait on the repeated call.
+    pub(super) fn await_global_reply(
+        &self,
+        shared: &Shared,
+        id: u64,
+        name: &str,
+    ) -> Result<Vec<u8>> {
         let reply = shared.wait(self.timeout(), "the global request reply", |c| {
             c.take_global_reply(id).map(Ok)
         });
         let reply = self.in_flight.settle(InFlight::Global(id), reply)?;
-        reply.map(Some).ok_or_else(|| {
+        reply.ok_or_else(|| {
             Error::new(
                 ErrorKind::Refused,
-                format!("the server refused the global request {name}"),
+                format!("the peer refused the global request {name}"),
             )
         })
     }

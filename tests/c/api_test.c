@@ -415,6 +415,39 @@ static void test_echo(ssh_transport *t)
     ssh_channel_free(ch);
 }
 
+/* A remote forward, reached through a direct-tcpip channel: sshd connects the direct
+ * channel to the port it listens on for us, and hands that connection back as a
+ * forwarded-tcpip channel. */
+static void test_port_forward(ssh_transport *t)
+{
+    uint32_t port = 0;
+    CHECK_FAILS(ssh_transport_request_port_forward(t, NULL, 0, &port), SSH_ERR_INVALID_ARG);
+    CHECK_FAILS(ssh_transport_request_port_forward(t, "127.0.0.1", 0, NULL), SSH_ERR_INVALID_ARG);
+    CHECK_NULL(ssh_transport_open_direct_tcpip(t, NULL, 22, "127.0.0.1", 1), SSH_ERR_INVALID_ARG);
+    CHECK_NULL(ssh_transport_open_forwarded_tcpip(NULL, "127.0.0.1", 1, "127.0.0.1", 2),
+               SSH_ERR_INVALID_ARG);
+    CHECK(ssh_transport_request_port_forward(t, "127.0.0.1", 0, &port) == SSH_OK);
+    CHECK(port > 0);
+    ssh_channel *out = ssh_transport_open_direct_tcpip(t, "127.0.0.1", port, "127.0.0.1", 4242);
+    CHECK(out != NULL);
+    ssh_channel *in = ssh_transport_accept(t, 20000);
+    CHECK(in != NULL);
+    if (out != NULL && in != NULL) {
+        CHECK(ssh_channel_settimeout(in, 20000) == SSH_OK);
+        CHECK(ssh_channel_sendall(out, (const uint8_t *)"around", 6) == SSH_OK);
+        CHECK(ssh_channel_send_eof(out) == SSH_OK);
+        char got[16];
+        CHECK(read_all(in, ssh_channel_recv, got, sizeof got) == 6);
+        CHECK(strcmp(got, "around") == 0);
+    }
+    ssh_channel_free(in);
+    ssh_channel_free(out);
+    CHECK(ssh_transport_cancel_port_forward(t, "127.0.0.1", port) == SSH_OK);
+    CHECK_FAILS(ssh_transport_cancel_port_forward(t, "127.0.0.1", port), SSH_ERR_REFUSED);
+    CHECK_NULL(ssh_transport_open_direct_tcpip(t, "127.0.0.1", port, "127.0.0.1", 4243),
+               SSH_ERR_REFUSED);
+}
+
 /* Input in, both output streams out, a non-zero exit status. */
 static void test_streams(ssh_transport *t)
 {
@@ -615,6 +648,7 @@ static void test_connection(const struct config *c)
     test_authentication(t, c);
     test_session_facts(t, c);
     test_echo(t);
+    test_port_forward(t);
     test_streams(t);
     test_poll(t);
     test_signal(t);

@@ -1,15 +1,15 @@
-//! Channel commands of a client connection.
+//! Channel commands, for either role: a client and a server both open channels (a server
+//! its forwarded-tcpip, X11 and agent channels), send, read and close them.
 
 use super::super::channel::{Awaited, Channel, ChannelId, ChannelState, StderrMode, Stream};
 use super::super::packet::PacketWriter;
-use super::super::userauth::AuthStatus;
 use super::Connection;
 use crate::{Error, ErrorKind, Result};
 
 impl Connection {
     fn authed(&self) -> Result<()> {
         self.check_alive()?;
-        if self.auth.status != AuthStatus::Success {
+        if !self.is_authenticated() {
             return Err(Error::new(ErrorKind::State, "not authenticated"));
         }
         Ok(())

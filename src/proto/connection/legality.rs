@@ -80,8 +80,8 @@ impl Connection {
 
 impl Connection {
     /// What a server accepts from a client. Anything only a server sends (SERVICE_ACCEPT,
-    /// USERAUTH_SUCCESS, PK_OK, channel open answers for channels we never opened) ends
-    /// the connection.
+    /// USERAUTH_SUCCESS, PK_OK) ends the connection, as do answers to channel opens we
+    /// never sent (the channel table refuses those).
     fn server_verdict(&self, number: u8) -> Verdict {
         let peer_in_kex = matches!(
             self.kex.phase,
@@ -116,10 +116,8 @@ impl Connection {
             Family::Connection if !authed => fatal("arrived before authentication completed"),
             Family::Connection => match number {
                 msg::GLOBAL_REQUEST | msg::CHANNEL_OPEN => Verdict::Handle,
-                msg::CHANNEL_OPEN_CONFIRMATION | msg::CHANNEL_OPEN_FAILURE => {
-                    fatal("answers a channel open we did not send")
-                }
-                msg::CHANNEL_WINDOW_ADJUST..=msg::CHANNEL_FAILURE => Verdict::Handle,
+                // An answer to a channel open we did not send ends the connection there.
+                msg::CHANNEL_OPEN_CONFIRMATION..=msg::CHANNEL_FAILURE => Verdict::Handle,
                 msg::REQUEST_SUCCESS | msg::REQUEST_FAILURE if self.awaits_global_reply() => {
                     Verdict::Handle
                 }

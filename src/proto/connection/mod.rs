@@ -13,6 +13,7 @@
 
 mod auth;
 mod channels;
+mod incoming;
 mod legality;
 mod logging;
 mod server;
@@ -37,6 +38,7 @@ use crate::log::Level;
 use crate::wire::{Reader, Writer};
 use crate::{Error, ErrorKind, Result};
 pub use auth::PublicKeySigning;
+use incoming::Incoming;
 use legality::Verdict;
 use logging::LogBuffer;
 use upkeep::Upkeep;
@@ -72,6 +74,7 @@ pub struct Connection {
     auth: ClientAuth,
     channels: Channels,
     upkeep: Upkeep,
+    incoming: Incoming,
     log: LogBuffer,
     /// Delayed compression (zlib@openssh.com) negotiated, waiting for USERAUTH_SUCCESS.
     compression_out_pending: bool,
@@ -115,6 +118,7 @@ impl Connection {
             auth: ClientAuth::new(),
             channels: Channels::default(),
             upkeep: Upkeep::default(),
+            incoming: Incoming::default(),
             log: LogBuffer::default(),
             compression_out_pending: false,
             compression_in_pending: false,
@@ -378,7 +382,7 @@ impl Connection {
             }
             msg::GLOBAL_REQUEST => self.on_global_request(payload)?,
             msg::REQUEST_SUCCESS | msg::REQUEST_FAILURE => self.on_global_reply(payload)?,
-            msg::CHANNEL_OPEN => self.refuse_channel_open(payload)?,
+            msg::CHANNEL_OPEN => self.on_channel_open_to_client(payload)?,
             _ => {
                 for reply in self.channels.handle(payload)? {
                     self.send(reply);
@@ -460,21 +464,6 @@ impl Connection {
         if r.bool("want reply")? {
             self.send(vec![msg::REQUEST_FAILURE]);
         }
-        Ok(())
-    }
-
-    /// Servers may offer channels (forwarded ports, X11, agent); none are accepted yet.
-    fn refuse_channel_open(&mut self, payload: &[u8]) -> Result<()> {
-        let mut r = Reader::new(payload);
-        r.u8("message number")?;
-        let kind = String::from_utf8_lossy(r.string("channel type")?).into_owned();
-        let sender = r.u32("sender channel")?;
-        let mut w = Writer::message(msg::CHANNEL_OPEN_FAILURE);
-        w.u32(sender)
-            .u32(msg::open_failure::ADMINISTRATIVELY_PROHIBITED)
-            .string(format!("{kind} channels are not accepted"))
-            .string("");
-        self.send(w.into_bytes());
         Ok(())
     }
 

@@ -54,8 +54,6 @@ pub(super) struct ServerState {
     pub auth: ServerAuth,
     pub pending: Option<Pending>,
     pub event: Option<ServerEvent>,
-    /// Channels opened and confirmed, not yet taken by the application.
-    pub accepted: VecDeque<ChannelId>,
     pub login_deadline: Option<Instant>,
     /// The client promised to open no more sessions (no-more-sessions@openssh.com).
     pub no_more_sessions: bool,
@@ -105,7 +103,6 @@ impl Connection {
             auth: ServerAuth::default(),
             pending: None,
             event: None,
-            accepted: VecDeque::new(),
             login_deadline: None,
             no_more_sessions: false,
             sessions: HashMap::new(),
@@ -133,11 +130,6 @@ impl Connection {
     /// Server: true while a decision is owed (the event may already have been taken).
     pub fn awaits_decision(&self) -> bool {
         self.server.as_ref().is_some_and(|s| s.pending.is_some())
-    }
-
-    /// Server: the next channel the client opened and the application accepted.
-    pub fn take_accepted_channel(&mut self) -> Option<ChannelId> {
-        self.server.as_mut()?.accepted.pop_front()
     }
 
     /// Server: cuts the connection if it is still unauthenticated at `deadline`.
@@ -338,8 +330,8 @@ impl Connection {
         };
         let payload = match result {
             OpenResult::Succeeded => {
+                self.incoming.accepted.push_back(channel);
                 let state = self.server_state()?;
-                state.accepted.push_back(channel);
                 if session {
                     state.sessions.insert(channel, false);
                 } else {

@@ -424,3 +424,87 @@ fn debug_output_of_auth_requests_leaves_secrets_out() {
         "{shown}"
     );
 }
+
+#[test]
+fn a_confirmation_for_a_channel_the_server_is_deciding_on_is_fatal() {
+    let (mut client, mut server) = authenticated();
+    client.open_session().unwrap();
+    let bytes = client.take_transmit();
+    server.handle_bytes(&bytes).unwrap();
+    let Some(ServerEvent::ChannelOpen { channel, .. }) = server.take_server_event() else {
+        panic!("the server was not asked about the channel");
+    };
+    let mut w = Writer::message(msg::CHANNEL_OPEN_CONFIRMATION);
+    w.u32(channel).u32(9).u32(65536).u32(32768);
+    inject(&mut client, &mut server, w.as_bytes());
+    // Held while the decision is owed, then handled after it.
+    server
+        .answer_channel_open(super::super::server::OpenResult::Succeeded)
+        .unwrap();
+    let _ = server.handle_bytes(&[]);
+    let e = server.error().expect("a forged confirmation is fatal");
+    assert!(e.message().contains("not opening"), "{e}");
+}
+
+/// Moves bytes both ways until both are quiet, the server accepting every global request.
+fn exchange_accepting_globals(client: &mut Connection, server: &mut Connection) {
+    for _ in 0..16 {
+        let to_server = client.take_transmit();
+        let to_client = server.take_transmit();
+        if to_server.is_empty() && to_client.is_empty() {
+            return;
+        }
+        server.handle_bytes(&to_server).unwrap();
+        while let Some(event) = server.take_server_event() {
+            let ServerEvent::Global(_) = event else {
+                panic!("unexpected event {event:?}");
+            };
+            server.answer_global_request(Some(Vec::new())).unwrap();
+            server.handle_bytes(&[]).unwrap();
+        }
+        client.handle_bytes(&to_client).unwrap();
+    }
+    panic!("the connections never went quiet");
+}
+
+#[test]
+fn a_client_accepts_forwarded_tcpip_channels_only_for_its_forwards() {
+    let (mut client, mut server) = authenticated();
+    let mut extra = Writer::new();
+    extra
+        .string("127.0.0.1")
+        .u32(7)
+        .string("10.0.0.1")
+        .u32(5000);
+    let unasked = server
+        .open_channel_of("forwarded-tcpip", extra.as_bytes())
+        .unwrap();
+    exchange_accepting_globals(&mut client, &mut server);
+    assert!(matches!(
+        server.channel(unasked).unwrap().state,
+        super::super::channel::ChannelState::OpenFailed { .. }
+    ));
+    assert!(client.take_accepted_channel().is_none());
+
+    let id = client.request_port_forward("127.0.0.1", 7).unwrap();
+    exchange_accepting_globals(&mut client, &mut server);
+    assert_eq!(client.take_global_reply(id), Some(Some(Vec::new())));
+    let asked = server
+        .open_channel_of("forwarded-tcpip", extra.as_bytes())
+        .unwrap();
+    exchange_accepting_globals(&mut client, &mut server);
+    assert_eq!(
+        server.channel(asked).unwrap().state,
+        super::super::channel::ChannelState::Open
+    );
+    assert!(client.take_accepted_channel().is_some());
+
+    // Other kinds stay refused.
+    let x11 = server.open_channel_of("x11", &[]).unwrap();
+    exchange_accepting_globals(&mut client, &mut server);
+    assert!(matches!(
+        server.channel(x11).unwrap().state,
+        super::super::channel::ChannelState::OpenFailed { .. }
+    ));
+    assert!(client.error().is_none() && server.error().is_none());
+}

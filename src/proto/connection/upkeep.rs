@@ -286,6 +286,7 @@ impl Connection {
         let accepted = r.u8("message number")? == msg::REQUEST_SUCCESS;
         if let GlobalWaiter::Application(id) = waiter {
             let data = accepted.then(|| r.remaining().to_vec());
+            self.on_forward_reply(id, data.as_deref());
             self.upkeep.replies.insert(id, data);
         }
         Ok(())

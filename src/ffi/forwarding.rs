@@ -1,0 +1,120 @@
+//! Port forwarding: a client's direct-tcpip channels and remote forwards, a server's
+//! forwarded-tcpip channels.
+
+use std::ffi::{c_char, c_int};
+
+use super::boundary::{borrow, fail_with, ffi, out_arg, str_arg, to_handle, try_arg};
+use super::channel::ssh_channel;
+use super::transport::{ssh_transport, with_transport};
+
+/// Opens a "direct-tcpip" channel: the server connects to `host`:`port` for us, on behalf
+/// of `origin_host`:`origin_port` (ssh -L). Returns NULL on failure (`SSH_ERR_REFUSED` when
+/// the server declines; `SSH_ERR_AGAIN` on a caller-driven transport until it answers:
+/// repeat the call).
+///
+/// Returns a new handle; free it with `ssh_channel_free`.
+/// Thread safety: any thread.
+///
+/// # Safety
+/// `t` must be NULL or a live `ssh_transport`; the strings NUL-terminated.
+#[no_mangle]
+pub unsafe extern "C" fn ssh_transport_open_direct_tcpip(
+    t: *mut ssh_transport,
+    host: *const c_char,
+    port: u32,
+    origin_host: *const c_char,
+    origin_port: u32,
+) -> *mut ssh_channel {
+    ffi! {
+        let null = std::ptr::null_mut();
+        // SAFETY: per the contract above.
+        let t = try_arg!(unsafe { borrow::<ssh_transport>(t, "transport") }, null);
+        // SAFETY: per the contract above.
+        let host = try_arg!(unsafe { str_arg(host, "host") }, null);
+        // SAFETY: per the contract above.
+        let origin = try_arg!(unsafe { str_arg(origin_host, "origin_host") }, null);
+        let channel = try_arg!(t.open_direct_tcpip((host, port), (origin, origin_port)), null);
+        to_handle::<ssh_channel>(channel)
+    }
+}
+
+/// Client: asks the server to listen on `address`:`port` (port 0: one it chooses) and
+/// forward each connection there (ssh -R); each arrives as a channel from
+/// `ssh_transport_accept`. Writes the port the server listens on into `*out_port`.
+/// `SSH_ERR_REFUSED` when the server declines.
+///
+/// Borrowed: nothing is kept.
+/// Thread safety: any thread.
+///
+/// # Safety
+/// `t` must be NULL or a live `ssh_transport`; `address` NUL-terminated; `out_port` NULL or
+/// writable.
+#[no_mangle]
+pub unsafe extern "C" fn ssh_transport_request_port_forward(
+    t: *mut ssh_transport,
+    address: *const c_char,
+    port: u32,
+    out_port: *mut u32,
+) -> c_int {
+    ffi! {
+        // SAFETY: per the contract above.
+        let out = match unsafe { out_arg(out_port, "out_port") } { Ok(o) => o, Err(e) => return fail_with(&e) };
+        // SAFETY: per the contract above.
+        let address = match unsafe { str_arg(address, "address") } { Ok(a) => a, Err(e) => return fail_with(&e) };
+        with_transport(t, |t| {
+            out.write(t.request_port_forward(address, port)?);
+            Ok(())
+        })
+    }
+}
+
+/// Client: stops the forward of `address`:`port`; its connections are refused from now on.
+///
+/// Borrowed: nothing is kept.
+/// Thread safety: any thread.
+///
+/// # Safety
+/// `t` must be NULL or a live `ssh_transport`; `address` NUL-terminated.
+#[no_mangle]
+pub unsafe extern "C" fn ssh_transport_cancel_port_forward(
+    t: *mut ssh_transport,
+    address: *const c_char,
+    port: u32,
+) -> c_int {
+    ffi! {
+        // SAFETY: per the contract above.
+        let address = match unsafe { str_arg(address, "address") } { Ok(a) => a, Err(e) => return fail_with(&e) };
+        with_transport(t, |t| t.cancel_port_forward(address, port))
+    }
+}
+
+/// Server: opens a "forwarded-tcpip" channel to the client for a connection that reached
+/// `address`:`port` (a forward the client asked for in `check_port_forward_request`) from
+/// `origin_host`:`origin_port`. Returns NULL on failure (`SSH_ERR_REFUSED` when the client
+/// declines).
+///
+/// Returns a new handle; free it with `ssh_channel_free`.
+/// Thread safety: any thread, but not inside a callback of the same transport.
+///
+/// # Safety
+/// `t` must be NULL or a live `ssh_transport`; the strings NUL-terminated.
+#[no_mangle]
+pub unsafe extern "C" fn ssh_transport_open_forwarded_tcpip(
+    t: *mut ssh_transport,
+    address: *const c_char,
+    port: u32,
+    origin_host: *const c_char,
+    origin_port: u32,
+) -> *mut ssh_channel {
+    ffi! {
+        let null = std::ptr::null_mut();
+        // SAFETY: per the contract above.
+        let t = try_arg!(unsafe { borrow::<ssh_transport>(t, "transport") }, null);
+        // SAFETY: per the contract above.
+        let address = try_arg!(unsafe { str_arg(address, "address") }, null);
+        // SAFETY: per the contract above.
+        let origin = try_arg!(unsafe { str_arg(origin_host, "origin_host") }, null);
+        let channel = try_arg!(t.open_forwarded_tcpip((address, port), (origin, origin_port)), null);
+        to_handle::<ssh_channel>(channel)
+    }
+}
