@@ -109,9 +109,7 @@ fn every_declaration_is_documented() {
 fn compile_against_header(compiler: &str, flags: &[&str], source_name: &str, source: &str) {
     // A directory per source: tests run in parallel, and one rewriting the header while
     // another's compiler reads it made that compile fail.
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join("header")
-        .join(source_name);
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("header-{source_name}"));
     fs::create_dir_all(&dir).expect("create the scratch directory");
     fs::write(dir.join("sekura.h"), generate()).expect("write the header");
     let path = dir.join(source_name);

@@ -22,6 +22,7 @@
 //! - [`client`]: Sekura's client logged in to an [`Sshd`] or a [`Dropbear`], running commands;
 //!   [`transfer`]: data through `cat` and back, hashed; [`combos`]: algorithm combinations
 //!   forced one at a time, checked in parallel.
+//! - [`driven`]: caller-driven transports run from the test's thread, as an event loop would.
 //!
 //! Peers are never skipped: a missing program fails the test naming the Debian package to
 //! install ([`require_program`]).
@@ -31,6 +32,7 @@
 pub mod agent;
 pub mod client;
 pub mod combos;
+pub mod driven;
 pub mod dropbear;
 pub mod openssh;
 pub mod peer;
