@@ -163,3 +163,26 @@ fn compression_on_a_compressible_stream() {
     assert!(theirs.starts_with(&ours), "{theirs} vs {ours}");
     assert!(renewed);
 }
+
+/// Closing never waits, not even for a server that stopped reading with our data queued:
+/// the writer lingers in the background.
+#[test]
+fn closing_never_waits_for_a_peer_that_stopped_reading() {
+    let sshd = Sshd::start();
+    let t = login(&sshd);
+    let ch = t.open_session().unwrap();
+    ch.exec("sleep 30").unwrap();
+    let stopped = support::descendants(sshd.pid());
+    support::signal(&stopped, "STOP");
+    // Fill the window and the socket buffers; the rest stays queued.
+    ch.set_timeout(Some(Duration::from_millis(500)));
+    let block = vec![0u8; 256 * 1024];
+    while ch.send(&block).is_ok() {}
+    let start = Instant::now();
+    t.close();
+    drop(ch);
+    drop(t);
+    let took = start.elapsed();
+    support::signal(&stopped, "CONT");
+    assert!(took < Duration::from_millis(200), "closing took {took:?}");
+}

@@ -389,8 +389,9 @@ impl Transport {
         self.open_channel("direct-tcpip", extra.as_bytes())
     }
 
-    /// Sends DISCONNECT and closes the stream. Channels become closed. A caller-driven
-    /// transport writes what the stream takes at once and never waits.
+    /// Sends DISCONNECT and closes the stream; never waits. Channels become closed. A
+    /// threaded transport's writer goes on flushing in the background for up to a second;
+    /// a caller-driven one writes what the stream takes at once.
     pub fn close(&self) {
         self.closed.store(true, Ordering::Release);
         let running = self.running.lock().take();
@@ -399,7 +400,7 @@ impl Transport {
                 .shared()
                 .with(|c| c.disconnect(msg::reason::BY_APPLICATION, "closed by application"));
             match running {
-                Running::Threads(mut threads) => threads.stop(Duration::from_secs(1)),
+                Running::Threads(threads) => threads.stop(Duration::from_secs(1)),
                 Running::Caller(driver) => driver.finish(),
             }
         }

@@ -6,7 +6,6 @@
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use super::driver::{ReadSide, ReadStep, WriteSide, READ_BACKLOG_LIMIT};
@@ -21,47 +20,36 @@ const BACKLOG_WAKEUP: Duration = Duration::from_secs(1);
 /// How long the writer waits for a full stream before checking whether it should stop.
 const WRITE_WAIT_SLICE: Duration = Duration::from_millis(100);
 
-/// The two running I/O threads of one transport.
+/// The two running I/O threads of one transport. They hold the connection until they
+/// end, so nothing waits for them: stopping never blocks.
 pub(super) struct Threads {
     pub shared: Arc<Shared>,
-    handles: Vec<JoinHandle<()>>,
 }
 
 impl Threads {
     /// Starts the threads; a server connection's decisions go to `server`, on the reader.
     pub fn start(shared: Arc<Shared>, server: Option<ServerSide>) -> Result<Threads> {
-        let reader = {
+        {
             let shared = Arc::clone(&shared);
             std::thread::Builder::new()
                 .name("sekura-read".into())
-                .spawn(move || read_loop(&shared, server.as_ref()))?
-        };
-        let writer = {
+                .spawn(move || read_loop(&shared, server.as_ref()))?;
+        }
+        {
             let shared = Arc::clone(&shared);
             std::thread::Builder::new()
                 .name("sekura-write".into())
-                .spawn(move || write_loop(&shared))?
-        };
-        shared.writer_wake.notify_one();
-        Ok(Threads {
-            shared,
-            handles: vec![reader, writer],
-        })
-    }
-
-    /// Stops the threads: the writer flushes what is queued, bounded by `linger`, and no
-    /// callback runs once this returns.
-    pub fn stop(&mut self, linger: Duration) {
-        self.shared.shutdown(linger);
-        for t in self.handles.drain(..) {
-            let _ = t.join();
+                .spawn(move || write_loop(&shared))?;
         }
+        shared.writer_wake.notify_one();
+        Ok(Threads { shared })
     }
-}
 
-impl Drop for Threads {
-    fn drop(&mut self) {
-        self.stop(Duration::from_millis(200));
+    /// Tells the threads to stop, without waiting for them: the reader ends at once (after
+    /// the server decision it may be running), the writer once what is queued has gone out
+    /// or `linger` has passed. The stream closes when both have let go of it.
+    pub fn stop(&self, linger: Duration) {
+        self.shared.shutdown(linger);
     }
 }
 
