@@ -4,6 +4,7 @@
 
 mod agent;
 pub(crate) mod boundary;
+mod callback_handler;
 mod channel;
 mod channel_buffering;
 mod channel_session;
@@ -15,7 +16,6 @@ mod pkey;
 pub mod result;
 mod server;
 mod server_callbacks;
-mod server_handler;
 mod transport;
 mod transport_driven;
 mod transport_upkeep;

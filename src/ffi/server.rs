@@ -9,11 +9,11 @@ use std::time::Duration;
 use super::boundary::{
     borrow, fail, fail_with, ffi, out_arg, slice_arg, str_arg, to_code, to_handle, try_arg,
 };
+use super::callback_handler::CallbackHandler;
 use super::channel::ssh_channel;
 use super::pkey::{public_key_handle, ssh_pkey};
 use super::result::*;
 use super::server_callbacks::{ssh_global_reply, ssh_kbdint_query, ssh_server_callbacks};
-use super::server_handler::CallbackHandler;
 use super::transport::{ssh_transport, with_transport};
 use crate::transport::Channel;
 use crate::Error;

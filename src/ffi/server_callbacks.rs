@@ -1,6 +1,6 @@
 //! `ssh_server_callbacks`: Paramiko's ServerInterface as a C struct of nullable function
 //! pointers, the context structs they receive and their result constants. The handler that
-//! calls them is in `server_handler`.
+//! calls them is in `callback_handler`.
 
 use std::ffi::{c_char, c_int, c_void};
 

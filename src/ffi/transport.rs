@@ -11,10 +11,10 @@ use super::boundary::{
     borrow, fail, fail_with, ffi, free_handle, out_arg, str_arg, to_c_string, to_code, to_handle,
     try_arg, Castable, Opaque,
 };
+use super::callback_handler::CallbackHandler;
 use super::channel::ssh_channel;
 use super::pkey::{public_key_handle, ssh_pkey};
 use super::result::*;
-use super::server_handler::CallbackHandler;
 use crate::proto::InfoRequest;
 use crate::transport::{ByteStream, Transport};
 use crate::Error;

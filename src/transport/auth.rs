@@ -3,7 +3,7 @@
 //! a caller-driven transport returns "would block" and resumes on the repeated call.
 
 use super::in_flight::InFlight;
-use super::io::Shared;
+use super::shared_connection::SharedConnection;
 use super::{AuthDenied, Transport};
 use crate::agent::Agent;
 use crate::keys::{Certificate, PrivateKey, PublicKey};
@@ -39,7 +39,7 @@ impl Transport {
     fn authenticate_by(
         &self,
         agent_identity: Option<usize>,
-        send: impl FnOnce(&Shared) -> Result<()>,
+        send: impl FnOnce(&SharedConnection) -> Result<()>,
         on_info: impl FnMut(&InfoRequest) -> Option<Vec<String>>,
     ) -> Result<()> {
         let shared = self.shared()?;
@@ -56,7 +56,7 @@ impl Transport {
     /// Waits for the server's verdict; `on_info` answers keyboard-interactive rounds.
     fn await_auth_result(
         &self,
-        shared: &Shared,
+        shared: &SharedConnection,
         mut on_info: impl FnMut(&InfoRequest) -> Option<Vec<String>>,
     ) -> Result<()> {
         loop {
@@ -133,7 +133,7 @@ impl Transport {
         key: &PublicKey,
         sign: impl FnOnce(&str, &[u8]) -> Result<Vec<u8>>,
     ) -> Result<()> {
-        let send = |shared: &Shared| {
+        let send = |shared: &SharedConnection| {
             let signing = shared.with(|c| c.publickey_to_sign(user, key))?;
             let signature = sign(signing.algorithm, &signing.data)?;
             shared.with(|c| {
@@ -154,7 +154,7 @@ impl Transport {
         if cert.public_key() != &key.public_key() {
             return Err(Error::invalid_arg("the certificate is not for this key"));
         }
-        let send = |shared: &Shared| {
+        let send = |shared: &SharedConnection| {
             let (cert_algorithm, data, signature_algorithm) = shared.with(|c| {
                 let wanted = c.signature_algorithm(cert.public_key());
                 let pairs = cert.signature_algorithms(true);
@@ -218,7 +218,7 @@ impl Transport {
             .unwrap_or_else(|| Error::new(ErrorKind::AuthDenied, "no agent identity was accepted")))
     }
 
-    fn await_service(&self, shared: &Shared) -> Result<()> {
+    fn await_service(&self, shared: &SharedConnection) -> Result<()> {
         shared.wait(self.timeout(), "the server to accept authentication", |c| {
             (*c.auth_status() != AuthStatus::AwaitingService).then_some(Ok(()))
         })
@@ -231,7 +231,7 @@ impl Transport {
         user: &str,
         answer: impl FnMut(&InfoRequest) -> Option<Vec<String>>,
     ) -> Result<()> {
-        let send = |shared: &Shared| shared.with(|c| c.auth_keyboard_interactive(user));
+        let send = |shared: &SharedConnection| shared.with(|c| c.auth_keyboard_interactive(user));
         self.authenticate_by(None, send, answer)
     }
 }

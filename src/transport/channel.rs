@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 
-use super::io::{Shared, SEND_QUEUE_LIMIT};
+use super::shared_connection::{SharedConnection, SEND_QUEUE_LIMIT};
 use crate::proto::{Awaited, ChannelId, ChannelState, Connection, ExitStatus, StderrMode, Stream};
 use crate::wire::Writer;
 use crate::{Error, ErrorKind, Result};
@@ -17,7 +17,7 @@ const EXTENDED_STDERR: u32 = 1;
 ///
 /// Thread safety: all methods take `&self`; one thread may read while another writes.
 pub struct Channel {
-    shared: Arc<Shared>,
+    shared: Arc<SharedConnection>,
     id: ChannelId,
     /// Blocking reads and writes wait this long; `None` forever, zero not at all.
     timeout: Mutex<Option<Duration>>,
@@ -30,7 +30,11 @@ pub struct Channel {
 impl Channel {
     /// Sends the open request for a channel of `kind`; the channel is counted as held until
     /// [`Self::finish_open`] hands it over or gives up.
-    pub(super) fn begin_open(shared: &Shared, kind: &str, extra: &[u8]) -> Result<ChannelId> {
+    pub(super) fn begin_open(
+        shared: &SharedConnection,
+        kind: &str,
+        extra: &[u8],
+    ) -> Result<ChannelId> {
         shared.with(|c| {
             let id = c.open_channel_of(kind, extra)?;
             c.channel_retain(id);
@@ -41,7 +45,7 @@ impl Channel {
     /// Waits for the peer's answer to opening `id`. "Would block" keeps the channel for
     /// the repeated call; any other failure lets it go.
     pub(super) fn finish_open(
-        shared: Arc<Shared>,
+        shared: Arc<SharedConnection>,
         id: ChannelId,
         timeout: Option<Duration>,
         kind: &str,
@@ -78,13 +82,21 @@ impl Channel {
     }
 
     /// A handle on channel `id`, counted so that the channel lives as long as a handle does.
-    pub(super) fn attach(shared: Arc<Shared>, id: ChannelId, timeout: Option<Duration>) -> Channel {
+    pub(super) fn attach(
+        shared: Arc<SharedConnection>,
+        id: ChannelId,
+        timeout: Option<Duration>,
+    ) -> Channel {
         shared.with(|c| c.channel_retain(id));
         Channel::adopt(shared, id, timeout)
     }
 
     /// A handle taking over a count already made for it (a server's accepted channel).
-    pub(super) fn adopt(shared: Arc<Shared>, id: ChannelId, timeout: Option<Duration>) -> Channel {
+    pub(super) fn adopt(
+        shared: Arc<SharedConnection>,
+        id: ChannelId,
+        timeout: Option<Duration>,
+    ) -> Channel {
         Channel {
             shared,
             id,

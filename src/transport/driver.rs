@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
-use super::io::Shared;
-use super::server_dispatch::ServerSide;
+use super::server_dispatch::ServerDecisions;
+use super::shared_connection::SharedConnection;
 use super::stream::Received;
 use crate::proto::{Connection, MAX_PACKET_LEN};
 use crate::{Error, ErrorKind, Result};
@@ -22,7 +22,7 @@ const INITIAL_READ_BUFFER: usize = 16 * 1024;
 const LARGEST_READ_BUFFER: usize = 256 * 1024 + MAX_PACKET_LEN + 64;
 /// Unsent bytes past which the connection stops reading: a peer that sends requests but
 /// does not read our answers (OpenSSH CVE-2025-26466) then only fills its own buffers.
-pub(super) const READ_BACKLOG_LIMIT: usize = 4 * super::io::SEND_QUEUE_LIMIT;
+pub(super) const READ_BACKLOG_LIMIT: usize = 4 * super::shared_connection::SEND_QUEUE_LIMIT;
 /// Bytes one [`CallerDriven::process`] reads at most, so that a peer flooding one
 /// connection cannot starve the others of an event loop.
 const READ_PER_PROCESS: usize = 1024 * 1024;
@@ -54,7 +54,11 @@ impl ReadSide {
 
     /// Reads what the stream holds now and handles it, the decisions a server owes
     /// included.
-    pub fn step(&mut self, shared: &Arc<Shared>, server: Option<&ServerSide>) -> ReadStep {
+    pub fn step(
+        &mut self,
+        shared: &Arc<SharedConnection>,
+        server: Option<&ServerDecisions>,
+    ) -> ReadStep {
         if self.filled == self.buf.len() {
             // A packet longer than the buffer: make room for it.
             self.grow();
@@ -91,7 +95,11 @@ impl ReadSide {
     /// Handles the buffered bytes. A server's connection stops at each decision it needs;
     /// the handler answers, then the rest is handled before anything more is read, so
     /// answers keep the client's order. False once the connection failed.
-    fn dispatch(&mut self, shared: &Arc<Shared>, server: Option<&ServerSide>) -> bool {
+    fn dispatch(
+        &mut self,
+        shared: &Arc<SharedConnection>,
+        server: Option<&ServerDecisions>,
+    ) -> bool {
         loop {
             let (result, event) = shared.with(|conn| {
                 let r =
@@ -134,7 +142,7 @@ pub(super) struct WriteSide {
 
 impl WriteSide {
     /// Writes queued output until all of it is out (true) or the stream is full (false).
-    pub fn flush(&mut self, shared: &Shared) -> std::io::Result<bool> {
+    pub fn flush(&mut self, shared: &SharedConnection) -> std::io::Result<bool> {
         loop {
             if self.written == self.out.len() {
                 self.written = 0;
@@ -171,15 +179,15 @@ pub struct Wanted {
 /// A connection driven by the caller's loop: no threads; decisions and callbacks run inside
 /// [`Self::process`], on the caller's thread.
 pub(super) struct CallerDriven {
-    pub shared: Arc<Shared>,
+    pub shared: Arc<SharedConnection>,
     sides: Mutex<(ReadSide, WriteSide)>,
-    server: Option<ServerSide>,
+    server: Option<ServerDecisions>,
     /// Set when a process call stopped reading at its limit with input left.
     more_input: Mutex<bool>,
 }
 
 impl CallerDriven {
-    pub fn new(shared: Arc<Shared>, server: Option<ServerSide>) -> CallerDriven {
+    pub fn new(shared: Arc<SharedConnection>, server: Option<ServerDecisions>) -> CallerDriven {
         CallerDriven {
             shared,
             sides: Mutex::new((ReadSide::new(), WriteSide::default())),
@@ -257,7 +265,7 @@ impl CallerDriven {
 }
 
 /// Flushes; a failed write ends the connection, and what it held is dropped.
-fn flush_or_end(shared: &Shared, writer: &mut WriteSide) {
+fn flush_or_end(shared: &SharedConnection, writer: &mut WriteSide) {
     if writer.flush(shared).is_err() {
         *writer = WriteSide::default();
         shared.with(Connection::handle_eof);

@@ -7,12 +7,12 @@ mod channel;
 mod driver;
 mod forwarding;
 mod in_flight;
-mod io;
 mod readiness;
 mod server;
 mod server_dispatch;
 pub mod server_handler;
 mod session;
+mod shared_connection;
 mod stream;
 mod threads;
 mod upkeep;
@@ -41,8 +41,8 @@ use crate::proto::{msg, AlgorithmKind, Connection, Preferences};
 use crate::{Error, ErrorKind, Result};
 use driver::CallerDriven;
 use in_flight::{InFlight, InFlightSlot};
-use io::Shared;
-use server_dispatch::ServerSide;
+use server_dispatch::ServerDecisions;
+use shared_connection::SharedConnection;
 use threads::Threads;
 
 /// How long blocking transport calls wait unless told otherwise.
@@ -84,7 +84,7 @@ enum Running {
 }
 
 impl Running {
-    fn shared(&self) -> &Arc<Shared> {
+    fn shared(&self) -> &Arc<SharedConnection> {
         match self {
             Running::Threads(t) => &t.shared,
             Running::Caller(c) => &c.shared,
@@ -198,7 +198,7 @@ impl Transport {
         self.preferences.lock().get(kind).to_vec()
     }
 
-    fn shared(&self) -> Result<Arc<Shared>> {
+    fn shared(&self) -> Result<Arc<SharedConnection>> {
         if self.closed.load(Ordering::Acquire) {
             return Err(Error::new(ErrorKind::Closed, "the transport is closed"));
         }
@@ -228,13 +228,13 @@ impl Transport {
     }
 
     /// Starts driving `conn` over the stream, with threads or for the caller's loop.
-    fn begin(&self, conn: Connection, server: Option<ServerSide>) -> Result<()> {
+    fn begin(&self, conn: Connection, server: Option<ServerDecisions>) -> Result<()> {
         let stream = self
             .stream
             .lock()
             .take()
             .ok_or_else(|| Error::new(ErrorKind::State, "the transport was already started"))?;
-        let shared = Arc::new(Shared::new(
+        let shared = Arc::new(SharedConnection::new(
             conn,
             stream.into_io()?,
             self.log_name.lock().clone(),

@@ -14,7 +14,7 @@ use crate::proto::{ChannelId, Connection};
 use crate::{Error, ErrorKind, Result};
 
 /// One channel's pipe, and whether a byte sits in it.
-struct Signal {
+struct ReadinessPipe {
     read: OwnedFd,
     write: OwnedFd,
     raised: bool,
@@ -23,7 +23,7 @@ struct Signal {
 /// The pipes of a transport's channels.
 #[derive(Default)]
 pub(super) struct Readiness {
-    signals: Mutex<HashMap<ChannelId, Signal>>,
+    signals: Mutex<HashMap<ChannelId, ReadinessPipe>>,
 }
 
 impl Readiness {
@@ -32,7 +32,7 @@ impl Readiness {
         let mut signals = self.signals.lock();
         let signal = match signals.entry(id) {
             Entry::Occupied(e) => e.into_mut(),
-            Entry::Vacant(e) => e.insert(Signal::new()?),
+            Entry::Vacant(e) => e.insert(ReadinessPipe::new()?),
         };
         signal.set(readable(conn, id));
         Ok(signal.read.as_raw_fd())
@@ -57,8 +57,8 @@ fn readable(conn: &Connection, id: ChannelId) -> bool {
     conn.error().is_some() || conn.channel(id).is_none_or(|c| c.has_news())
 }
 
-impl Signal {
-    fn new() -> Result<Signal> {
+impl ReadinessPipe {
+    fn new() -> Result<ReadinessPipe> {
         let mut fds = [0 as libc::c_int; 2];
         // SAFETY: `fds` has room for the two descriptors pipe2 writes.
         let rc = unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_NONBLOCK | libc::O_CLOEXEC) };
@@ -73,7 +73,7 @@ impl Signal {
         }
         // SAFETY: pipe2 succeeded, so both descriptors are open and owned by nobody else.
         let (read, write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
-        Ok(Signal {
+        Ok(ReadinessPipe {
             read,
             write,
             raised: false,

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::in_flight::InFlight;
-use super::server_dispatch::ServerSide;
+use super::server_dispatch::ServerDecisions;
 use super::server_handler::ServerHandler;
 use super::{Channel, Transport};
 use crate::crypto::kex::parse_moduli;
@@ -129,7 +129,7 @@ impl Transport {
         conn.set_max_auth_tries(max_tries);
         conn.set_login_deadline(grace.map(|g| Instant::now() + g));
         conn.set_banner(handler.banner());
-        let server = ServerSide {
+        let server = ServerDecisions {
             handler,
             subsystems: Arc::clone(&self.subsystems),
             timeout: self.timeout(),

@@ -10,9 +10,9 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 
-use super::io::Shared;
 use super::server::SubsystemHandler;
 use super::server_handler::{InteractiveResult, ServerHandler};
+use super::shared_connection::SharedConnection;
 use super::Channel;
 use crate::log::{self, Level};
 use crate::proto::msg;
@@ -26,17 +26,17 @@ use crate::Result;
 pub(super) type Subsystems = Arc<Mutex<HashMap<String, SubsystemHandler>>>;
 
 /// What the reader thread of a server transport decides with.
-pub(super) struct ServerSide {
+pub(super) struct ServerDecisions {
     pub handler: Arc<dyn ServerHandler>,
     pub subsystems: Subsystems,
     /// The timeout given to channel handles made here (subsystem threads).
     pub timeout: Option<Duration>,
 }
 
-impl ServerSide {
+impl ServerDecisions {
     /// Asks the handler about `event` and hands the answer to the connection. A handler that
     /// panics ends this connection, never the process.
-    pub fn decide(&self, shared: &Arc<Shared>, event: ServerEvent) {
+    pub fn decide(&self, shared: &Arc<SharedConnection>, event: ServerEvent) {
         let outcome = catch_unwind(AssertUnwindSafe(|| self.answer(shared, event)));
         let failure = match outcome {
             Ok(Ok(())) => return,
@@ -47,7 +47,7 @@ impl ServerSide {
         shared.with(|c| c.disconnect(msg::reason::BY_APPLICATION, "internal error"));
     }
 
-    fn answer(&self, shared: &Arc<Shared>, event: ServerEvent) -> Result<()> {
+    fn answer(&self, shared: &Arc<SharedConnection>, event: ServerEvent) -> Result<()> {
         let h = self.handler.as_ref();
         match event {
             ServerEvent::Auth { user, request } => {
@@ -101,7 +101,7 @@ impl ServerSide {
     /// Runs a subsystem handler on its own thread; the channel closes when it returns.
     fn start_subsystem(
         &self,
-        shared: &Arc<Shared>,
+        shared: &Arc<SharedConnection>,
         id: ChannelId,
         name: String,
         run: SubsystemHandler,

@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::driver::{ReadSide, ReadStep, WriteSide, READ_BACKLOG_LIMIT};
-use super::io::Shared;
-use super::server_dispatch::ServerSide;
+use super::server_dispatch::ServerDecisions;
+use super::shared_connection::SharedConnection;
 use super::stream::Wait;
 use crate::proto::Connection;
 use crate::Result;
@@ -23,12 +23,15 @@ const WRITE_WAIT_SLICE: Duration = Duration::from_millis(100);
 /// The two running I/O threads of one transport. They hold the connection until they
 /// end, so nothing waits for them: stopping never blocks.
 pub(super) struct Threads {
-    pub shared: Arc<Shared>,
+    pub shared: Arc<SharedConnection>,
 }
 
 impl Threads {
     /// Starts the threads; a server connection's decisions go to `server`, on the reader.
-    pub fn start(shared: Arc<Shared>, server: Option<ServerSide>) -> Result<Threads> {
+    pub fn start(
+        shared: Arc<SharedConnection>,
+        server: Option<ServerDecisions>,
+    ) -> Result<Threads> {
         {
             let shared = Arc::clone(&shared);
             std::thread::Builder::new()
@@ -53,7 +56,7 @@ impl Threads {
     }
 }
 
-fn read_loop(shared: &Arc<Shared>, server: Option<&ServerSide>) {
+fn read_loop(shared: &Arc<SharedConnection>, server: Option<&ServerDecisions>) {
     let mut reader = ReadSide::new();
     while wait_for_backlog(shared) {
         match shared.io.wait_readable(next_wakeup(shared)) {
@@ -83,7 +86,7 @@ fn read_loop(shared: &Arc<Shared>, server: Option<&ServerSide>) {
 /// Waits while the peer leaves more than [`READ_BACKLOG_LIMIT`] of our output unread,
 /// keeping the timers running (a client stuck this way still meets the login grace time);
 /// false once the connection has failed or the transport stopped.
-fn wait_for_backlog(shared: &Shared) -> bool {
+fn wait_for_backlog(shared: &SharedConnection) -> bool {
     let mut conn = shared.state.lock();
     while conn.outbound_backlog() > READ_BACKLOG_LIMIT
         && conn.error().is_none()
@@ -99,7 +102,7 @@ fn wait_for_backlog(shared: &Shared) -> bool {
 /// How long the reader may block before the connection's next timer: forever when none is
 /// set, so an idle connection does no periodic work. Timers configured but not yet running
 /// start now; an application thread that changes them nudges the reader.
-fn next_wakeup(shared: &Shared) -> Option<Duration> {
+fn next_wakeup(shared: &SharedConnection) -> Option<Duration> {
     let now = Instant::now();
     let (unarmed, deadline) = {
         let conn = shared.state.lock();
@@ -119,7 +122,7 @@ fn next_wakeup(shared: &Shared) -> Option<Duration> {
     })
 }
 
-fn write_loop(shared: &Shared) {
+fn write_loop(shared: &SharedConnection) {
     let mut writer = WriteSide::default();
     loop {
         match writer.flush(shared) {

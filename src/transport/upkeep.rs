@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use super::in_flight::InFlight;
-use super::io::Shared;
+use super::shared_connection::SharedConnection;
 use super::Transport;
 use crate::proto::{msg, AlgorithmKind};
 use crate::{Error, ErrorKind, Result};
@@ -93,7 +93,7 @@ impl Transport {
     /// makes.
     pub(super) fn global_request_id(
         &self,
-        shared: &Shared,
+        shared: &SharedConnection,
         send: impl FnOnce(&mut crate::proto::Connection) -> Result<u64>,
     ) -> Result<u64> {
         match self
@@ -109,7 +109,7 @@ impl Transport {
     /// otherwise. A caller-driven transport resumes the wait on the repeated call.
     pub(super) fn await_global_reply(
         &self,
-        shared: &Shared,
+        shared: &SharedConnection,
         id: u64,
         name: &str,
     ) -> Result<Vec<u8>> {

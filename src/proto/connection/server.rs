@@ -278,15 +278,15 @@ impl Connection {
     fn on_channel_open(&mut self, payload: &[u8]) -> Result<()> {
         let mut r = Reader::new(payload);
         r.u8("message number")?;
-        let kind = text(r.string("channel type")?);
+        let kind = lossy_utf8(r.string("channel type")?);
         let sender = r.u32("sender channel")?;
         let window = r.u32("initial window size")?;
         let max_packet = r.u32("maximum packet size")?;
         let direct_tcpip = match kind.as_str() {
             "direct-tcpip" => Some(DirectTcpip {
-                host: text(r.string("host to connect")?),
+                host: lossy_utf8(r.string("host to connect")?),
                 port: r.u32("port to connect")?,
-                origin_host: text(r.string("originator address")?),
+                origin_host: lossy_utf8(r.string("originator address")?),
                 origin_port: r.u32("originator port")?,
             }),
             _ => None,
@@ -366,7 +366,7 @@ impl Connection {
         }
         let request = match kind {
             b"pty-req" => Some(SessionRequest::Pty(PtyRequest {
-                term: text(r.string("terminal type")?),
+                term: lossy_utf8(r.string("terminal type")?),
                 width_chars: r.u32("terminal width")?,
                 height_rows: r.u32("terminal height")?,
                 width_pixels: r.u32("terminal pixel width")?,
@@ -375,9 +375,11 @@ impl Connection {
             })),
             b"shell" => Some(SessionRequest::Shell),
             b"exec" => Some(SessionRequest::Exec(r.string("command")?.to_vec())),
-            b"subsystem" => Some(SessionRequest::Subsystem(text(r.string("subsystem")?))),
+            b"subsystem" => Some(SessionRequest::Subsystem(lossy_utf8(
+                r.string("subsystem")?,
+            ))),
             b"env" => Some(SessionRequest::Env {
-                name: text(r.string("variable name")?),
+                name: lossy_utf8(r.string("variable name")?),
                 value: r.string("variable value")?.to_vec(),
             }),
             b"window-change" => Some(SessionRequest::WindowChange(WindowChange {
@@ -388,8 +390,8 @@ impl Connection {
             })),
             b"x11-req" => Some(SessionRequest::X11(X11Request {
                 single_connection: r.bool("single connection")?,
-                auth_protocol: text(r.string("X11 authentication protocol")?),
-                auth_cookie: text(r.string("X11 authentication cookie")?),
+                auth_protocol: lossy_utf8(r.string("X11 authentication protocol")?),
+                auth_cookie: lossy_utf8(r.string("X11 authentication cookie")?),
                 screen: r.u32("X11 screen number")?,
             })),
             b"auth-agent-req@openssh.com" => Some(SessionRequest::ForwardAgent),
@@ -407,7 +409,7 @@ impl Connection {
             _ => None,
         };
         let Some(request) = request else {
-            let name = text(kind);
+            let name = lossy_utf8(kind);
             self.log(Level::Debug, || format!("refusing channel request {name}"));
             if want_reply {
                 if let Some(p) = self.channels.request_reply(channel, false) {
@@ -481,11 +483,11 @@ impl Connection {
         let want_reply = r.bool("want reply")?;
         let request = match name {
             b"tcpip-forward" => GlobalRequest::PortForward {
-                address: text(r.string("address to bind")?),
+                address: lossy_utf8(r.string("address to bind")?),
                 port: r.u32("port to bind")?,
             },
             b"cancel-tcpip-forward" => GlobalRequest::CancelPortForward {
-                address: text(r.string("address to bind")?),
+                address: lossy_utf8(r.string("address to bind")?),
                 port: r.u32("port to bind")?,
             },
             b"no-more-sessions@openssh.com" => {
@@ -503,7 +505,7 @@ impl Connection {
                 return Ok(());
             }
             _ => GlobalRequest::Other {
-                name: text(name),
+                name: lossy_utf8(name),
                 data: r.remaining().to_vec(),
             },
         };
@@ -547,6 +549,6 @@ fn not_server() -> Error {
 }
 
 /// Peer-supplied text for the application: invalid UTF-8 is replaced, never trusted.
-pub(super) fn text(bytes: &[u8]) -> String {
+pub(super) fn lossy_utf8(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }

@@ -7,7 +7,7 @@ use zeroize::Zeroizing;
 use super::super::msg;
 use super::super::server::{AuthAnswer, AuthRequest, AuthResult, InteractiveQuery, ServerEvent};
 use super::super::userauth::publickey_signed_data;
-use super::server::{text, Pending};
+use super::server::{lossy_utf8, Pending};
 use super::Connection;
 use crate::keys::PublicKey;
 use crate::log::Level;
@@ -107,7 +107,7 @@ impl Connection {
         if service != b"ssh-connection" {
             return Err(Error::protocol(format!(
                 "authentication for unknown service {}",
-                text(service)
+                lossy_utf8(service)
             )));
         }
         let state = self.server_state()?;
@@ -129,13 +129,13 @@ impl Connection {
             }
             b"password" => {
                 let change = r.bool("password change flag")?;
-                let password = Zeroizing::new(text(r.string("password")?));
+                let password = Zeroizing::new(lossy_utf8(r.string("password")?));
                 (!change).then_some((AuthRequest::Password(password), PendingAuth::Password))
             }
             b"publickey" => self.publickey_request(&user, &mut r)?,
             b"keyboard-interactive" => {
                 r.string("language tag")?;
-                let submethods = text(r.string("submethods")?);
+                let submethods = lossy_utf8(r.string("submethods")?);
                 Some((
                     AuthRequest::KeyboardInteractive { submethods },
                     PendingAuth::Interactive,
@@ -148,7 +148,7 @@ impl Connection {
                 self.raise(ServerEvent::Auth { user, request }, Pending::Auth(pending))
             }
             None => {
-                let method = text(method);
+                let method = lossy_utf8(method);
                 self.log(Level::Info, || format!("refusing {method} for {user}"));
                 let methods = self.last_methods();
                 self.refuse_auth(&methods, true)
@@ -164,7 +164,7 @@ impl Connection {
         r: &mut Reader<'_>,
     ) -> Result<Option<(AuthRequest, PendingAuth)>> {
         let signed = r.bool("publickey signature flag")?;
-        let algorithm = text(r.string("public key algorithm")?);
+        let algorithm = lossy_utf8(r.string("public key algorithm")?);
         let blob = r.string("public key blob")?.to_vec();
         let accepted = self
             .server
@@ -222,7 +222,7 @@ impl Connection {
         // in a freed buffer.
         let mut answers = Zeroizing::new(Vec::with_capacity(count as usize));
         for _ in 0..count {
-            answers.push(text(r.string("response")?));
+            answers.push(lossy_utf8(r.string("response")?));
         }
         state.auth.stage = Stage::Ready;
         let user = state.auth.username.clone().unwrap_or_default();

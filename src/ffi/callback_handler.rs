@@ -50,7 +50,7 @@ impl Drop for CallbackHandler {
 
 /// A text argument for C, or None when it holds a NUL byte: C would see only part of it, so
 /// such a request gets the default answer (a refusal) without asking.
-fn text(s: &str) -> Option<CString> {
+fn c_text(s: &str) -> Option<CString> {
     CString::new(s).ok()
 }
 
@@ -196,7 +196,7 @@ impl CallbackHandler {
 
 impl ServerHandler for CallbackHandler {
     fn allowed_auths(&self, user: &str) -> String {
-        let (Some(f), Some(c_user)) = (self.cb.get_allowed_auths, text(user)) else {
+        let (Some(f), Some(c_user)) = (self.cb.get_allowed_auths, c_text(user)) else {
             return Defaults.allowed_auths(user);
         };
         // SAFETY: the params are valid during the call; the result is read at once, as the
@@ -206,7 +206,7 @@ impl ServerHandler for CallbackHandler {
     }
 
     fn check_auth_none(&self, user: &str) -> AuthResult {
-        let (Some(f), Some(c_user)) = (self.cb.check_auth_none, text(user)) else {
+        let (Some(f), Some(c_user)) = (self.cb.check_auth_none, c_text(user)) else {
             return Defaults.check_auth_none(user);
         };
         self.ask_auth(f, &auth_params(&c_user))
@@ -215,7 +215,7 @@ impl ServerHandler for CallbackHandler {
     fn check_auth_password(&self, user: &str, password: &str) -> AuthResult {
         let (Some(f), Some(c_user), Some(c_password)) = (
             self.cb.check_auth_password,
-            text(user),
+            c_text(user),
             secret_text(password),
         ) else {
             return Defaults.check_auth_password(user, password);
@@ -233,7 +233,7 @@ impl ServerHandler for CallbackHandler {
         key: &PublicKey,
         signature_verified: bool,
     ) -> AuthResult {
-        let (Some(f), Some(c_user)) = (self.cb.check_auth_publickey, text(user)) else {
+        let (Some(f), Some(c_user)) = (self.cb.check_auth_publickey, c_text(user)) else {
             return Defaults.check_auth_publickey(user, key, signature_verified);
         };
         let handle = Pkey {
@@ -250,9 +250,11 @@ impl ServerHandler for CallbackHandler {
     }
 
     fn check_auth_interactive(&self, user: &str, submethods: &str) -> InteractiveResult {
-        let (Some(f), Some(c_user), Some(c_submethods)) =
-            (self.cb.check_auth_interactive, text(user), text(submethods))
-        else {
+        let (Some(f), Some(c_user), Some(c_submethods)) = (
+            self.cb.check_auth_interactive,
+            c_text(user),
+            c_text(submethods),
+        ) else {
             return Defaults.check_auth_interactive(user, submethods);
         };
         let params = ssh_server_auth_params {
@@ -267,7 +269,7 @@ impl ServerHandler for CallbackHandler {
             answers.iter().map(|a| secret_text(a)).collect();
         let (Some(f), Some(c_user), Some(c_answers)) = (
             self.cb.check_auth_interactive_response,
-            text(user),
+            c_text(user),
             c_answers,
         ) else {
             return Defaults.check_auth_interactive_response(user, answers);
@@ -285,7 +287,7 @@ impl ServerHandler for CallbackHandler {
     }
 
     fn check_channel_request(&self, kind: &str, channel: ChannelId) -> OpenResult {
-        let (Some(f), Some(c_kind)) = (self.cb.check_channel_request, text(kind)) else {
+        let (Some(f), Some(c_kind)) = (self.cb.check_channel_request, c_text(kind)) else {
             return Defaults.check_channel_request(kind, channel);
         };
         let params = ssh_server_open_params {
@@ -306,8 +308,8 @@ impl ServerHandler for CallbackHandler {
     ) -> OpenResult {
         let (Some(f), Some(host), Some(origin)) = (
             self.cb.check_channel_direct_tcpip_request,
-            text(&request.host),
-            text(&request.origin_host),
+            c_text(&request.host),
+            c_text(&request.origin_host),
         ) else {
             return Defaults.check_channel_direct_tcpip_request(channel, request);
         };
@@ -343,7 +345,7 @@ impl ServerHandler for CallbackHandler {
     }
 
     fn check_channel_pty_request(&self, channel: ChannelId, pty: &PtyRequest) -> bool {
-        let (Some(f), Some(term)) = (self.cb.check_channel_pty_request, text(&pty.term)) else {
+        let (Some(f), Some(term)) = (self.cb.check_channel_pty_request, c_text(&pty.term)) else {
             return Defaults.check_channel_pty_request(channel, pty);
         };
         let size = WindowChange {
@@ -362,7 +364,8 @@ impl ServerHandler for CallbackHandler {
     }
 
     fn check_channel_subsystem_request(&self, channel: ChannelId, name: &str) -> bool {
-        let (Some(f), Some(c_name)) = (self.cb.check_channel_subsystem_request, text(name)) else {
+        let (Some(f), Some(c_name)) = (self.cb.check_channel_subsystem_request, c_text(name))
+        else {
             return Defaults.check_channel_subsystem_request(channel, name);
         };
         let params = ssh_server_request_params {
@@ -373,7 +376,7 @@ impl ServerHandler for CallbackHandler {
     }
 
     fn check_channel_env_request(&self, channel: ChannelId, name: &str, value: &[u8]) -> bool {
-        let (Some(f), Some(c_name)) = (self.cb.check_channel_env_request, text(name)) else {
+        let (Some(f), Some(c_name)) = (self.cb.check_channel_env_request, c_text(name)) else {
             return Defaults.check_channel_env_request(channel, name, value);
         };
         let c_value = terminated(value);
@@ -396,8 +399,8 @@ impl ServerHandler for CallbackHandler {
     fn check_channel_x11_request(&self, channel: ChannelId, request: &X11Request) -> bool {
         let (Some(f), Some(protocol), Some(cookie)) = (
             self.cb.check_channel_x11_request,
-            text(&request.auth_protocol),
-            text(&request.auth_cookie),
+            c_text(&request.auth_protocol),
+            c_text(&request.auth_cookie),
         ) else {
             return Defaults.check_channel_x11_request(channel, request);
         };
@@ -420,7 +423,8 @@ impl ServerHandler for CallbackHandler {
     }
 
     fn check_port_forward_request(&self, address: &str, port: u32) -> Option<u32> {
-        let (Some(f), Some(c_address)) = (self.cb.check_port_forward_request, text(address)) else {
+        let (Some(f), Some(c_address)) = (self.cb.check_port_forward_request, c_text(address))
+        else {
             return Defaults.check_port_forward_request(address, port);
         };
         let params = global_params(c"tcpip-forward", c_address.as_ptr(), port);
@@ -430,7 +434,7 @@ impl ServerHandler for CallbackHandler {
     }
 
     fn cancel_port_forward_request(&self, address: &str, port: u32) {
-        let (Some(f), Some(c_address)) = (self.cb.cancel_port_forward_request, text(address))
+        let (Some(f), Some(c_address)) = (self.cb.cancel_port_forward_request, c_text(address))
         else {
             return Defaults.cancel_port_forward_request(address, port);
         };
@@ -440,7 +444,7 @@ impl ServerHandler for CallbackHandler {
     }
 
     fn check_global_request(&self, name: &str, data: &[u8]) -> Option<Vec<u8>> {
-        let (Some(f), Some(c_name)) = (self.cb.check_global_request, text(name)) else {
+        let (Some(f), Some(c_name)) = (self.cb.check_global_request, c_text(name)) else {
             return Defaults.check_global_request(name, data);
         };
         let params = ssh_server_global_params {

@@ -18,7 +18,7 @@ use crate::{Error, ErrorKind, Result};
 pub(super) const SEND_QUEUE_LIMIT: usize = 1024 * 1024;
 
 /// State shared by the handles and the two I/O threads.
-pub(super) struct Shared {
+pub(super) struct SharedConnection {
     pub state: Mutex<Connection>,
     /// Signalled whenever the connection state changes (input processed, output drained).
     pub changed: Condvar,
@@ -37,7 +37,7 @@ pub(super) struct Shared {
     pub readiness: Readiness,
 }
 
-impl Shared {
+impl SharedConnection {
     /// Runs `f` on the connection, then wakes the writer for whatever it queued.
     pub fn with<R>(&self, f: impl FnOnce(&mut Connection) -> R) -> R {
         let mut conn = self.state.lock();
@@ -126,8 +126,8 @@ impl Shared {
         log_name: String,
         hexdump: bool,
         caller_driven: bool,
-    ) -> Shared {
-        Shared {
+    ) -> SharedConnection {
+        SharedConnection {
             state: Mutex::new(conn),
             changed: Condvar::new(),
             writer_wake: Condvar::new(),
