@@ -72,6 +72,7 @@ static struct {
     const char *port;
     ssh_pkey *host_keys[MAX_HOST_KEYS];
     int host_key_count;
+    ssh_server_config *server; /* the host keys, shared by every connection */
     ssh_pkey *authorized[MAX_AUTHORIZED];
     int authorized_count;
     const char *password_file;
@@ -223,6 +224,11 @@ static void parse_options(int argc, char **argv)
     }
     if (optind != argc || config.port == NULL || config.host_key_count == 0)
         usage();
+    config.server = ssh_server_config_new();
+    for (int i = 0; i < config.host_key_count; i++)
+        if (config.server == NULL ||
+            ssh_server_config_add_host_key(config.server, config.host_keys[i]) != SSH_OK)
+            die("host key: %s", sekura_last_error());
     snprintf(config.allowed_auths, sizeof config.allowed_auths, "%s%s",
              config.authorized_count > 0 ? "publickey," : "",
              config.password_file != NULL ? "password,keyboard-interactive" : "");
@@ -1096,8 +1102,7 @@ static void admit(int fd)
         free(cl);
         return;
     }
-    for (int i = 0; i < config.host_key_count; i++)
-        ssh_transport_add_server_key(cl->t, config.host_keys[i]);
+    ssh_transport_set_server_config(cl->t, config.server);
 
     pthread_mutex_lock(&clients.lock);
     cl->prev = clients.newest;

@@ -353,6 +353,14 @@ typedef struct ssh_kbdint_query ssh_kbdint_query;
 typedef struct ssh_pkey ssh_pkey;
 
 /**
+ * A server configuration. Changes made after it was given to a transport do not reach
+ * that transport: it keeps the configuration as it was then.
+ *
+ * Thread safety: safe to use from several threads at once.
+ */
+typedef struct ssh_server_config ssh_server_config;
+
+/**
  * One SSH connection (Paramiko's Transport), client or server side.
  *
  * Thread safety: safe to use from several threads at once.
@@ -2186,6 +2194,90 @@ int ssh_kbdint_query_add_prompt(ssh_kbdint_query *query, const char *prompt, boo
  * readable for `len` bytes.
  */
 int ssh_global_reply_set(ssh_global_reply *reply, const uint8_t *data, size_t len);
+
+/**
+ * A server configuration with no host key, the default algorithms, the built-in
+ * group-exchange groups, 6 authentication attempts and a 120 s login grace time.
+ *
+ * Returns a new handle; free it with `ssh_server_config_free`.
+ * Thread safety: any thread.
+ */
+ssh_server_config *ssh_server_config_new(void);
+
+/**
+ * Adds a host key (with its private part); one of a type already added replaces it.
+ *
+ * Borrowed: `key` stays the caller's.
+ * Thread safety: any thread.
+ *
+ * # Safety
+ * `cfg` must be NULL or a live `ssh_server_config`; `key` NULL or a live `ssh_pkey`.
+ */
+int ssh_server_config_add_host_key(ssh_server_config *cfg, const ssh_pkey *key);
+
+/**
+ * Loads Diffie-Hellman groups for group exchange from a file in /etc/ssh/moduli format;
+ * `*out_count` (if not NULL) is how many usable groups it held.
+ *
+ * Borrowed: nothing is kept of `path`.
+ * Thread safety: any thread.
+ *
+ * # Safety
+ * `cfg` must be NULL or a live `ssh_server_config`; `path` NUL-terminated; `out_count`
+ * NULL or writable.
+ */
+int ssh_server_config_load_moduli(ssh_server_config *cfg, const char *path, size_t *out_count);
+
+/**
+ * Failed authentication attempts allowed before a connection is cut (at least 1), and
+ * how long in ms a client may take to authenticate (-1: forever).
+ *
+ * Borrowed: nothing is kept.
+ * Thread safety: any thread.
+ *
+ * # Safety
+ * `cfg` must be NULL or a live `ssh_server_config`.
+ */
+int ssh_server_config_set_auth_limits(ssh_server_config *cfg,
+                                      uint32_t max_tries,
+                                      int login_grace_ms);
+
+/**
+ * Sets the ordered algorithm list of `kind` (`SSH_ALG_*`) from a comma-separated list of
+ * wire names, as `ssh_transport_set_preferred` does for one transport.
+ *
+ * Borrowed: nothing is kept of `names`.
+ * Thread safety: any thread.
+ *
+ * # Safety
+ * `cfg` must be NULL or a live `ssh_server_config`; `names` NUL-terminated.
+ */
+int ssh_server_config_set_preferred(ssh_server_config *cfg, int kind, const char *names);
+
+/**
+ * Gives a server transport `cfg` (its host keys, moduli, limits and algorithms, in place of
+ * any set on the transport before), shared rather than copied. Call before
+ * `ssh_transport_start_server`.
+ *
+ * Borrowed: the transport keeps a share of the configuration as it is now; `cfg` may be
+ * freed or changed afterwards without affecting it.
+ * Thread safety: any thread.
+ *
+ * # Safety
+ * `t` must be NULL or a live `ssh_transport`; `cfg` NULL or a live `ssh_server_config`.
+ */
+int ssh_transport_set_server_config(ssh_transport *t, const ssh_server_config *cfg);
+
+/**
+ * Frees the configuration; transports given it keep their share. NULL is ignored.
+ *
+ * Frees the handle.
+ * Thread safety: not while another thread uses the handle.
+ *
+ * # Safety
+ * `cfg` must be NULL or a live `ssh_server_config`, not used afterwards.
+ */
+void ssh_server_config_free(ssh_server_config *cfg);
 
 /**
  * Resolves `host` and connects over TCP to `port`, waiting at most `timeout_ms` for the

@@ -739,3 +739,41 @@ fn a_channel_closed_before_it_is_accepted_reads_as_closed() {
     client.close();
     server.close();
 }
+
+/// A handler that refuses everything: enough for a handshake.
+struct RefuseAll;
+
+impl ServerHandler for RefuseAll {}
+
+/// One `ServerConfig` serves many connections without being copied: each transport and
+/// each connection holds a share of the same host keys.
+#[test]
+fn one_server_config_is_shared_by_every_connection() {
+    use sekura::proto::server::ServerConfig;
+    use sekura::transport::ByteStream;
+    let mut config = ServerConfig::default();
+    config.add_host_key(generate(KeyType::Ed25519, None));
+    let config = Arc::new(config);
+    let mut pairs = Vec::new();
+    for _ in 0..3 {
+        let (ours, theirs) = std::os::unix::net::UnixStream::pair().expect("socketpair");
+        let server = Transport::over(ByteStream::unix(ours));
+        server.set_server_config(Arc::clone(&config));
+        let client = Transport::over(ByteStream::unix(theirs));
+        let started = std::thread::spawn(move || {
+            server
+                .start_server(Arc::new(RefuseAll))
+                .expect("server handshake");
+            server
+        });
+        client.start_client().expect("client handshake");
+        let server = started.join().expect("server thread");
+        assert_eq!(
+            client.remote_server_key().expect("host key"),
+            config.host_keys[0].public_key()
+        );
+        pairs.push((client, server));
+    }
+    // Ours, and for each connection its transport's and its protocol state's.
+    assert_eq!(Arc::strong_count(&config), 1 + 2 * pairs.len());
+}

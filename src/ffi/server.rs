@@ -4,7 +4,6 @@
 use std::ffi::{c_char, c_int, c_void, CString};
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 
 use super::boundary::{
     borrow, fail, fail_with, ffi, out_arg, slice_arg, str_arg, to_code, to_handle, try_arg,
@@ -14,6 +13,7 @@ use super::channel::ssh_channel;
 use super::pkey::{public_key_handle, ssh_pkey};
 use super::result::*;
 use super::server_callbacks::{ssh_global_reply, ssh_kbdint_query, ssh_server_callbacks};
+use super::transport::duration_from_ms;
 use super::transport::{ssh_transport, with_transport};
 use crate::transport::Channel;
 use crate::Error;
@@ -25,10 +25,6 @@ use crate::Error;
 pub type ssh_subsystem_callback = Option<
     unsafe extern "C" fn(userdata: *mut c_void, channel: *mut ssh_channel, name: *const c_char),
 >;
-
-fn duration_from_ms(timeout_ms: c_int) -> Option<Duration> {
-    u64::try_from(timeout_ms).ok().map(Duration::from_millis)
-}
 
 /// Makes `cb` ready to fill in: every member NULL, `struct_size` set to this header's
 /// `sizeof(ssh_server_callbacks)`.

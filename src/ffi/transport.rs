@@ -97,7 +97,8 @@ pub type ssh_kbdint_callback = Option<
     ) -> c_int,
 >;
 
-fn duration_from_ms(timeout_ms: c_int) -> Option<Duration> {
+/// A C timeout in ms: negative means none (wait forever).
+pub(super) fn duration_from_ms(timeout_ms: c_int) -> Option<Duration> {
     u64::try_from(timeout_ms).ok().map(Duration::from_millis)
 }
 

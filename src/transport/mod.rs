@@ -25,9 +25,10 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 
+pub use crate::proto::server::{DEFAULT_LOGIN_GRACE, DEFAULT_MAX_AUTH_TRIES};
 pub use channel::Channel;
 pub use driver::Wanted;
-pub use server::{SubsystemHandler, DEFAULT_LOGIN_GRACE, DEFAULT_MAX_AUTH_TRIES};
+pub use server::{read_moduli_file, SubsystemHandler};
 pub use server_handler::{
     AuthResult, DirectTcpip, InteractiveQuery, InteractiveResult, OpenResult, PtyRequest,
     ServerHandler, WindowChange, X11Request,
@@ -69,8 +70,8 @@ pub struct Transport {
     /// Logger name and hexdump switch, for when the transport starts.
     log_name: Mutex<String>,
     hexdump: AtomicBool,
-    /// Host keys, moduli and limits for a server, until it starts.
-    server_settings: Mutex<server::ServerSettings>,
+    /// Host keys, moduli, limits and algorithms for a server, shared with other transports.
+    server_config: Mutex<Arc<crate::proto::server::ServerConfig>>,
     subsystems: server_dispatch::Subsystems,
 }
 
@@ -164,7 +165,7 @@ impl Transport {
             pending_settings: Mutex::new(Vec::new()),
             log_name: Mutex::new("sekura.transport".to_owned()),
             hexdump: AtomicBool::new(false),
-            server_settings: Mutex::new(server::ServerSettings::default()),
+            server_config: Mutex::default(),
             subsystems: Arc::default(),
         }
     }
@@ -186,8 +187,10 @@ impl Transport {
         let mut updated = preferences.clone();
         updated.set(kind, names)?;
         let running = self.running.lock().as_ref().map(|r| Arc::clone(r.shared()));
-        if let Some(shared) = running {
-            shared.with(|c| c.set_preferences(updated.clone()))?;
+        match running {
+            Some(shared) => shared.with(|c| c.set_preferences(updated.clone()))?,
+            // A server not started yet offers what its configuration says.
+            None => Arc::make_mut(&mut self.server_config.lock()).preferences = updated.clone(),
         }
         *preferences = updated;
         Ok(())

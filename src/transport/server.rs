@@ -13,6 +13,7 @@ use super::{Channel, Transport};
 use crate::crypto::kex::parse_moduli;
 use crate::crypto::rng::OsRandom;
 use crate::keys::{PrivateKey, PublicKey};
+use crate::proto::server::ServerConfig;
 use crate::proto::Connection;
 use crate::{Error, ErrorKind, Result};
 
@@ -20,39 +21,20 @@ use crate::{Error, ErrorKind, Result};
 /// with the channel and the subsystem name; the channel is closed when it returns.
 pub type SubsystemHandler = Arc<dyn Fn(Channel, &str) + Send + Sync>;
 
-/// Authentication attempts allowed per connection unless set otherwise (OpenSSH's MaxAuthTries).
-pub const DEFAULT_MAX_AUTH_TRIES: u32 = 6;
-/// How long a client may take to authenticate unless set otherwise (OpenSSH's LoginGraceTime).
-pub const DEFAULT_LOGIN_GRACE: Duration = Duration::from_secs(120);
-
-/// Server settings gathered before the handshake.
-pub(super) struct ServerSettings {
-    pub host_keys: Vec<PrivateKey>,
-    pub moduli: Vec<crate::crypto::kex::Modulus>,
-    pub max_auth_tries: u32,
-    pub login_grace: Option<Duration>,
-}
-
-impl Default for ServerSettings {
-    fn default() -> Self {
-        ServerSettings {
-            host_keys: Vec::new(),
-            moduli: Vec::new(),
-            max_auth_tries: DEFAULT_MAX_AUTH_TRIES,
-            login_grace: Some(DEFAULT_LOGIN_GRACE),
-        }
-    }
-}
-
 impl Transport {
     /// Adds a host key; several types may be added, and the client's preference picks one.
     /// A key of a type already added replaces it.
     pub fn add_server_key(&self, key: PrivateKey) -> Result<()> {
-        let mut settings = self.server_settings.lock();
-        let kind = key.public_key().kind();
-        settings.host_keys.retain(|k| k.public_key().kind() != kind);
-        settings.host_keys.push(key);
+        Arc::make_mut(&mut self.server_config.lock()).add_host_key(key);
         Ok(())
+    }
+
+    /// Takes host keys, moduli, limits and algorithms from `config`, shared with the
+    /// server's other transports rather than copied; later changes to this transport's
+    /// settings copy it first. Set before [`Self::start_server`].
+    pub fn set_server_config(&self, config: Arc<ServerConfig>) {
+        config.preferences.clone_into(&mut self.preferences.lock());
+        *self.server_config.lock() = config;
     }
 
     /// The host key the key exchange used (server side).
@@ -64,21 +46,9 @@ impl Transport {
     /// returns how many usable groups it held. Without one, the built-in groups 14, 16 and 18
     /// serve group exchange.
     pub fn load_server_moduli(&self, path: &Path) -> Result<usize> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            Error::new(
-                ErrorKind::Io,
-                format!("cannot read moduli file {}: {e}", path.display()),
-            )
-        })?;
-        let moduli = parse_moduli(&text);
-        if moduli.is_empty() {
-            return Err(Error::new(
-                ErrorKind::KeyFormat,
-                format!("{} holds no usable Diffie-Hellman group", path.display()),
-            ));
-        }
+        let moduli = read_moduli_file(path)?;
         let count = moduli.len();
-        self.server_settings.lock().moduli = moduli;
+        Arc::make_mut(&mut self.server_config.lock()).moduli = moduli;
         Ok(count)
     }
 
@@ -91,9 +61,10 @@ impl Transport {
     /// unauthenticated client may stay connected (`None`: forever). Set before
     /// [`Self::start_server`].
     pub fn set_auth_limits(&self, max_tries: u32, login_grace: Option<Duration>) {
-        let mut settings = self.server_settings.lock();
-        settings.max_auth_tries = max_tries.max(1);
-        settings.login_grace = login_grace;
+        let mut config = self.server_config.lock();
+        let config = Arc::make_mut(&mut config);
+        config.max_auth_tries = max_tries.max(1);
+        config.login_grace = login_grace;
     }
 
     /// Runs the version exchange and first key exchange as a server; `handler` then decides
@@ -106,27 +77,18 @@ impl Transport {
         {
             return self.await_handshake();
         }
-        let (host_keys, moduli, max_tries, grace) = {
-            let s = self.server_settings.lock();
-            (
-                s.host_keys.clone(),
-                s.moduli.clone(),
-                s.max_auth_tries,
-                s.login_grace,
-            )
-        };
-        if host_keys.is_empty() {
+        let config = Arc::clone(&self.server_config.lock());
+        if config.host_keys.is_empty() {
             return Err(Error::new(
                 ErrorKind::State,
                 "a server needs a host key: add one with add_server_key",
             ));
         }
-        let prefs = self.preferences.lock().clone();
-        let mut conn = Connection::server(prefs, host_keys, moduli, Box::new(OsRandom))?;
+        let grace = config.login_grace;
+        let mut conn = Connection::server(config, Box::new(OsRandom))?;
         for setting in self.pending_settings.lock().drain(..) {
             setting(&mut conn);
         }
-        conn.set_max_auth_tries(max_tries);
         conn.set_login_deadline(grace.map(|g| Instant::now() + g));
         conn.set_banner(handler.banner());
         let server = ServerDecisions {
@@ -160,4 +122,23 @@ impl Transport {
             .authenticated_key()
             .cloned()
     }
+}
+
+/// Reads Diffie-Hellman groups for group exchange from a file in /etc/ssh/moduli format;
+/// a file with no usable group is an error.
+pub fn read_moduli_file(path: &Path) -> Result<Vec<crate::crypto::kex::Modulus>> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        Error::new(
+            ErrorKind::Io,
+            format!("cannot read moduli file {}: {e}", path.display()),
+        )
+    })?;
+    let moduli = parse_moduli(&text);
+    if moduli.is_empty() {
+        return Err(Error::new(
+            ErrorKind::KeyFormat,
+            format!("{} holds no usable Diffie-Hellman group", path.display()),
+        ));
+    }
+    Ok(moduli)
 }

@@ -117,13 +117,13 @@ static int listen_on_loopback(void)
     return fd;
 }
 
-static void start(struct conn *c, int fd, const ssh_pkey *host_key)
+static void start(struct conn *c, int fd, const ssh_server_config *server)
 {
     memset(c, 0, sizeof *c);
     c->fd = fd;
     c->t = ssh_transport_new_driven(fd);
     CHECK(c->t != NULL);
-    CHECK(ssh_transport_add_server_key(c->t, host_key) == SSH_OK);
+    CHECK(ssh_transport_set_server_config(c->t, server) == SSH_OK);
     ssh_server_callbacks *cb = &c->cb;
     ssh_server_callbacks_init(cb);
     cb->userdata = c;
@@ -191,6 +191,19 @@ int main(int argc, char **argv)
     int listener = listen_on_loopback();
     CHECK(listener >= 0);
 
+    /* One configuration, shared by every connection. */
+    ssh_server_config *server = ssh_server_config_new();
+    CHECK(server != NULL);
+    CHECK(ssh_server_config_add_host_key(server, host_key) == SSH_OK);
+    CHECK(ssh_server_config_set_auth_limits(server, 3, 30000) == SSH_OK);
+    CHECK(ssh_server_config_set_preferred(server, SSH_ALG_KEX, "curve25519-sha256") == SSH_OK);
+    CHECK_FAILS(ssh_server_config_set_preferred(server, SSH_ALG_KEX, "no-such-kex"),
+                SSH_ERR_INVALID_ARG);
+    CHECK_FAILS(ssh_server_config_add_host_key(server, NULL), SSH_ERR_INVALID_ARG);
+    CHECK_FAILS(ssh_server_config_add_host_key(NULL, host_key), SSH_ERR_INVALID_ARG);
+    CHECK_FAILS(ssh_server_config_load_moduli(server, "/nonexistent/moduli", NULL), SSH_ERR_IO);
+    CHECK_FAILS(ssh_transport_set_server_config(NULL, server), SSH_ERR_INVALID_ARG);
+
     /* Only a caller-driven transport is processed. */
     int pair[2];
     CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, pair) == 0);
@@ -228,7 +241,7 @@ int main(int argc, char **argv)
             int fd = accept(listener, NULL, NULL);
             for (int i = 0; fd >= 0 && i < MAX_CONNS; i++) {
                 if (conns[i].t == NULL) {
-                    start(&conns[i], fd, host_key);
+                    start(&conns[i], fd, server);
                     open++;
                     fd = -1;
                 }
@@ -256,6 +269,7 @@ int main(int argc, char **argv)
     CHECK(max_threads == 1);
     CHECK(callbacks_run > 0);
     close(listener);
+    ssh_server_config_free(server);
     ssh_pkey_free(host_key);
     ssh_pkey_free(user_key);
     return check_summary();

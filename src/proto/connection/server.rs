@@ -4,22 +4,22 @@
 //! out in request order and nothing depends on a decision not yet made.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
 use std::time::Instant;
 
 use super::super::channel::ChannelId;
 use super::super::kex::{Kex, Role};
 use super::super::kex_server::{ServerKeys, ServerReply, Versions};
-use super::super::kexinit::{AlgorithmKind, Preferences};
+use super::super::kexinit::AlgorithmKind;
 use super::super::msg;
 use super::super::server::{
-    DirectTcpip, GlobalRequest, OpenResult, PtyRequest, ServerEvent, SessionRequest, WindowChange,
-    X11Request,
+    DirectTcpip, GlobalRequest, OpenResult, PtyRequest, ServerConfig, ServerEvent, SessionRequest,
+    WindowChange, X11Request,
 };
 use super::server_auth::{PendingAuth, ServerAuth};
 use super::Connection;
-use crate::crypto::kex::Modulus;
 use crate::crypto::rng::SecureRandom;
-use crate::keys::{PrivateKey, PublicKey};
+use crate::keys::PublicKey;
 use crate::log::Level;
 use crate::wire::{Reader, Writer};
 use crate::{Error, ErrorKind, Result};
@@ -47,8 +47,8 @@ pub(super) enum Pending {
 
 /// Server-only state of a connection.
 pub(super) struct ServerState {
-    pub host_keys: Vec<PrivateKey>,
-    pub moduli: Vec<Modulus>,
+    /// Host keys, moduli and limits, shared with the server's other connections.
+    pub config: Arc<ServerConfig>,
     /// Signature algorithms accepted for user keys (announced as server-sig-algs).
     pub user_sig_algs: Vec<&'static str>,
     pub auth: ServerAuth,
@@ -67,14 +67,10 @@ pub(super) struct ServerState {
 
 impl Connection {
     /// A server connection that starts by sending its identification and KEXINIT. The host
-    /// key algorithms offered are those of `prefs` that one of `host_keys` can sign with;
-    /// `moduli` serve group exchange (empty: the built-in groups).
-    pub fn server(
-        mut prefs: Preferences,
-        host_keys: Vec<PrivateKey>,
-        moduli: Vec<Modulus>,
-        rng: Box<dyn SecureRandom>,
-    ) -> Result<Self> {
+    /// key algorithms offered are those of the configuration's preferences that one of its
+    /// host keys can sign with.
+    pub fn server(config: Arc<ServerConfig>, rng: Box<dyn SecureRandom>) -> Result<Self> {
+        let mut prefs = config.preferences.clone();
         // User keys may sign with every modern algorithm, and the legacy ones enabled.
         let mut user_sig_algs: Vec<&'static str> = crate::keys::HOST_KEY_ALGORITHMS
             .iter()
@@ -87,7 +83,8 @@ impl Connection {
             }
         }
         prefs.host_key.retain(|alg| {
-            host_keys
+            config
+                .host_keys
                 .iter()
                 .any(|k| k.public_key().signature_algorithms(true).contains(alg))
         });
@@ -96,9 +93,9 @@ impl Connection {
                 "no host key can sign with any enabled host key algorithm",
             ));
         }
+        let max_auth_tries = config.max_auth_tries;
         let server = ServerState {
-            host_keys,
-            moduli,
+            config,
             user_sig_algs,
             auth: ServerAuth::default(),
             pending: None,
@@ -111,6 +108,7 @@ impl Connection {
         };
         let mut conn = Connection::new(prefs, rng, Kex::new(Role::Server));
         conn.server = Some(Box::new(server));
+        conn.set_max_auth_tries(max_auth_tries);
         let kexinit = conn.kex.start(&conn.prefs, conn.rng.as_mut());
         conn.write_now(&kexinit);
         Ok(conn)
@@ -189,9 +187,9 @@ impl Connection {
             }
             msg::KEX_DH_GEX_REQUEST => {
                 let state = self.server.as_deref().ok_or_else(not_server)?;
-                let group = self
-                    .kex
-                    .on_gex_request(payload, &state.moduli, self.rng.as_mut())?;
+                let group =
+                    self.kex
+                        .on_gex_request(payload, &state.config.moduli, self.rng.as_mut())?;
                 self.write_now(&group);
             }
             msg::SERVICE_REQUEST => self.on_service_request(payload)?,
@@ -219,7 +217,7 @@ impl Connection {
             server: &self.our_version,
         };
         let keys = ServerKeys {
-            host_keys: &state.host_keys,
+            host_keys: &state.config.host_keys,
         };
         self.kex
             .on_client_init(payload, &versions, &keys, self.rng.as_mut())

@@ -10,7 +10,7 @@
 
 use super::super::kexinit::Preferences;
 use super::super::msg;
-use super::super::server::{AuthAnswer, AuthRequest, AuthResult, ServerEvent};
+use super::super::server::{AuthAnswer, AuthRequest, AuthResult, ServerConfig, ServerEvent};
 use super::super::userauth::{AuthStatus, Method};
 use super::Connection;
 use crate::crypto::rng::OsRandom;
@@ -20,13 +20,11 @@ use crate::wire::Writer;
 fn pair() -> (Connection, Connection) {
     let host_key = PrivateKey::generate(KeyType::Ed25519, None, &mut OsRandom).unwrap();
     let client = Connection::client(Preferences::default(), Box::new(OsRandom));
-    let server = Connection::server(
-        Preferences::default(),
-        vec![host_key],
-        Vec::new(),
-        Box::new(OsRandom),
-    )
-    .unwrap();
+    let config = ServerConfig {
+        host_keys: vec![host_key],
+        ..ServerConfig::default()
+    };
+    let server = Connection::server(std::sync::Arc::new(config), Box::new(OsRandom)).unwrap();
     (client, server)
 }
 

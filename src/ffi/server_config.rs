@@ -1,0 +1,190 @@
+//! `ssh_server_config`: a server's host keys, moduli, limits and algorithms, built once and
+//! shared by every transport it is given to (one copy of the keys for all connections).
+
+use std::ffi::{c_char, c_int};
+use std::path::Path;
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+
+use super::boundary::{
+    borrow, fail, fail_with, ffi, free_handle, str_arg, to_code, to_handle, Castable, Opaque,
+};
+use super::pkey::ssh_pkey;
+use super::result::SSH_ERR_INVALID_ARG;
+use super::transport::{duration_from_ms, ssh_transport, with_transport};
+use super::transport_upkeep::algorithm_kind;
+use crate::proto::server::ServerConfig;
+use crate::transport::read_moduli_file;
+
+/// A server configuration. Changes made after it was given to a transport do not reach
+/// that transport: it keeps the configuration as it was then.
+///
+/// Thread safety: safe to use from several threads at once.
+pub struct ssh_server_config {
+    _private: [u8; 0],
+    _marker: Opaque,
+}
+
+impl Castable for ssh_server_config {
+    type RustType = Mutex<Arc<ServerConfig>>;
+}
+
+/// Runs `f` on the configuration behind `cfg`, copying it first if a transport holds it.
+fn with_config(
+    cfg: *const ssh_server_config,
+    f: impl FnOnce(&mut ServerConfig) -> crate::Result<()>,
+) -> c_int {
+    // SAFETY: cfg is NULL or a live handle per every caller's contract.
+    match unsafe { borrow::<ssh_server_config>(cfg, "config") } {
+        Ok(shared) => to_code(f(Arc::make_mut(&mut shared.lock()))),
+        Err(e) => fail_with(&e),
+    }
+}
+
+/// A server configuration with no host key, the default algorithms, the built-in
+/// group-exchange groups, 6 authentication attempts and a 120 s login grace time.
+///
+/// Returns a new handle; free it with `ssh_server_config_free`.
+/// Thread safety: any thread.
+#[no_mangle]
+pub extern "C" fn ssh_server_config_new() -> *mut ssh_server_config {
+    ffi! { to_handle::<ssh_server_config>(Mutex::default()) }
+}
+
+/// Adds a host key (with its private part); one of a type already added replaces it.
+///
+/// Borrowed: `key` stays the caller's.
+/// Thread safety: any thread.
+///
+/// # Safety
+/// `cfg` must be NULL or a live `ssh_server_config`; `key` NULL or a live `ssh_pkey`.
+#[no_mangle]
+pub unsafe extern "C" fn ssh_server_config_add_host_key(
+    cfg: *mut ssh_server_config,
+    key: *const ssh_pkey,
+) -> c_int {
+    ffi! {
+        // SAFETY: per the contract above.
+        let key = match unsafe { borrow::<ssh_pkey>(key, "key") } { Ok(k) => k, Err(e) => return fail_with(&e) };
+        let Some(private) = key.private.as_ref() else {
+            return fail(SSH_ERR_INVALID_ARG, "key has no private part: a host key must sign");
+        };
+        with_config(cfg, |c| {
+            c.add_host_key(private.clone());
+            Ok(())
+        })
+    }
+}
+
+/// Loads Diffie-Hellman groups for group exchange from a file in /etc/ssh/moduli format;
+/// `*out_count` (if not NULL) is how many usable groups it held.
+///
+/// Borrowed: nothing is kept of `path`.
+/// Thread safety: any thread.
+///
+/// # Safety
+/// `cfg` must be NULL or a live `ssh_server_config`; `path` NUL-terminated; `out_count`
+/// NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn ssh_server_config_load_moduli(
+    cfg: *mut ssh_server_config,
+    path: *const c_char,
+    out_count: *mut usize,
+) -> c_int {
+    ffi! {
+        // SAFETY: per the contract above.
+        let path = match unsafe { str_arg(path, "path") } { Ok(p) => p, Err(e) => return fail_with(&e) };
+        with_config(cfg, |c| {
+            c.moduli = read_moduli_file(Path::new(path))?;
+            if !out_count.is_null() {
+                // SAFETY: non-NULL and writable per the contract.
+                unsafe { *out_count = c.moduli.len() };
+            }
+            Ok(())
+        })
+    }
+}
+
+/// Failed authentication attempts allowed before a connection is cut (at least 1), and
+/// how long in ms a client may take to authenticate (-1: forever).
+///
+/// Borrowed: nothing is kept.
+/// Thread safety: any thread.
+///
+/// # Safety
+/// `cfg` must be NULL or a live `ssh_server_config`.
+#[no_mangle]
+pub unsafe extern "C" fn ssh_server_config_set_auth_limits(
+    cfg: *mut ssh_server_config,
+    max_tries: u32,
+    login_grace_ms: c_int,
+) -> c_int {
+    ffi! {
+        with_config(cfg, |c| {
+            c.max_auth_tries = max_tries.max(1);
+            c.login_grace = duration_from_ms(login_grace_ms);
+            Ok(())
+        })
+    }
+}
+
+/// Sets the ordered algorithm list of `kind` (`SSH_ALG_*`) from a comma-separated list of
+/// wire names, as `ssh_transport_set_preferred` does for one transport.
+///
+/// Borrowed: nothing is kept of `names`.
+/// Thread safety: any thread.
+///
+/// # Safety
+/// `cfg` must be NULL or a live `ssh_server_config`; `names` NUL-terminated.
+#[no_mangle]
+pub unsafe extern "C" fn ssh_server_config_set_preferred(
+    cfg: *mut ssh_server_config,
+    kind: c_int,
+    names: *const c_char,
+) -> c_int {
+    ffi! {
+        let kind = match algorithm_kind(kind) { Ok(k) => k, Err(e) => return fail_with(&e) };
+        // SAFETY: per the contract above.
+        let names = match unsafe { str_arg(names, "names") } { Ok(n) => n, Err(e) => return fail_with(&e) };
+        with_config(cfg, |c| c.preferences.set(kind, names))
+    }
+}
+
+/// Gives a server transport `cfg` (its host keys, moduli, limits and algorithms, in place of
+/// any set on the transport before), shared rather than copied. Call before
+/// `ssh_transport_start_server`.
+///
+/// Borrowed: the transport keeps a share of the configuration as it is now; `cfg` may be
+/// freed or changed afterwards without affecting it.
+/// Thread safety: any thread.
+///
+/// # Safety
+/// `t` must be NULL or a live `ssh_transport`; `cfg` NULL or a live `ssh_server_config`.
+#[no_mangle]
+pub unsafe extern "C" fn ssh_transport_set_server_config(
+    t: *mut ssh_transport,
+    cfg: *const ssh_server_config,
+) -> c_int {
+    ffi! {
+        // SAFETY: per the contract above.
+        let shared = match unsafe { borrow::<ssh_server_config>(cfg, "config") } { Ok(c) => Arc::clone(&c.lock()), Err(e) => return fail_with(&e) };
+        with_transport(t, |t| {
+            t.set_server_config(shared);
+            Ok(())
+        })
+    }
+}
+
+/// Frees the configuration; transports given it keep their share. NULL is ignored.
+///
+/// Frees the handle.
+/// Thread safety: not while another thread uses the handle.
+///
+/// # Safety
+/// `cfg` must be NULL or a live `ssh_server_config`, not used afterwards.
+#[no_mangle]
+pub unsafe extern "C" fn ssh_server_config_free(cfg: *mut ssh_server_config) {
+    // SAFETY: forwarded contract.
+    ffi! { unsafe { free_handle(cfg) } }
+}
