@@ -196,3 +196,44 @@ fn preferences_set_after_the_handshake_apply_at_the_next_key_exchange() {
     let ch = exec(&t, "echo after").expect("exec");
     assert_eq!(read_to_end(&ch, false).expect("stdout"), b"after\n");
 }
+
+/// Voluntary context switches of thread `tid` of this process so far.
+fn voluntary_switches(tid: i32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/self/task/{tid}/status"))
+        .expect("read the thread's status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("voluntary_ctxt_switches")
+}
+
+/// A thread blocked on one channel sleeps while another channel of the same connection
+/// moves 32 MiB: only its own channel's events (here its close) wake it.
+#[test]
+fn a_waiter_wakes_only_for_its_own_channel() {
+    let sshd = Sshd::start();
+    let t = login(&sshd);
+    let quiet = exec(&t, "sleep 60").expect("exec");
+    let (tid_tx, tid_rx) = std::sync::mpsc::channel();
+    let waiter = std::thread::scope(|scope| {
+        let waiter = scope.spawn(|| {
+            // SAFETY: gettid has no preconditions.
+            tid_tx.send(unsafe { libc::gettid() }).expect("send tid");
+            read_to_end(&quiet, false).expect("read the quiet channel")
+        });
+        let tid = tid_rx.recv().expect("the waiter's tid");
+        // Let it block in its read first.
+        std::thread::sleep(Duration::from_millis(300));
+        let before = voluntary_switches(tid);
+        let busy = exec(&t, "head -c 33554432 /dev/zero").expect("exec");
+        let moved = read_to_end(&busy, false).expect("read the busy channel");
+        assert_eq!(moved.len(), 32 << 20);
+        let woken = voluntary_switches(tid) - before;
+        assert!(woken <= 3, "the quiet channel's waiter woke {woken} times");
+        // Its own channel's close wakes it.
+        quiet.close().expect("close");
+        waiter.join().expect("waiter")
+    });
+    assert!(waiter.is_empty());
+}

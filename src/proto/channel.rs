@@ -718,7 +718,8 @@ impl Channels {
 }
 
 /// The recipient channel of a channel message (already checked to exist).
-fn id_of(payload: &[u8]) -> ChannelId {
+/// The recipient channel of a channel message.
+pub(in crate::proto) fn id_of(payload: &[u8]) -> ChannelId {
     let mut r = Reader::new(payload);
     let _ = r.u8("message number");
     r.u32("recipient channel").unwrap_or(u32::MAX)

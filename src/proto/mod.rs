@@ -15,7 +15,7 @@ mod version;
 pub use channel::{
     Awaited, ChannelId, ChannelState, ExitStatus, StderrMode, Stream, DEFAULT_BUFFER_LIMIT,
 };
-pub use connection::{Connection, PublicKeySigning, DEFAULT_REKEY_BYTES};
+pub use connection::{Connection, Event, PublicKeySigning, DEFAULT_REKEY_BYTES};
 pub use kexinit::{AlgorithmKind, Negotiated, Preferences};
 pub use packet::MAX_PACKET_LEN;
 pub use userauth::{AuthStatus, InfoRequest};

@@ -50,31 +50,32 @@ impl Channel {
         timeout: Option<Duration>,
         kind: &str,
     ) -> Result<Channel> {
-        let answer = shared.wait(timeout, "the peer to open the channel", |c| {
-            match &c.channel(id)?.state {
-                ChannelState::Opening => None,
-                ChannelState::Open => Some(Ok(())),
-                ChannelState::OpenFailed {
-                    reason,
-                    description,
-                } => Some(Err(Error::new(
-                    ErrorKind::Refused,
-                    format!(
-                        "the peer refused to open a {kind} channel: {description} \
+        let answer = shared.wait_channel(id, timeout, "the peer to open the channel", |c| match &c
+            .channel(id)?
+            .state
+        {
+            ChannelState::Opening => None,
+            ChannelState::Open => Some(Ok(())),
+            ChannelState::OpenFailed {
+                reason,
+                description,
+            } => Some(Err(Error::new(
+                ErrorKind::Refused,
+                format!(
+                    "the peer refused to open a {kind} channel: {description} \
                          (reason {reason})"
-                    ),
-                ))),
-                ChannelState::Closed => Some(Err(Error::new(
-                    ErrorKind::Closed,
-                    "channel closed while opening",
-                ))),
-            }
+                ),
+            ))),
+            ChannelState::Closed => Some(Err(Error::new(
+                ErrorKind::Closed,
+                "channel closed while opening",
+            ))),
         });
         match answer {
             Ok(()) => Ok(Channel::adopt(shared, id, timeout)),
             Err(e) if e.kind() == ErrorKind::Again => Err(e),
             Err(e) => {
-                // Dropping the handle releases the count begin_open made.
+                // Dropping the handle releases the count begin_open made (and its waker).
                 drop(Channel::adopt(shared, id, timeout));
                 Err(e)
             }
@@ -159,7 +160,8 @@ impl Channel {
 
     fn await_reply(&self, kind: &str) -> Result<()> {
         let id = self.id;
-        let ok = self.shared.wait(
+        let ok = self.shared.wait_channel(
+            id,
             self.request_timeout,
             "the server to answer the channel request",
             |c| match c.channel_take_reply(id) {
@@ -220,7 +222,7 @@ impl Channel {
         let id = self.id;
         let timeout = self.io_timeout();
         let mut registered = false;
-        let result = self.shared.wait(timeout, what, |c| {
+        let result = self.shared.wait_channel(id, timeout, what, |c| {
             let answer = ready(c);
             if answer.is_some() && registered {
                 registered = false;
@@ -329,7 +331,7 @@ impl Channel {
         }
         let id = self.id;
         self.shared
-            .wait(self.io_timeout(), "the channel window to open", |c| {
+            .wait_channel(id, self.io_timeout(), "the channel window to open", |c| {
                 if c.pending_transmit() >= SEND_QUEUE_LIMIT {
                     return None;
                 }
@@ -438,7 +440,7 @@ impl Channel {
     pub fn close(&self) -> Result<()> {
         let id = self.id;
         let result = self.shared.with(|c| c.channel_close(id));
-        self.shared.changed.notify_all();
+        self.shared.wake_channel(id);
         result
     }
 }
@@ -452,6 +454,7 @@ impl Drop for Channel {
         });
         if last {
             self.shared.readiness.forget(id);
+            self.shared.forget_waker(id);
         }
     }
 }

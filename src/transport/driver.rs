@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 
 use super::server_dispatch::ServerDecisions;
-use super::shared_connection::SharedConnection;
+use super::shared_connection::{SharedConnection, SEND_QUEUE_LIMIT};
 use super::stream::Received;
 use crate::proto::{Connection, MAX_PACKET_LEN};
 use crate::{Error, ErrorKind, Result};
@@ -22,7 +22,7 @@ const INITIAL_READ_BUFFER: usize = 16 * 1024;
 const LARGEST_READ_BUFFER: usize = 256 * 1024 + MAX_PACKET_LEN + 64;
 /// Unsent bytes past which the connection stops reading: a peer that sends requests but
 /// does not read our answers (OpenSSH CVE-2025-26466) then only fills its own buffers.
-pub(super) const READ_BACKLOG_LIMIT: usize = 4 * super::shared_connection::SEND_QUEUE_LIMIT;
+pub(super) const READ_BACKLOG_LIMIT: usize = 4 * SEND_QUEUE_LIMIT;
 /// Bytes one [`CallerDriven::process`] reads at most, so that a peer flooding one
 /// connection cannot starve the others of an event loop.
 const READ_PER_PROCESS: usize = 1024 * 1024;
@@ -81,7 +81,7 @@ impl ReadSide {
             Ok(Received::WouldBlock) => ReadStep::WouldBlock,
             Ok(Received::Eof) | Err(_) => {
                 shared.with(Connection::handle_eof);
-                shared.changed.notify_all();
+                shared.wake_all();
                 ReadStep::Ended
             }
         }
@@ -106,9 +106,9 @@ impl ReadSide {
                     conn.handle_bytes_in_place(self.buf.get_mut(..self.filled).unwrap_or_default());
                 // A peer that never lets a read time out still meets its deadlines.
                 run_due_timers(conn, Instant::now());
+                shared.wake_changed(conn);
                 (r, conn.take_server_event())
             });
-            shared.changed.notify_all();
             let Ok(consumed) = result else {
                 return false;
             };
@@ -117,7 +117,8 @@ impl ReadSide {
             match (event, server) {
                 (Some(event), Some(server)) => {
                     server.decide(shared, event);
-                    shared.changed.notify_all();
+                    // The answer may have accepted a channel or authenticated the client.
+                    shared.wake_all();
                 }
                 _ => return true,
             }
@@ -146,12 +147,18 @@ impl WriteSide {
         loop {
             if self.written == self.out.len() {
                 self.written = 0;
-                let taken = shared.state.lock().poll_transmit(&mut self.out);
+                let (taken, was_full) = {
+                    let mut conn = shared.state.lock();
+                    let was_full = conn.pending_transmit() >= SEND_QUEUE_LIMIT;
+                    (conn.poll_transmit(&mut self.out), was_full)
+                };
                 if taken == 0 {
                     return Ok(true);
                 }
-                // Senders waiting for the queue to drain may go on.
-                shared.changed.notify_all();
+                if was_full {
+                    // Senders (and a reader held back by unsent output) may go on.
+                    shared.wake_all();
+                }
             }
             let rest = self.out.get(self.written..).unwrap_or_default();
             match shared.io.try_write(rest)? {
@@ -250,7 +257,6 @@ impl CallerDriven {
         *self.more_input.lock() = more;
         flush_or_end(shared, writer);
         drop(sides);
-        shared.changed.notify_all();
         match shared.state.lock().error() {
             Some(e) => Err(e.clone()),
             None => Ok(()),

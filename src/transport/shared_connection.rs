@@ -1,8 +1,12 @@
 //! The connection state that application handles and the driver share. Callers lock it
-//! only for short, non-blocking work; blocking calls wait on its condition variable in a
-//! threaded transport, and return "would block" at once in a caller-driven one.
+//! only for short, non-blocking work. In a threaded transport blocking calls wait on a
+//! condition variable: a channel's own for channel calls, the connection's for the rest,
+//! and the driver wakes only those whose part changed; a caller-driven transport's calls
+//! return "would block" at once.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex, MutexGuard};
@@ -11,7 +15,7 @@ use super::driver::would_block;
 use super::readiness::Readiness;
 use super::stream::StreamIo;
 use crate::log;
-use crate::proto::Connection;
+use crate::proto::{ChannelId, Connection, Event};
 use crate::{Error, ErrorKind, Result};
 
 /// Queued outbound bytes past which senders wait for the writer.
@@ -20,8 +24,10 @@ pub(super) const SEND_QUEUE_LIMIT: usize = 1024 * 1024;
 /// State shared by the handles and the two I/O threads.
 pub(super) struct SharedConnection {
     pub state: Mutex<Connection>,
-    /// Signalled whenever the connection state changes (input processed, output drained).
+    /// Signalled when the connection outside any one channel changes, and when it ends.
     pub changed: Condvar,
+    /// One per channel a call waits on, signalled for that channel's changes only.
+    channel_wakers: Mutex<HashMap<ChannelId, Arc<Condvar>>>,
     /// Signalled when there is output for the writer thread.
     pub writer_wake: Condvar,
     pub io: StreamIo,
@@ -67,10 +73,80 @@ impl SharedConnection {
         }
     }
 
-    /// Waits until `ready` returns `Some`, the connection fails, or `timeout` passes.
-    /// `ready` runs under the lock and may act on the connection.
+    /// Waits until `ready` returns `Some`, the connection fails, or `timeout` passes, waking
+    /// for changes of the connection outside its channels. `ready` runs under the lock and
+    /// may act on the connection.
     pub fn wait<R>(
         &self,
+        timeout: Option<Duration>,
+        what: &str,
+        ready: impl FnMut(&mut Connection) -> Option<Result<R>>,
+    ) -> Result<R> {
+        self.wait_on(&self.changed, timeout, what, ready)
+    }
+
+    /// As [`Self::wait`], waking for changes of channel `id` (and the connection's end).
+    pub fn wait_channel<R>(
+        &self,
+        id: ChannelId,
+        timeout: Option<Duration>,
+        what: &str,
+        ready: impl FnMut(&mut Connection) -> Option<Result<R>>,
+    ) -> Result<R> {
+        let waker = self.waker(id);
+        self.wait_on(&waker, timeout, what, ready)
+    }
+
+    fn waker(&self, id: ChannelId) -> Arc<Condvar> {
+        Arc::clone(self.channel_wakers.lock().entry(id).or_default())
+    }
+
+    /// Drops channel `id`'s condition variable, once no handle can wait on it.
+    pub fn forget_waker(&self, id: ChannelId) {
+        self.channel_wakers.lock().remove(&id);
+    }
+
+    /// Wakes the waiters of what the connection reports changed, and every waiter once it
+    /// has failed. Called with the lock held, after the change.
+    pub fn wake_changed(&self, conn: &mut Connection) {
+        let failed = conn.error().is_some();
+        while let Some(event) = conn.poll_event() {
+            match event {
+                Event::Channel(id) if !failed => {
+                    if let Some(waker) = self.channel_wakers.lock().get(&id) {
+                        waker.notify_all();
+                    }
+                }
+                Event::Connection if !failed => {
+                    self.changed.notify_all();
+                }
+                _ => {}
+            }
+        }
+        if failed {
+            self.wake_all();
+        }
+    }
+
+    /// Wakes every waiter: the connection ended, the send queue drained, a decision was
+    /// made.
+    pub fn wake_all(&self) {
+        self.changed.notify_all();
+        for waker in self.channel_wakers.lock().values() {
+            waker.notify_all();
+        }
+    }
+
+    /// Wakes the waiters of channel `id`.
+    pub fn wake_channel(&self, id: ChannelId) {
+        if let Some(waker) = self.channel_wakers.lock().get(&id) {
+            waker.notify_all();
+        }
+    }
+
+    fn wait_on<R>(
+        &self,
+        condvar: &Condvar,
         timeout: Option<Duration>,
         what: &str,
         mut ready: impl FnMut(&mut Connection) -> Option<Result<R>>,
@@ -98,7 +174,7 @@ impl SharedConnection {
             // `ready` may have queued output (a window adjust) before this thread sleeps.
             self.wake_writer_if_needed(&conn);
             match deadline {
-                None => self.changed.wait(&mut conn),
+                None => condvar.wait(&mut conn),
                 Some(_) if self.caller_driven => return Err(would_block(what)),
                 Some(d) if Instant::now() >= d => {
                     return Err(Error::new(
@@ -107,7 +183,7 @@ impl SharedConnection {
                     ));
                 }
                 Some(d) => {
-                    self.changed.wait_until(&mut conn, d);
+                    condvar.wait_until(&mut conn, d);
                 }
             }
         }
@@ -130,6 +206,7 @@ impl SharedConnection {
         SharedConnection {
             state: Mutex::new(conn),
             changed: Condvar::new(),
+            channel_wakers: Mutex::default(),
             writer_wake: Condvar::new(),
             io,
             stopped: AtomicBool::new(false),
@@ -160,6 +237,6 @@ impl SharedConnection {
         self.stopped.store(true, Ordering::Release);
         self.io.wake();
         self.writer_wake.notify_all();
-        self.changed.notify_all();
+        self.wake_all();
     }
 }

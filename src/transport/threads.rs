@@ -64,7 +64,7 @@ fn read_loop(shared: &Arc<SharedConnection>, server: Option<&ServerDecisions>) {
             Ok(Wait::Woken) => continue,
             Ok(Wait::TimedOut) => {
                 let failed = shared.with(|conn| conn.handle_timeout(Instant::now()).is_err());
-                shared.changed.notify_all();
+                shared.wake_all();
                 if failed {
                     break;
                 }
@@ -79,7 +79,7 @@ fn read_loop(shared: &Arc<SharedConnection>, server: Option<&ServerDecisions>) {
             break;
         }
     }
-    shared.changed.notify_all();
+    shared.wake_all();
     shared.writer_wake.notify_all();
 }
 
@@ -131,7 +131,7 @@ fn write_loop(shared: &SharedConnection) {
                 while conn.outbound_backlog() == 0 {
                     if conn.error().is_some() || shared.stopped.load(Ordering::Acquire) {
                         // Nothing left to say: the DISCONNECT, if any, went out.
-                        shared.changed.notify_all();
+                        shared.wake_all();
                         return;
                     }
                     shared.writer_wake.wait(&mut conn);
@@ -148,5 +148,5 @@ fn write_loop(shared: &SharedConnection) {
     }
     // The peer stopped reading, or the stream failed.
     shared.with(Connection::handle_eof);
-    shared.changed.notify_all();
+    shared.wake_all();
 }

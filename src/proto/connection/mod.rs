@@ -13,6 +13,7 @@
 
 mod auth;
 mod channels;
+mod events;
 mod incoming;
 mod legality;
 mod logging;
@@ -38,6 +39,8 @@ use crate::log::Level;
 use crate::wire::{Reader, Writer};
 use crate::{Error, ErrorKind, Result};
 pub use auth::PublicKeySigning;
+pub use events::Event;
+use events::Events;
 use incoming::Incoming;
 use legality::Verdict;
 use logging::LogBuffer;
@@ -75,6 +78,7 @@ pub struct Connection {
     channels: Channels,
     upkeep: Upkeep,
     incoming: Incoming,
+    events: Events,
     log: LogBuffer,
     /// Delayed compression (zlib@openssh.com) negotiated, waiting for USERAUTH_SUCCESS.
     compression_out_pending: bool,
@@ -119,6 +123,7 @@ impl Connection {
             channels: Channels::default(),
             upkeep: Upkeep::default(),
             incoming: Incoming::default(),
+            events: Events::default(),
             log: LogBuffer::default(),
             compression_out_pending: false,
             compression_in_pending: false,
@@ -320,6 +325,7 @@ impl Connection {
             _ if self.kex.role == Role::Server => self.dispatch_server(number, payload)?,
             _ => self.dispatch_client(number, payload)?,
         }
+        self.note_handled(number, payload);
         Ok(())
     }
 
