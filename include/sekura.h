@@ -2255,6 +2255,20 @@ int ssh_server_config_set_auth_limits(ssh_server_config *cfg,
 int ssh_server_config_set_preferred(ssh_server_config *cfg, int kind, const char *names);
 
 /**
+ * Sets the window granted to each channel and the largest data packet accepted on it, as
+ * `ssh_transport_set_channel_limits` does for one transport.
+ *
+ * Borrowed: nothing is kept.
+ * Thread safety: any thread.
+ *
+ * # Safety
+ * `cfg` must be NULL or a live `ssh_server_config`.
+ */
+int ssh_server_config_set_channel_limits(ssh_server_config *cfg,
+                                         uint32_t window,
+                                         uint32_t max_packet);
+
+/**
  * Gives a server transport `cfg` (its host keys, moduli, limits and algorithms, in place of
  * any set on the transport before), shared rather than copied. Call before
  * `ssh_transport_start_server`.
@@ -2630,6 +2644,19 @@ int ssh_transport_set_rekey_limits(ssh_transport *t, uint64_t bytes, uint32_t se
  * `t` must be NULL or a live `ssh_transport`.
  */
 int ssh_transport_set_keepalive(ssh_transport *t, uint32_t seconds, uint32_t max_missed);
+
+/**
+ * Sets the window granted to each channel opened from now on (by either side) and the
+ * largest data packet accepted on it, in bytes (packet clamped to 1-256 KiB, window to at
+ * least one packet). Defaults: a 2 MiB window, 32 KiB packets.
+ *
+ * Borrowed: nothing is kept.
+ * Thread safety: any thread; channels already open keep their limits.
+ *
+ * # Safety
+ * `t` must be NULL or a live `ssh_transport`.
+ */
+int ssh_transport_set_channel_limits(ssh_transport *t, uint32_t window, uint32_t max_packet);
 
 /**
  * Sends an IGNORE message carrying `len` random bytes (cover traffic; no answer comes).

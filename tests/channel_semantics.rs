@@ -237,3 +237,18 @@ fn a_waiter_wakes_only_for_its_own_channel() {
     });
     assert!(waiter.is_empty());
 }
+
+/// Small per-channel limits: a 64 KiB window and 4 KiB packets still move 8 MiB intact,
+/// the window re-opened many times; limits set later apply to later channels.
+#[test]
+fn small_channel_limits_still_move_everything() {
+    let sshd = Sshd::start();
+    let t = login(&sshd);
+    t.set_channel_limits(64 * 1024, 4096).expect("limits");
+    let ch = exec(&t, "head -c 8388608 /dev/zero").expect("exec");
+    assert_eq!(read_to_end(&ch, false).expect("stdout").len(), 8 << 20);
+    assert_eq!(ch.recv_exit_status().expect("status"), ExitStatus::Code(0));
+    t.set_channel_limits(8 << 20, 256 * 1024).expect("limits");
+    let ch = exec(&t, "head -c 8388608 /dev/zero").expect("exec");
+    assert_eq!(read_to_end(&ch, false).expect("stdout").len(), 8 << 20);
+}

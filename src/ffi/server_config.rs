@@ -15,6 +15,7 @@ use super::result::SSH_ERR_INVALID_ARG;
 use super::transport::{duration_from_ms, ssh_transport, with_transport};
 use super::transport_upkeep::algorithm_kind;
 use crate::proto::server::ServerConfig;
+use crate::proto::ChannelLimits;
 use crate::transport::read_moduli_file;
 
 /// A server configuration. Changes made after it was given to a transport do not reach
@@ -148,6 +149,28 @@ pub unsafe extern "C" fn ssh_server_config_set_preferred(
         // SAFETY: per the contract above.
         let names = match unsafe { str_arg(names, "names") } { Ok(n) => n, Err(e) => return fail_with(&e) };
         with_config(cfg, |c| c.preferences.set(kind, names))
+    }
+}
+
+/// Sets the window granted to each channel and the largest data packet accepted on it, as
+/// `ssh_transport_set_channel_limits` does for one transport.
+///
+/// Borrowed: nothing is kept.
+/// Thread safety: any thread.
+///
+/// # Safety
+/// `cfg` must be NULL or a live `ssh_server_config`.
+#[no_mangle]
+pub unsafe extern "C" fn ssh_server_config_set_channel_limits(
+    cfg: *mut ssh_server_config,
+    window: u32,
+    max_packet: u32,
+) -> c_int {
+    ffi! {
+        with_config(cfg, |c| {
+            c.channel_limits = ChannelLimits::new(window, max_packet);
+            Ok(())
+        })
     }
 }
 

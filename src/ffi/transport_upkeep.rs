@@ -144,6 +144,24 @@ pub unsafe extern "C" fn ssh_transport_set_keepalive(
     ffi! { with_transport(t, |t| t.set_keepalive(Duration::from_secs(u64::from(seconds)), max_missed)) }
 }
 
+/// Sets the window granted to each channel opened from now on (by either side) and the
+/// largest data packet accepted on it, in bytes (packet clamped to 1-256 KiB, window to at
+/// least one packet). Defaults: a 2 MiB window, 32 KiB packets.
+///
+/// Borrowed: nothing is kept.
+/// Thread safety: any thread; channels already open keep their limits.
+///
+/// # Safety
+/// `t` must be NULL or a live `ssh_transport`.
+#[no_mangle]
+pub unsafe extern "C" fn ssh_transport_set_channel_limits(
+    t: *mut ssh_transport,
+    window: u32,
+    max_packet: u32,
+) -> c_int {
+    ffi! { with_transport(t, |t| t.set_channel_limits(window, max_packet)) }
+}
+
 /// Sends an IGNORE message carrying `len` random bytes (cover traffic; no answer comes).
 ///
 /// Borrowed: nothing is kept.

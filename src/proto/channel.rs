@@ -17,10 +17,40 @@ use crate::{Error, Result};
 /// Our channel number.
 pub type ChannelId = u32;
 
-/// The window we grant each channel: what the peer may send before we have read it.
+/// The window we grant a channel unless configured otherwise: what the peer may send
+/// before we have read it.
 pub const WINDOW_SIZE: u32 = 2 * 1024 * 1024;
-/// Largest data packet we accept.
+/// Largest data packet we accept unless configured otherwise.
 pub const MAX_PACKET: u32 = 32 * 1024;
+
+/// What a channel lets its peer send: the window granted, re-opened as the application
+/// reads, and the largest data packet accepted. Fixed per channel when it opens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChannelLimits {
+    pub window: u32,
+    pub max_packet: u32,
+}
+
+impl Default for ChannelLimits {
+    fn default() -> Self {
+        ChannelLimits {
+            window: WINDOW_SIZE,
+            max_packet: MAX_PACKET,
+        }
+    }
+}
+
+impl ChannelLimits {
+    /// Limits within what SSH allows: a packet of at least 1 KiB (RFC 4254 implementations
+    /// must take 32 KiB; we never ask less than 1 KiB), a window of at least one packet.
+    pub fn new(window: u32, max_packet: u32) -> ChannelLimits {
+        let max_packet = max_packet.clamp(1024, 256 * 1024);
+        ChannelLimits {
+            window: window.max(max_packet),
+            max_packet,
+        }
+    }
+}
 /// Largest data packet we send, whatever the peer allows.
 const MAX_SEND_PACKET: u32 = 32 * 1024;
 /// How far a stream nobody reads may grow past the window while the application waits for
@@ -239,6 +269,8 @@ pub struct Channel {
     pub unstarted_session: bool,
     /// This side sent the CHANNEL_OPEN: only then may the peer confirm or refuse it.
     pub opened_here: bool,
+    /// What we let the peer send on this channel.
+    pub limits: ChannelLimits,
     /// What the application has already been told: the EOF (a read returned 0), the exit
     /// status, the close. The pollable descriptor reports only what is new.
     pub eof_reported: bool,
@@ -324,7 +356,7 @@ impl Channel {
     fn prepay_limit(&self, stream: Stream) -> usize {
         let own = match stream {
             Stream::Stdout => 0,
-            Stream::Stderr => WINDOW_SIZE as usize,
+            Stream::Stderr => self.limits.window as usize,
         };
         if self.waited_around(stream) {
             own.max(self.buffer_limit)
@@ -367,7 +399,7 @@ impl Channel {
     /// The stream whose unread data has reached the buffer limit and shut the window, so
     /// that waiting for `awaited` could only end when somebody reads it.
     pub fn stalled_by(&self, awaited: Awaited) -> Option<Stream> {
-        if self.at_eof() || self.local_window >= MAX_PACKET {
+        if self.at_eof() || self.local_window >= self.limits.max_packet {
             return None;
         }
         Stream::BOTH.into_iter().find(|&stream| {
@@ -381,7 +413,7 @@ impl Channel {
         self.consumed = self
             .consumed
             .saturating_add(u32::try_from(n).unwrap_or(u32::MAX));
-        if self.consumed < WINDOW_SIZE / 2
+        if self.consumed < self.limits.window / 2
             || self.close_sent
             || self.close_received
             || self.state != ChannelState::Open
@@ -464,9 +496,16 @@ impl Channel {
 pub struct Channels {
     map: HashMap<ChannelId, Channel>,
     next_id: ChannelId,
+    /// The limits of channels opened from now on.
+    limits: ChannelLimits,
 }
 
 impl Channels {
+    /// Sets the limits of channels opened (by either side) from now on.
+    pub fn set_limits(&mut self, limits: ChannelLimits) {
+        self.limits = limits;
+    }
+
     pub fn get(&self, id: ChannelId) -> Option<&Channel> {
         self.map.get(&id)
     }
@@ -517,8 +556,8 @@ impl Channels {
         let mut w = Writer::message(msg::CHANNEL_OPEN);
         w.string(kind)
             .u32(id)
-            .u32(WINDOW_SIZE)
-            .u32(MAX_PACKET)
+            .u32(self.limits.window)
+            .u32(self.limits.max_packet)
             .raw(extra);
         (id, w.into_bytes())
     }
@@ -542,7 +581,8 @@ impl Channels {
         let channel = Channel {
             state: ChannelState::Opening,
             remote_id,
-            local_window: WINDOW_SIZE,
+            local_window: self.limits.window,
+            limits: self.limits,
             consumed: 0,
             prepaid: PerStream::default(),
             waiters: Waiters::default(),
@@ -581,7 +621,10 @@ impl Channels {
         c.state = ChannelState::Open;
         c.handles += 1;
         let mut w = Writer::message(msg::CHANNEL_OPEN_CONFIRMATION);
-        w.u32(c.remote_id).u32(id).u32(WINDOW_SIZE).u32(MAX_PACKET);
+        w.u32(c.remote_id)
+            .u32(id)
+            .u32(c.limits.window)
+            .u32(c.limits.max_packet);
         Some(w.into_bytes())
     }
 
@@ -734,9 +777,10 @@ fn receive_data(channel: &mut Channel, code: Option<u32>, data: &[u8]) -> Result
         ));
     }
     let len = u32::try_from(data.len()).unwrap_or(u32::MAX);
-    if len > MAX_PACKET {
+    let max = channel.limits.max_packet;
+    if len > max {
         return Err(Error::protocol(format!(
-            "channel data of {len} bytes exceeds the maximum packet size {MAX_PACKET}"
+            "channel data of {len} bytes exceeds the maximum packet size {max}"
         )));
     }
     channel.local_window = channel
@@ -820,6 +864,33 @@ mod tests {
             .expect("window adjust due");
         assert_eq!(&adjust[1..5], &7u32.to_be_bytes());
         assert!(chans.handle(&data(id, b"x")).is_ok());
+    }
+
+    #[test]
+    fn each_channel_keeps_the_limits_it_opened_with() {
+        let mut chans = Channels::default();
+        chans.set_limits(ChannelLimits::new(8192, 2048));
+        let (small, open) = chans.open("session", &[]);
+        let mut r = crate::wire::Reader::new(&open);
+        r.u8("number").unwrap();
+        r.string("type").unwrap();
+        r.u32("sender").unwrap();
+        assert_eq!(
+            (r.u32("window").unwrap(), r.u32("packet").unwrap()),
+            (8192, 2048)
+        );
+        chans.set_limits(ChannelLimits::default());
+        let (large, _) = chans.open("session", &[]);
+        for id in [small, large] {
+            let mut w = Writer::message(msg::CHANNEL_OPEN_CONFIRMATION);
+            w.u32(id).u32(id + 10).u32(1000).u32(500);
+            chans.handle(w.as_bytes()).unwrap();
+        }
+        let e = chans.handle(&data(small, &[0; 2049])).unwrap_err();
+        assert!(e.message().contains("maximum packet size 2048"), "{e}");
+        assert!(chans.handle(&data(large, &[0; 2049])).is_ok());
+        // The window never goes below one packet, the packet never below 1 KiB.
+        assert_eq!(ChannelLimits::new(10, 10), ChannelLimits::new(1024, 1024));
     }
 
     #[test]

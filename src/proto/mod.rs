@@ -13,7 +13,8 @@ pub mod userauth;
 mod version;
 
 pub use channel::{
-    Awaited, ChannelId, ChannelState, ExitStatus, StderrMode, Stream, DEFAULT_BUFFER_LIMIT,
+    Awaited, ChannelId, ChannelLimits, ChannelState, ExitStatus, StderrMode, Stream,
+    DEFAULT_BUFFER_LIMIT,
 };
 pub use connection::{Connection, Event, PublicKeySigning, DEFAULT_REKEY_BYTES};
 pub use kexinit::{AlgorithmKind, Negotiated, Preferences};

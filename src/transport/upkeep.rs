@@ -6,7 +6,7 @@ use std::time::Duration;
 use super::in_flight::InFlight;
 use super::shared_connection::SharedConnection;
 use super::Transport;
-use crate::proto::{msg, AlgorithmKind};
+use crate::proto::{msg, AlgorithmKind, ChannelLimits};
 use crate::{Error, ErrorKind, Result};
 
 impl Transport {
@@ -61,6 +61,15 @@ impl Transport {
     /// ServerAliveCountMax). A zero interval turns keepalives off.
     pub fn set_keepalive(&self, interval: Duration, max_missed: u32) -> Result<()> {
         self.configure(move |c| c.set_keepalive(Some((interval, max_missed.max(1)))))
+    }
+
+    /// Sets the window granted to each channel opened from now on and the largest data
+    /// packet accepted on it (clamped to 1-256 KiB; the window to at least one packet).
+    /// A larger window moves more data per round trip on a slow link; a smaller one holds
+    /// less unread data per channel.
+    pub fn set_channel_limits(&self, window: u32, max_packet: u32) -> Result<()> {
+        let limits = ChannelLimits::new(window, max_packet);
+        self.configure(move |c| c.set_channel_limits(limits))
     }
 
     /// Sends SSH_MSG_IGNORE carrying `len` random bytes.

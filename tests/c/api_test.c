@@ -421,6 +421,9 @@ static void test_echo(ssh_transport *t)
 static void test_port_forward(ssh_transport *t)
 {
     uint32_t port = 0;
+    CHECK_FAILS(ssh_transport_set_channel_limits(NULL, 65536, 8192), SSH_ERR_INVALID_ARG);
+    /* The forwarded channels below open with these. */
+    CHECK(ssh_transport_set_channel_limits(t, 65536, 8192) == SSH_OK);
     CHECK_FAILS(ssh_transport_request_port_forward(t, NULL, 0, &port), SSH_ERR_INVALID_ARG);
     CHECK_FAILS(ssh_transport_request_port_forward(t, "127.0.0.1", 0, NULL), SSH_ERR_INVALID_ARG);
     CHECK_NULL(ssh_transport_open_direct_tcpip(t, NULL, 22, "127.0.0.1", 1), SSH_ERR_INVALID_ARG);
@@ -446,6 +449,7 @@ static void test_port_forward(ssh_transport *t)
     CHECK_FAILS(ssh_transport_cancel_port_forward(t, "127.0.0.1", port), SSH_ERR_REFUSED);
     CHECK_NULL(ssh_transport_open_direct_tcpip(t, "127.0.0.1", port, "127.0.0.1", 4243),
                SSH_ERR_REFUSED);
+    CHECK(ssh_transport_set_channel_limits(t, 2 * 1024 * 1024, 32768) == SSH_OK);
 }
 
 /* Input in, both output streams out, a non-zero exit status. */

@@ -196,6 +196,7 @@ int main(int argc, char **argv)
     CHECK(server != NULL);
     CHECK(ssh_server_config_add_host_key(server, host_key) == SSH_OK);
     CHECK(ssh_server_config_set_auth_limits(server, 3, 30000) == SSH_OK);
+    CHECK(ssh_server_config_set_channel_limits(server, 256 * 1024, 16384) == SSH_OK);
     CHECK(ssh_server_config_set_preferred(server, SSH_ALG_KEX, "curve25519-sha256") == SSH_OK);
     CHECK_FAILS(ssh_server_config_set_preferred(server, SSH_ALG_KEX, "no-such-kex"),
                 SSH_ERR_INVALID_ARG);

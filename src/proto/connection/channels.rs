@@ -1,7 +1,9 @@
 //! Channel commands, for either role: a client and a server both open channels (a server
 //! its forwarded-tcpip, X11 and agent channels), send, read and close them.
 
-use super::super::channel::{Awaited, Channel, ChannelId, ChannelState, StderrMode, Stream};
+use super::super::channel::{
+    Awaited, Channel, ChannelId, ChannelLimits, ChannelState, StderrMode, Stream,
+};
 use super::super::packet::PacketWriter;
 use super::Connection;
 use crate::{Error, ErrorKind, Result};
@@ -164,6 +166,12 @@ impl Connection {
         if let Some(c) = self.channels.get_mut(id) {
             c.wait_end(awaited);
         }
+    }
+
+    /// Sets the window and largest packet of the channels opened from now on, by either
+    /// side.
+    pub fn set_channel_limits(&mut self, limits: ChannelLimits) {
+        self.channels.set_limits(limits);
     }
 
     /// Sets how far an unread stream may grow past the window while the application waits

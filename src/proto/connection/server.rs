@@ -94,6 +94,7 @@ impl Connection {
             ));
         }
         let max_auth_tries = config.max_auth_tries;
+        let channel_limits = config.channel_limits;
         let server = ServerState {
             config,
             user_sig_algs,
@@ -109,6 +110,7 @@ impl Connection {
         let mut conn = Connection::new(prefs, rng, Kex::new(Role::Server));
         conn.server = Some(Box::new(server));
         conn.set_max_auth_tries(max_auth_tries);
+        conn.set_channel_limits(channel_limits);
         let kexinit = conn.kex.start(&conn.prefs, conn.rng.as_mut());
         conn.write_now(&kexinit);
         Ok(conn)

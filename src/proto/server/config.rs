@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crate::crypto::kex::Modulus;
 use crate::keys::PrivateKey;
-use crate::proto::Preferences;
+use crate::proto::{ChannelLimits, Preferences};
 
 /// Authentication attempts allowed per connection unless set otherwise (OpenSSH's
 /// MaxAuthTries).
@@ -29,6 +29,8 @@ pub struct ServerConfig {
     pub max_auth_tries: u32,
     /// How long an unauthenticated client may stay connected (`None`: forever).
     pub login_grace: Option<Duration>,
+    /// The window and largest packet of each channel.
+    pub channel_limits: ChannelLimits,
 }
 
 impl Default for ServerConfig {
@@ -39,6 +41,7 @@ impl Default for ServerConfig {
             moduli: Vec::new(),
             max_auth_tries: DEFAULT_MAX_AUTH_TRIES,
             login_grace: Some(DEFAULT_LOGIN_GRACE),
+            channel_limits: ChannelLimits::default(),
         }
     }
 }
