@@ -19,7 +19,7 @@ mod server_callbacks;
 mod server_config;
 mod transport;
 mod transport_driven;
-mod transport_upkeep;
+mod transport_long_lived;
 
 pub use agent::*;
 pub use channel::*;
@@ -36,4 +36,4 @@ pub use server_callbacks::*;
 pub use server_config::*;
 pub use transport::*;
 pub use transport_driven::*;
-pub use transport_upkeep::*;
+pub use transport_long_lived::*;

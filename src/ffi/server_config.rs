@@ -13,7 +13,7 @@ use super::boundary::{
 use super::pkey::ssh_pkey;
 use super::result::SSH_ERR_INVALID_ARG;
 use super::transport::{duration_from_ms, ssh_transport, with_transport};
-use super::transport_upkeep::algorithm_kind;
+use super::transport_long_lived::algorithm_kind;
 use crate::proto::server::ServerConfig;
 use crate::proto::ChannelLimits;
 use crate::transport::read_moduli_file;

@@ -190,7 +190,7 @@ pub unsafe extern "C" fn ssh_transport_set_preferred(
     names: *const c_char,
 ) -> c_int {
     ffi! {
-        let kind = match super::transport_upkeep::algorithm_kind(kind) {
+        let kind = match super::transport_long_lived::algorithm_kind(kind) {
             Ok(k) => k,
             Err(e) => return fail_with(&e),
         };

@@ -7,6 +7,7 @@ mod channel;
 mod driver;
 mod forwarding;
 mod in_flight;
+mod long_lived;
 mod readiness;
 mod server;
 mod server_dispatch;
@@ -15,7 +16,6 @@ mod session;
 mod shared_connection;
 mod stream;
 mod threads;
-mod upkeep;
 
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::os::fd::RawFd;
@@ -28,13 +28,13 @@ use parking_lot::Mutex;
 pub use crate::proto::server::{DEFAULT_LOGIN_GRACE, DEFAULT_MAX_AUTH_TRIES};
 pub use channel::Channel;
 pub use driver::Wanted;
+pub use long_lived::DISCONNECT_BY_APPLICATION;
 pub use server::{read_moduli_file, SubsystemHandler};
 pub use server_handler::{
     AuthResult, DirectTcpip, InteractiveQuery, InteractiveResult, OpenResult, PtyRequest,
     ServerHandler, WindowChange, X11Request,
 };
 pub use stream::ByteStream;
-pub use upkeep::DISCONNECT_BY_APPLICATION;
 
 use crate::crypto::rng::OsRandom;
 use crate::keys::PublicKey;

@@ -14,14 +14,15 @@
 mod auth;
 mod channels;
 mod events;
+mod global_requests;
 mod incoming;
 mod legality;
+mod liveness;
 mod logging;
 mod server;
 mod server_auth;
 #[cfg(test)]
 mod server_tests;
-mod upkeep;
 
 use std::collections::VecDeque;
 
@@ -41,11 +42,12 @@ use crate::{Error, ErrorKind, Result};
 pub use auth::PublicKeySigning;
 pub use events::Event;
 use events::Events;
+use global_requests::GlobalRequests;
 use incoming::Incoming;
 use legality::Verdict;
+use liveness::Liveness;
+pub use liveness::DEFAULT_REKEY_BYTES;
 use logging::LogBuffer;
-use upkeep::Upkeep;
-pub use upkeep::DEFAULT_REKEY_BYTES;
 
 /// Messages held during a key exchange beyond which the connection fails. The application's
 /// own data waits at a far lower mark (the transport's send queue limit); only answers to a
@@ -76,7 +78,8 @@ pub struct Connection {
     server_sig_algs: Option<Vec<String>>,
     auth: ClientAuth,
     channels: Channels,
-    upkeep: Upkeep,
+    liveness: Liveness,
+    globals: GlobalRequests,
     incoming: Incoming,
     events: Events,
     log: LogBuffer,
@@ -121,7 +124,8 @@ impl Connection {
             server_sig_algs: None,
             auth: ClientAuth::new(),
             channels: Channels::default(),
-            upkeep: Upkeep::default(),
+            liveness: Liveness::default(),
+            globals: GlobalRequests::default(),
             incoming: Incoming::default(),
             events: Events::default(),
             log: LogBuffer::default(),

@@ -1,15 +1,16 @@
 //! What keeps a connection healthy over days: key re-exchange after a byte or time limit,
-//! keepalives that detect a dead peer, and global requests with their replies.
+//! keepalives that detect a dead peer, IGNORE as cover traffic. These are the connection's
+//! timers: [`Connection::poll_timeout`] says when the next is due.
 
-use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use super::super::kex::Phase;
 use super::super::msg;
+use super::global_requests::GlobalWaiter;
 use super::Connection;
 use crate::crypto::cipher;
 use crate::log::Level;
-use crate::wire::{Reader, Writer};
+use crate::wire::Writer;
 use crate::{Error, ErrorKind, Result};
 
 /// Default re-exchange limit: data in both directions under one set of keys.
@@ -17,16 +18,9 @@ pub const DEFAULT_REKEY_BYTES: u64 = 1 << 30;
 /// Packets under one set of keys before a re-exchange, well before sequence numbers wrap.
 const REKEY_PACKETS: u64 = 1 << 31;
 
-/// Who is waiting for the answer to a global request we sent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum GlobalWaiter {
-    Keepalive,
-    Application(u64),
-}
-
-/// Timers and counters of [`Connection`]'s upkeep.
+/// The re-exchange and keepalive timers and counters.
 #[derive(Debug)]
-pub(super) struct Upkeep {
+pub(super) struct Liveness {
     rekey_bytes: u64,
     rekey_interval: Option<Duration>,
     rekey_deadline: Option<Instant>,
@@ -35,17 +29,13 @@ pub(super) struct Upkeep {
     keepalive_missed: u32,
     /// A packet arrived since the last keepalive tick.
     activity: bool,
-    waiters: VecDeque<GlobalWaiter>,
-    /// Answers to application global requests: reply data, or None for a refusal.
-    replies: HashMap<u64, Option<Vec<u8>>>,
-    next_request: u64,
     /// Completed key exchanges, the first included.
     pub kex_count: u64,
 }
 
-impl Default for Upkeep {
+impl Default for Liveness {
     fn default() -> Self {
-        Upkeep {
+        Liveness {
             rekey_bytes: DEFAULT_REKEY_BYTES,
             rekey_interval: None,
             rekey_deadline: None,
@@ -53,9 +43,6 @@ impl Default for Upkeep {
             keepalive_deadline: None,
             keepalive_missed: 0,
             activity: false,
-            waiters: VecDeque::new(),
-            replies: HashMap::new(),
-            next_request: 0,
             kex_count: 0,
         }
     }
@@ -65,22 +52,22 @@ impl Connection {
     /// Sets when keys are renewed: after `bytes` of data in both directions together (capped
     /// by the cipher's safe limit, RFC 4344 §3.2), and after `interval` if given.
     pub fn set_rekey_limits(&mut self, bytes: u64, interval: Option<Duration>) {
-        self.upkeep.rekey_bytes = bytes.max(1 << 16);
-        self.upkeep.rekey_interval = interval;
-        self.upkeep.rekey_deadline = None;
+        self.liveness.rekey_bytes = bytes.max(1 << 16);
+        self.liveness.rekey_interval = interval;
+        self.liveness.rekey_deadline = None;
     }
 
     /// Sends a keepalive@openssh.com request after `interval` without traffic from the
     /// peer; after `max_missed` unanswered ones the connection fails. `None` turns it off.
     pub fn set_keepalive(&mut self, keepalive: Option<(Duration, u32)>) {
-        self.upkeep.keepalive = keepalive.filter(|(d, _)| !d.is_zero());
-        self.upkeep.keepalive_deadline = None;
-        self.upkeep.keepalive_missed = 0;
+        self.liveness.keepalive = keepalive.filter(|(d, _)| !d.is_zero());
+        self.liveness.keepalive_deadline = None;
+        self.liveness.keepalive_missed = 0;
     }
 
     /// Completed key exchanges so far (1 after the first).
     pub fn kex_count(&self) -> u64 {
-        self.upkeep.kex_count
+        self.liveness.kex_count
     }
 
     /// Starts a key re-exchange now, unless one is already under way.
@@ -129,21 +116,21 @@ impl Connection {
                 let block = c.block_size.max(8) as u64;
                 (1u64 << (block * 8 / 4).min(62)).saturating_mul(block)
             });
-        block_limit.map_or(self.upkeep.rekey_bytes, |limit| {
-            limit.min(self.upkeep.rekey_bytes)
+        block_limit.map_or(self.liveness.rekey_bytes, |limit| {
+            limit.min(self.liveness.rekey_bytes)
         })
     }
 
     /// A key exchange completed: restart the time limit.
     pub(super) fn on_kex_done(&mut self) {
-        self.upkeep.kex_count += 1;
-        self.upkeep.rekey_deadline = None;
+        self.liveness.kex_count += 1;
+        self.liveness.rekey_deadline = None;
     }
 
     /// A packet arrived: the peer is alive.
     pub(super) fn note_activity(&mut self) {
-        self.upkeep.activity = true;
-        self.upkeep.keepalive_missed = 0;
+        self.liveness.activity = true;
+        self.liveness.keepalive_missed = 0;
     }
 
     /// When [`Self::handle_timeout`] should next be called, if ever.
@@ -157,8 +144,8 @@ impl Connection {
             .filter(|s| !s.auth.is_authenticated())
             .and_then(|s| s.login_deadline);
         [
-            self.upkeep.rekey_deadline,
-            self.upkeep.keepalive_deadline,
+            self.liveness.rekey_deadline,
+            self.liveness.keepalive_deadline,
             login,
         ]
         .into_iter()
@@ -172,8 +159,9 @@ impl Connection {
     pub fn timers_unarmed(&self) -> bool {
         self.established
             && self.error.is_none()
-            && ((self.upkeep.rekey_interval.is_some() && self.upkeep.rekey_deadline.is_none())
-                || (self.upkeep.keepalive.is_some() && self.upkeep.keepalive_deadline.is_none()))
+            && ((self.liveness.rekey_interval.is_some() && self.liveness.rekey_deadline.is_none())
+                || (self.liveness.keepalive.is_some()
+                    && self.liveness.keepalive_deadline.is_none()))
     }
 
     /// Advances the timers to `now`: starts a due re-exchange, sends a due keepalive, or fails
@@ -184,12 +172,12 @@ impl Connection {
         if !self.established {
             return Ok(());
         }
-        if let Some(interval) = self.upkeep.rekey_interval {
-            match self.upkeep.rekey_deadline {
-                None => self.upkeep.rekey_deadline = Some(now + interval),
+        if let Some(interval) = self.liveness.rekey_interval {
+            match self.liveness.rekey_deadline {
+                None => self.liveness.rekey_deadline = Some(now + interval),
                 Some(d) if now >= d => {
                     self.start_rekey()?;
-                    self.upkeep.rekey_deadline = Some(now + interval);
+                    self.liveness.rekey_deadline = Some(now + interval);
                 }
                 Some(_) => {}
             }
@@ -198,22 +186,22 @@ impl Connection {
     }
 
     fn keepalive_tick(&mut self, now: Instant) -> Result<()> {
-        let Some((interval, max_missed)) = self.upkeep.keepalive else {
+        let Some((interval, max_missed)) = self.liveness.keepalive else {
             return Ok(());
         };
-        match self.upkeep.keepalive_deadline {
+        match self.liveness.keepalive_deadline {
             Some(d) if now < d => return Ok(()),
             None => {
-                self.upkeep.keepalive_deadline = Some(now + interval);
+                self.liveness.keepalive_deadline = Some(now + interval);
                 return Ok(());
             }
             Some(_) => {}
         }
-        self.upkeep.keepalive_deadline = Some(now + interval);
-        if std::mem::take(&mut self.upkeep.activity) || !self.is_authenticated() {
+        self.liveness.keepalive_deadline = Some(now + interval);
+        if std::mem::take(&mut self.liveness.activity) || !self.is_authenticated() {
             return Ok(());
         }
-        if self.upkeep.keepalive_missed >= max_missed {
+        if self.liveness.keepalive_missed >= max_missed {
             let e = Error::new(
                 ErrorKind::Timeout,
                 format!(
@@ -223,72 +211,8 @@ impl Connection {
             );
             return Err(self.fail(e));
         }
-        self.upkeep.keepalive_missed += 1;
+        self.liveness.keepalive_missed += 1;
         self.send_global_request("keepalive@openssh.com", true, &[], GlobalWaiter::Keepalive);
-        Ok(())
-    }
-
-    /// Sends a global request (RFC 4254 §4). With `want_reply` returns an id whose answer
-    /// [`Self::take_global_reply`] gives once it arrives.
-    pub fn global_request(
-        &mut self,
-        name: &str,
-        want_reply: bool,
-        data: &[u8],
-    ) -> Result<Option<u64>> {
-        self.check_alive()?;
-        if !self.is_authenticated() {
-            return Err(Error::new(
-                ErrorKind::State,
-                "global requests need an authenticated connection",
-            ));
-        }
-        let id = self.upkeep.next_request;
-        self.upkeep.next_request += 1;
-        self.send_global_request(name, want_reply, data, GlobalWaiter::Application(id));
-        Ok(want_reply.then_some(id))
-    }
-
-    fn send_global_request(
-        &mut self,
-        name: &str,
-        want_reply: bool,
-        data: &[u8],
-        waiter: GlobalWaiter,
-    ) {
-        let mut w = Writer::message(msg::GLOBAL_REQUEST);
-        w.string(name).bool(want_reply).raw(data);
-        if want_reply {
-            self.upkeep.waiters.push_back(waiter);
-        }
-        self.send(w.into_bytes());
-    }
-
-    /// The answer to global request `id`: `Some(Some(data))` accepted with reply data,
-    /// `Some(None)` refused, `None` not yet answered.
-    pub fn take_global_reply(&mut self, id: u64) -> Option<Option<Vec<u8>>> {
-        self.upkeep.replies.remove(&id)
-    }
-
-    /// True while global request replies are awaited (the legality table asks).
-    pub(super) fn awaits_global_reply(&self) -> bool {
-        !self.upkeep.waiters.is_empty()
-    }
-
-    /// REQUEST_SUCCESS or REQUEST_FAILURE: answers the oldest request that wanted a reply.
-    pub(super) fn on_global_reply(&mut self, payload: &[u8]) -> Result<()> {
-        let waiter = self
-            .upkeep
-            .waiters
-            .pop_front()
-            .ok_or_else(|| Error::protocol("global request reply without a request"))?;
-        let mut r = Reader::new(payload);
-        let accepted = r.u8("message number")? == msg::REQUEST_SUCCESS;
-        if let GlobalWaiter::Application(id) = waiter {
-            let data = accepted.then(|| r.remaining().to_vec());
-            self.on_forward_reply(id, data.as_deref());
-            self.upkeep.replies.insert(id, data);
-        }
         Ok(())
     }
 
