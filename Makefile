@@ -6,8 +6,9 @@
 #   make header         regenerate include/sekura.h from src/ffi
 #   make abi            regenerate abi/sekura.symbols from the shared library
 #   make install PREFIX=DIR [DESTDIR=...]
-#   make bench          bench/run.py and bench/server.py: our client and our server against
-#                       OpenSSH's, throughput, handshakes and memory
+#   make bench          bench/run.py, bench/server.py and bench/cpu.py: our client and our
+#                       server against OpenSSH's, throughput, handshakes, memory, and CPU
+#                       and context switches per GiB
 #   make clean
 #
 # Variables: PROFILE (cargo profile, default release), BUILD (output directory, default
@@ -96,6 +97,7 @@ install: $(SHARED_LIB)
 bench: examples
 	python3 bench/run.py
 	python3 bench/server.py
+	python3 bench/cpu.py $(BUILD)
 
 clean:
 	rm -rf $(BUILD)
