@@ -239,7 +239,7 @@ impl Transport {
             .ok_or_else(|| Error::new(ErrorKind::State, "the transport was already started"))?;
         let shared = Arc::new(SharedConnection::new(
             conn,
-            stream.into_io()?,
+            stream.into_io(!self.caller_driven)?,
             self.log_name.lock().clone(),
             self.hexdump.load(Ordering::Relaxed),
             self.caller_driven,

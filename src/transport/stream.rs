@@ -104,19 +104,19 @@ impl ByteStream {
     }
 
     /// Makes the descriptors non-blocking (which other holders of the same open files
-    /// share) and adds the wake-up pipe.
-    pub(super) fn into_io(self) -> Result<StreamIo> {
+    /// share) and, for a reader thread to be woken, adds the wake-up pipe (a caller-driven
+    /// connection needs none: its loop is the application's).
+    pub(super) fn into_io(self, wake_pipe: bool) -> Result<StreamIo> {
         set_nonblocking(self.read.as_raw_fd())?;
         if let Some(write) = &self.write {
             set_nonblocking(write.as_raw_fd())?;
         }
-        let (wake_read, wake_write) = pipe()?;
+        let wake = if wake_pipe { Some(pipe()?) } else { None };
         Ok(StreamIo {
             read: self.read,
             write: self.write,
             tcp: self.tcp,
-            wake_read,
-            wake_write,
+            wake,
             child: self.child,
         })
     }
@@ -148,8 +148,8 @@ pub(super) struct StreamIo {
     read: OwnedFd,
     write: Option<OwnedFd>,
     tcp: bool,
-    wake_read: OwnedFd,
-    wake_write: OwnedFd,
+    /// The wake-up pipe's read and write ends, for a reader thread.
+    wake: Option<(OwnedFd, OwnedFd)>,
     child: Option<Child>,
 }
 
@@ -164,7 +164,11 @@ impl StreamIo {
     pub fn wait_readable(&self, timeout: Option<Duration>) -> io::Result<Wait> {
         let mut fds = [
             pollfd(self.read.as_raw_fd(), libc::POLLIN),
-            pollfd(self.wake_read.as_raw_fd(), libc::POLLIN),
+            // poll(2) skips a negative descriptor.
+            pollfd(
+                self.wake.as_ref().map_or(-1, |w| w.0.as_raw_fd()),
+                libc::POLLIN,
+            ),
         ];
         if !poll(&mut fds, timeout)? {
             return Ok(Wait::TimedOut);
@@ -228,17 +232,22 @@ impl StreamIo {
 
     /// Ends the reader's current (or next) wait with [`Wait::Woken`].
     pub fn wake(&self) {
+        let Some((_, write)) = &self.wake else {
+            return;
+        };
         let byte = [1u8];
         // SAFETY: one byte from a live buffer into our non-blocking pipe; a full pipe
         // already wakes the reader.
-        unsafe { libc::write(self.wake_write.as_raw_fd(), byte.as_ptr().cast(), 1) };
+        unsafe { libc::write(write.as_raw_fd(), byte.as_ptr().cast(), 1) };
     }
 
     fn drain_wakes(&self) {
+        let Some((read, _)) = &self.wake else {
+            return;
+        };
         let mut bytes = [0u8; 64];
         // SAFETY: reads into a live buffer of its length from our non-blocking pipe.
-        while unsafe { libc::read(self.wake_read.as_raw_fd(), bytes.as_mut_ptr().cast(), 64) } > 0 {
-        }
+        while unsafe { libc::read(read.as_raw_fd(), bytes.as_mut_ptr().cast(), 64) } > 0 {}
     }
 }
 

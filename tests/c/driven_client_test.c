@@ -60,10 +60,10 @@ static int connect_to(const char *host, const char *port)
     return fd;
 }
 
-/* Threads of this process, from /proc/self/task. */
-static int thread_count(void)
+/* Entries of a /proc/self directory, "." and ".." aside. */
+static int entries(const char *path)
 {
-    DIR *dir = opendir("/proc/self/task");
+    DIR *dir = opendir(path);
     if (!dir)
         return -1;
     int n = 0;
@@ -72,6 +72,18 @@ static int thread_count(void)
         n += e->d_name[0] != '.';
     closedir(dir);
     return n;
+}
+
+/* Threads of this process. */
+static int thread_count(void)
+{
+    return entries("/proc/self/task");
+}
+
+/* Open descriptors of this process (the directory's own one included). */
+static int fd_count(void)
+{
+    return entries("/proc/self/fd");
 }
 
 static void fail(struct conn *c, const char *what)
@@ -202,6 +214,7 @@ int main(int argc, char **argv)
     struct config cfg = {argv[1], argv[2], argv[3], argv[5], ssh_pkey_from_file(argv[4], NULL)};
     CHECK(cfg.key != NULL);
     CHECK(thread_count() == 1);
+    int fds_before = fd_count();
 
     struct conn conns[TRANSPORTS] = {0};
     for (int i = 0; i < TRANSPORTS; i++) {
@@ -262,6 +275,10 @@ int main(int argc, char **argv)
     printf("# %d commands in %d poll rounds, %d calls returned SSH_ERR_AGAIN\n", commands,
            rounds, agains);
     CHECK(done == TRANSPORTS);
+    /* Each transport holds its socket and our duplicate of it: no wake-up pipe. */
+    int fds_used = fd_count() - fds_before;
+    printf("# %d descriptors for %d transports\n", fds_used, TRANSPORTS);
+    CHECK(fds_used <= 2 * TRANSPORTS);
     CHECK(commands == TRANSPORTS * COMMANDS);
     CHECK(agains > 0);
     /* No library thread ran at any time. */
