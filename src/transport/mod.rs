@@ -1,6 +1,8 @@
-//! Drives a [`Connection`](crate::proto::Connection) over a byte stream (a socket, pipes, a
-//! child process): Paramiko's Transport. Blocking calls wait for the background threads'
-//! progress, each with a timeout.
+//! Drives a [`Connection`] over a byte stream (a socket, pipes, a child process):
+//! Paramiko's Transport. Two drivers run the same read and write halves (`driver.rs`): two
+//! background threads, for which blocking calls wait with a timeout, or the application's
+//! own event loop ([`Transport::caller_driven`]), for which calls that would wait return
+//! `Again` and are repeated after [`Transport::process`].
 
 mod auth;
 mod channel;

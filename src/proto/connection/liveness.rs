@@ -134,6 +134,7 @@ impl Connection {
     }
 
     /// When [`Self::handle_timeout`] should next be called, if ever.
+    #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
         if self.error.is_some() {
             return None;

@@ -1,9 +1,13 @@
 //! One SSH connection, client or server role, as a sans-IO state machine.
 //!
-//! Call order: create with [`Connection::client`] or [`Connection::server`], then repeatedly feed received bytes to
-//! [`Connection::handle_bytes`] and send what [`Connection::poll_transmit`] moves into the driver's buffer. Commands
-//! (authentication, channels) queue their messages the same way. The first fatal error is
-//! sticky: every later call returns it, and the DISCONNECT it queued can still be flushed.
+//! Call order: create with [`Connection::client`] or [`Connection::server`], then repeat:
+//! feed received bytes to [`Connection::handle_bytes`] (or `handle_bytes_in_place`); take
+//! what changed from [`Connection::poll_event`] and a server's decisions from
+//! [`Connection::take_server_event`]; call [`Connection::handle_timeout`] when
+//! [`Connection::poll_timeout`] is due; send what [`Connection::poll_transmit`] moves into
+//! the driver's buffer. Commands (authentication, channels) queue their messages the same
+//! way. Time is always passed in. The first fatal error is sticky: every later call returns
+//! it, and the DISCONNECT it queued can still be flushed.
 #![deny(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -187,11 +191,6 @@ impl Connection {
             self.error = Some(Error::new(ErrorKind::Closed, who));
             self.channels.close_all();
         }
-    }
-
-    /// Takes the bytes to send to the peer.
-    pub fn take_transmit(&mut self) -> Vec<u8> {
-        std::mem::take(&mut self.outbound)
     }
 
     /// Moves the bytes to send to the peer into `buf` (cleared first); the connection

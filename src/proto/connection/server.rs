@@ -123,6 +123,7 @@ impl Connection {
 
     /// Server: the next request the application must answer, taken once. The connection
     /// reads no further input until it is answered.
+    #[must_use = "a decision nobody makes holds the connection"]
     pub fn take_server_event(&mut self) -> Option<ServerEvent> {
         self.server.as_mut()?.event.take()
     }

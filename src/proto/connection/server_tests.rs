@@ -17,6 +17,13 @@ use crate::crypto::rng::OsRandom;
 use crate::keys::{KeyType, PrivateKey};
 use crate::wire::Writer;
 
+/// What the connection queued to send, moved out through `poll_transmit`.
+fn transmit(conn: &mut Connection) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    let _count = conn.poll_transmit(&mut bytes);
+    bytes
+}
+
 fn pair() -> (Connection, Connection) {
     let host_key = PrivateKey::generate(KeyType::Ed25519, None, &mut OsRandom).unwrap();
     let client = Connection::client(Preferences::default(), Box::new(OsRandom));
@@ -44,8 +51,8 @@ fn pump_deciding(
     mut decide: impl FnMut(&AuthRequest) -> AuthResult,
 ) {
     for _ in 0..64 {
-        let to_server = client.take_transmit();
-        let to_client = server.take_transmit();
+        let to_server = transmit(client);
+        let to_client = transmit(server);
         if to_server.is_empty() && to_client.is_empty() {
             return;
         }
@@ -85,7 +92,7 @@ fn authenticated() -> (Connection, Connection) {
 /// Sends `payload` from the client as it is, whatever the client's own rules say.
 fn inject(client: &mut Connection, server: &mut Connection, payload: &[u8]) {
     client.write_now(payload);
-    let bytes = client.take_transmit();
+    let bytes = transmit(client);
     let _ = server.handle_bytes(&bytes);
 }
 
@@ -122,7 +129,7 @@ fn userauth_success_from_a_client_is_fatal_and_authenticates_nobody() {
     inject(&mut client, &mut server, &[msg::USERAUTH_SUCCESS]);
     assert!(server.error().is_some());
     assert!(!server.is_authenticated());
-    assert!(!server.take_transmit().is_empty(), "a DISCONNECT is queued");
+    assert!(!transmit(&mut server).is_empty(), "a DISCONNECT is queued");
 }
 
 #[test]
@@ -187,7 +194,7 @@ fn requests_flooding_a_stalled_key_exchange_end_the_connection() {
             client.write_now(&request);
         }
         sent += 1000;
-        let bytes = client.take_transmit();
+        let bytes = transmit(&mut client);
         let _ = server.handle_bytes(&bytes);
     }
     let e = server.error().expect("the flood must end the connection");
@@ -260,11 +267,11 @@ fn a_queried_key_is_not_mistaken_for_the_key_that_signed() {
 fn a_corrupted_packet_is_answered_with_mac_error() {
     let (mut client, mut server) = established();
     client.send_ignore(16).unwrap();
-    let mut bytes = client.take_transmit();
+    let mut bytes = transmit(&mut client);
     let last = bytes.len() - 1;
     bytes[last] ^= 1;
     assert!(server.handle_bytes(&bytes).is_err());
-    let _ = client.handle_bytes(&server.take_transmit());
+    let _ = client.handle_bytes(&transmit(&mut server));
     let e = client.error().expect("the server's DISCONNECT");
     assert!(e.message().contains("(reason 5)"), "{e}");
 }
@@ -399,10 +406,10 @@ fn every_other_message_during_the_initial_key_exchange_is_fatal() {
         }
         let (mut client, mut server) = pair();
         // Both KEXINITs cross; the client's ephemeral value is held back.
-        let hello = client.take_transmit();
+        let hello = transmit(&mut client);
         server.handle_bytes(&hello).unwrap();
-        client.handle_bytes(&server.take_transmit()).unwrap();
-        let _held_back = client.take_transmit();
+        client.handle_bytes(&transmit(&mut server)).unwrap();
+        let _held_back = transmit(&mut client);
         inject(&mut client, &mut server, &message(number));
         assert!(
             server.error().is_some(),
@@ -427,7 +434,7 @@ fn debug_output_of_auth_requests_leaves_secrets_out() {
 fn a_confirmation_for_a_channel_the_server_is_deciding_on_is_fatal() {
     let (mut client, mut server) = authenticated();
     client.open_session().unwrap();
-    let bytes = client.take_transmit();
+    let bytes = transmit(&mut client);
     server.handle_bytes(&bytes).unwrap();
     let Some(ServerEvent::ChannelOpen { channel, .. }) = server.take_server_event() else {
         panic!("the server was not asked about the channel");
@@ -447,8 +454,8 @@ fn a_confirmation_for_a_channel_the_server_is_deciding_on_is_fatal() {
 /// Moves bytes both ways until both are quiet, the server accepting every global request.
 fn exchange_accepting_globals(client: &mut Connection, server: &mut Connection) {
     for _ in 0..16 {
-        let to_server = client.take_transmit();
-        let to_client = server.take_transmit();
+        let to_server = transmit(client);
+        let to_client = transmit(server);
         if to_server.is_empty() && to_client.is_empty() {
             return;
         }
