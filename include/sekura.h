@@ -2647,7 +2647,7 @@ int ssh_transport_set_keepalive(ssh_transport *t, uint32_t seconds, uint32_t max
 
 /**
  * Sets the window granted to each channel opened from now on (by either side) and the
- * largest data packet accepted on it, in bytes (packet clamped to 1-256 KiB, window to at
+ * largest data packet accepted on it, in bytes (packet clamped to 1-128 KiB, window to at
  * least one packet). Defaults: a 2 MiB window, 32 KiB packets.
  *
  * Borrowed: nothing is kept.

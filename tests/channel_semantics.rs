@@ -248,6 +248,8 @@ fn small_channel_limits_still_move_everything() {
     let ch = exec(&t, "head -c 8388608 /dev/zero").expect("exec");
     assert_eq!(read_to_end(&ch, false).expect("stdout").len(), 8 << 20);
     assert_eq!(ch.recv_exit_status().expect("status"), ExitStatus::Code(0));
+    // The largest packet asked for, whatever the caller says, still fits our packet limit
+    // (256 KiB asked: a data packet that size would not).
     t.set_channel_limits(8 << 20, 256 * 1024).expect("limits");
     let ch = exec(&t, "head -c 8388608 /dev/zero").expect("exec");
     assert_eq!(read_to_end(&ch, false).expect("stdout").len(), 8 << 20);

@@ -145,7 +145,7 @@ pub unsafe extern "C" fn ssh_transport_set_keepalive(
 }
 
 /// Sets the window granted to each channel opened from now on (by either side) and the
-/// largest data packet accepted on it, in bytes (packet clamped to 1-256 KiB, window to at
+/// largest data packet accepted on it, in bytes (packet clamped to 1-128 KiB, window to at
 /// least one packet). Defaults: a 2 MiB window, 32 KiB packets.
 ///
 /// Borrowed: nothing is kept.

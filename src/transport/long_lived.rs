@@ -64,7 +64,7 @@ impl Transport {
     }
 
     /// Sets the window granted to each channel opened from now on and the largest data
-    /// packet accepted on it (clamped to 1-256 KiB; the window to at least one packet).
+    /// packet accepted on it (clamped to 1-128 KiB; the window to at least one packet).
     /// A larger window moves more data per round trip on a slow link; a smaller one holds
     /// less unread data per channel.
     pub fn set_channel_limits(&self, window: u32, max_packet: u32) -> Result<()> {

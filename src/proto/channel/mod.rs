@@ -52,11 +52,15 @@ impl Default for ChannelLimits {
     }
 }
 
+/// The largest channel data packet we may ask for: the data, its message header, padding
+/// and MAC must fit in the largest packet we read (`MAX_PACKET_LEN`, 256 KiB).
+pub const LARGEST_MAX_PACKET: u32 = 128 * 1024;
+
 impl ChannelLimits {
-    /// Limits within what SSH allows: a packet of at least 1 KiB (RFC 4254 implementations
-    /// must take 32 KiB; we never ask less than 1 KiB), a window of at least one packet.
+    /// Limits within what SSH allows: a data packet of 1 KiB to [`LARGEST_MAX_PACKET`] (we
+    /// never ask less than 1 KiB), a window of at least one packet.
     pub fn new(window: u32, max_packet: u32) -> ChannelLimits {
-        let max_packet = max_packet.clamp(1024, 256 * 1024);
+        let max_packet = max_packet.clamp(1024, LARGEST_MAX_PACKET);
         ChannelLimits {
             window: window.max(max_packet),
             max_packet,

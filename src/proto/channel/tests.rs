@@ -70,6 +70,10 @@ fn each_channel_keeps_the_limits_it_opened_with() {
     assert!(chans.handle(&data(large, &[0; 2049])).is_ok());
     // The window never goes below one packet, the packet never below 1 KiB.
     assert_eq!(ChannelLimits::new(10, 10), ChannelLimits::new(1024, 1024));
+    // However large a packet is asked for, the data with its header (13 bytes), the
+    // largest padding and a MAC fits the packet layer's limit.
+    let largest = ChannelLimits::new(u32::MAX, u32::MAX).max_packet as usize;
+    assert!(largest + 13 + 255 + 64 <= crate::proto::MAX_PACKET_LEN);
 }
 
 #[test]
