@@ -6,6 +6,7 @@ use std::ffi::{c_char, c_int};
 use super::boundary::{borrow, fail_with, ffi, out_arg, str_arg, to_handle, try_arg};
 use super::channel::ssh_channel;
 use super::transport::{ssh_transport, with_transport};
+use crate::transport::{Channel, Transport};
 
 /// Opens a "direct-tcpip" channel: the server connects to `host`:`port` for us, on behalf
 /// of `origin_host`:`origin_port` (ssh -L). Returns NULL on failure (`SSH_ERR_REFUSED` when
@@ -25,17 +26,8 @@ pub unsafe extern "C" fn ssh_transport_open_direct_tcpip(
     origin_host: *const c_char,
     origin_port: u32,
 ) -> *mut ssh_channel {
-    ffi! {
-        let null = std::ptr::null_mut();
-        // SAFETY: per the contract above.
-        let t = try_arg!(unsafe { borrow::<ssh_transport>(t, "transport") }, null);
-        // SAFETY: per the contract above.
-        let host = try_arg!(unsafe { str_arg(host, "host") }, null);
-        // SAFETY: per the contract above.
-        let origin = try_arg!(unsafe { str_arg(origin_host, "origin_host") }, null);
-        let channel = try_arg!(t.open_direct_tcpip((host, port), (origin, origin_port)), null);
-        to_handle::<ssh_channel>(channel)
-    }
+    // SAFETY: forwarded contract.
+    ffi! { unsafe { open_tcpip(t, (host, "host", port), (origin_host, origin_port), Transport::open_direct_tcpip) } }
 }
 
 /// Client: asks the server to listen on `address`:`port` (port 0: one it chooses) and
@@ -106,15 +98,31 @@ pub unsafe extern "C" fn ssh_transport_open_forwarded_tcpip(
     origin_host: *const c_char,
     origin_port: u32,
 ) -> *mut ssh_channel {
-    ffi! {
-        let null = std::ptr::null_mut();
-        // SAFETY: per the contract above.
-        let t = try_arg!(unsafe { borrow::<ssh_transport>(t, "transport") }, null);
-        // SAFETY: per the contract above.
-        let address = try_arg!(unsafe { str_arg(address, "address") }, null);
-        // SAFETY: per the contract above.
-        let origin = try_arg!(unsafe { str_arg(origin_host, "origin_host") }, null);
-        let channel = try_arg!(t.open_forwarded_tcpip((address, port), (origin, origin_port)), null);
-        to_handle::<ssh_channel>(channel)
-    }
+    // SAFETY: forwarded contract.
+    ffi! { unsafe { open_tcpip(t, (address, "address", port), (origin_host, origin_port), Transport::open_forwarded_tcpip) } }
+}
+
+/// A Rust endpoint pair: (host, port).
+type Endpoint<'a> = (&'a str, u32);
+
+/// Opens a TCP/IP channel with `open` to `to` (a C string, its argument's name, a port)
+/// from `from` (`origin_host`, a port).
+///
+/// # Safety
+/// `t` must be NULL or a live `ssh_transport`; the strings NULL or NUL-terminated.
+unsafe fn open_tcpip(
+    t: *mut ssh_transport,
+    to: (*const c_char, &str, u32),
+    from: (*const c_char, u32),
+    open: impl FnOnce(&Transport, Endpoint<'_>, Endpoint<'_>) -> crate::Result<Channel>,
+) -> *mut ssh_channel {
+    let null = std::ptr::null_mut();
+    // SAFETY: per the contract above.
+    let t = try_arg!(unsafe { borrow::<ssh_transport>(t, "transport") }, null);
+    // SAFETY: per the contract above.
+    let host = try_arg!(unsafe { str_arg(to.0, to.1) }, null);
+    // SAFETY: per the contract above.
+    let origin = try_arg!(unsafe { str_arg(from.0, "origin_host") }, null);
+    let channel = try_arg!(open(t, (host, to.2), (origin, from.1)), null);
+    to_handle::<ssh_channel>(channel)
 }

@@ -60,6 +60,19 @@ impl Castable for ssh_pkey {
     type RustType = Pkey;
 }
 
+/// The private key behind a host key argument: NULL, or a key without its private part,
+/// is an invalid argument.
+///
+/// # Safety
+/// `key` must be NULL or a live `ssh_pkey`.
+pub(crate) unsafe fn host_key_arg<'a>(key: *const ssh_pkey) -> crate::Result<&'a PrivateKey> {
+    // SAFETY: forwarded contract.
+    let key = unsafe { borrow::<ssh_pkey>(key, "key") }?;
+    key.private
+        .as_ref()
+        .ok_or_else(|| crate::Error::invalid_arg("key has no private part: a host key must sign"))
+}
+
 /// Wraps a public key as a new handle.
 pub(crate) fn public_key_handle(public: PublicKey) -> *mut ssh_pkey {
     to_handle::<ssh_pkey>(Pkey {

@@ -10,7 +10,7 @@ use super::boundary::{
 };
 use super::callback_handler::CallbackHandler;
 use super::channel::ssh_channel;
-use super::pkey::{public_key_handle, ssh_pkey};
+use super::pkey::{host_key_arg, public_key_handle, ssh_pkey};
 use super::result::*;
 use super::server_callbacks::{ssh_global_reply, ssh_kbdint_query, ssh_server_callbacks};
 use super::transport::duration_from_ms;
@@ -89,10 +89,7 @@ pub unsafe extern "C" fn ssh_transport_add_server_key(
 ) -> c_int {
     ffi! {
         // SAFETY: per the contract above.
-        let key = match unsafe { borrow::<ssh_pkey>(key, "key") } { Ok(k) => k, Err(e) => return fail_with(&e) };
-        let Some(private) = key.private.as_ref() else {
-            return fail(SSH_ERR_INVALID_ARG, "key has no private part: a host key must sign");
-        };
+        let private = match unsafe { host_key_arg(key) } { Ok(k) => k, Err(e) => return fail_with(&e) };
         with_transport(t, |t| t.add_server_key(private.clone()))
     }
 }

@@ -8,10 +8,9 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 
 use super::boundary::{
-    borrow, fail, fail_with, ffi, free_handle, str_arg, to_code, to_handle, Castable, Opaque,
+    borrow, fail_with, ffi, free_handle, str_arg, to_code, to_handle, Castable, Opaque,
 };
-use super::pkey::ssh_pkey;
-use super::result::SSH_ERR_INVALID_ARG;
+use super::pkey::{host_key_arg, ssh_pkey};
 use super::transport::{duration_from_ms, ssh_transport, with_transport};
 use super::transport_long_lived::algorithm_kind;
 use crate::proto::server::ServerConfig;
@@ -67,10 +66,7 @@ pub unsafe extern "C" fn ssh_server_config_add_host_key(
 ) -> c_int {
     ffi! {
         // SAFETY: per the contract above.
-        let key = match unsafe { borrow::<ssh_pkey>(key, "key") } { Ok(k) => k, Err(e) => return fail_with(&e) };
-        let Some(private) = key.private.as_ref() else {
-            return fail(SSH_ERR_INVALID_ARG, "key has no private part: a host key must sign");
-        };
+        let private = match unsafe { host_key_arg(key) } { Ok(k) => k, Err(e) => return fail_with(&e) };
         with_config(cfg, |c| {
             c.add_host_key(private.clone());
             Ok(())

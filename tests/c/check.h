@@ -7,6 +7,7 @@
 #ifndef SEKURA_TEST_CHECK_H
 #define SEKURA_TEST_CHECK_H
 
+#include <dirent.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
@@ -46,6 +47,21 @@ static void check_fails(long got, int code, const char *what, int line)
 #define CHECK_NULL(call, code)                                                                 \
     check_at((call) == NULL && sekura_last_result() == (code), #call " is NULL, " #code,        \
              __LINE__)
+
+/* Entries of a directory, "." and ".." aside (for /proc/self/task and /proc/self/fd);
+ * -1 if it cannot be read. */
+static inline int directory_entries(const char *path)
+{
+    DIR *dir = opendir(path);
+    if (!dir)
+        return -1;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(dir)) != NULL)
+        n += e->d_name[0] != '.';
+    closedir(dir);
+    return n;
+}
 
 static int starts_with(const char *s, const char *prefix)
 {

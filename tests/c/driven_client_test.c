@@ -9,7 +9,6 @@
  */
 #define _POSIX_C_SOURCE 200809L
 
-#include <dirent.h>
 #include <netdb.h>
 #include <poll.h>
 #include <stdio.h>
@@ -60,30 +59,16 @@ static int connect_to(const char *host, const char *port)
     return fd;
 }
 
-/* Entries of a /proc/self directory, "." and ".." aside. */
-static int entries(const char *path)
-{
-    DIR *dir = opendir(path);
-    if (!dir)
-        return -1;
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(dir)) != NULL)
-        n += e->d_name[0] != '.';
-    closedir(dir);
-    return n;
-}
-
 /* Threads of this process. */
 static int thread_count(void)
 {
-    return entries("/proc/self/task");
+    return directory_entries("/proc/self/task");
 }
 
 /* Open descriptors of this process (the directory's own one included). */
 static int fd_count(void)
 {
-    return entries("/proc/self/fd");
+    return directory_entries("/proc/self/fd");
 }
 
 static void fail(struct conn *c, const char *what)

@@ -12,7 +12,6 @@
  */
 #define _POSIX_C_SOURCE 200809L
 
-#include <dirent.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
@@ -50,15 +49,7 @@ static void on_loop_thread(void)
 
 static int thread_count(void)
 {
-    DIR *dir = opendir("/proc/self/task");
-    if (!dir)
-        return -1;
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(dir)) != NULL)
-        n += e->d_name[0] != '.';
-    closedir(dir);
-    return n;
+    return directory_entries("/proc/self/task");
 }
 
 static const char *get_allowed_auths(void *userdata, const ssh_server_auth_params *p)
