@@ -13,7 +13,7 @@ use parking_lot::Mutex;
 use super::server_dispatch::ServerDecisions;
 use super::shared_connection::{SharedConnection, SEND_QUEUE_LIMIT};
 use super::stream::Received;
-use crate::proto::{Connection, MAX_PACKET_LEN};
+use crate::proto::{ChannelId, Connection, MAX_PACKET_LEN};
 use crate::{Error, ErrorKind, Result};
 
 /// The read buffer an idle connection holds; it doubles while reads fill it.
@@ -32,6 +32,8 @@ const READ_PER_PROCESS: usize = 1024 * 1024;
 pub(super) struct ReadSide {
     buf: Vec<u8>,
     filled: usize,
+    /// The channels the last input changed, kept to spare an allocation per read.
+    changed: Vec<ChannelId>,
 }
 
 /// What one [`ReadSide::step`] did.
@@ -49,6 +51,7 @@ impl ReadSide {
         ReadSide {
             buf: vec![0; INITIAL_READ_BUFFER],
             filled: 0,
+            changed: Vec::new(),
         }
     }
 
@@ -101,14 +104,16 @@ impl ReadSide {
         server: Option<&ServerDecisions>,
     ) -> bool {
         loop {
-            let (result, event) = shared.with(|conn| {
+            let (result, event, changes) = shared.with(|conn| {
                 let r =
                     conn.handle_bytes_in_place(self.buf.get_mut(..self.filled).unwrap_or_default());
                 // A peer that never lets a read time out still meets its deadlines.
                 run_due_timers(conn, Instant::now());
-                shared.wake_changed(conn);
-                (r, conn.take_server_event())
+                let changes = shared.take_changes(conn, &mut self.changed);
+                (r, conn.take_server_event(), changes)
             });
+            // After the change's log records went out, so that a woken caller finds them.
+            shared.wake(changes, &self.changed);
             let Ok(consumed) = result else {
                 return false;
             };

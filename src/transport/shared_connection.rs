@@ -18,6 +18,16 @@ use crate::log;
 use crate::proto::{ChannelId, Connection, Event};
 use crate::{Error, ErrorKind, Result};
 
+/// Who must hear of a change, besides the waiters of the channels it touched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Changes {
+    ChannelsOnly,
+    /// The connection outside channels changed too.
+    Connection,
+    /// The connection ended: every waiter.
+    Everything,
+}
+
 /// Queued outbound bytes past which senders wait for the writer.
 pub(super) const SEND_QUEUE_LIMIT: usize = 1024 * 1024;
 
@@ -106,25 +116,44 @@ impl SharedConnection {
         self.channel_wakers.lock().remove(&id);
     }
 
-    /// Wakes the waiters of what the connection reports changed, and every waiter once it
-    /// has failed. Called with the lock held, after the change.
-    pub fn wake_changed(&self, conn: &mut Connection) {
-        let failed = conn.error().is_some();
+    /// Takes what the connection reports changed into `changed` (channels) and returns
+    /// whether the connection outside them changed too. Called under the lock; the waking
+    /// comes after, once the change's log records are out ([`Self::wake`]).
+    pub fn take_changes(&self, conn: &mut Connection, changed: &mut Vec<ChannelId>) -> Changes {
+        changed.clear();
+        let mut connection = false;
         while let Some(event) = conn.poll_event() {
             match event {
-                Event::Channel(id) if !failed => {
-                    if let Some(waker) = self.channel_wakers.lock().get(&id) {
-                        waker.notify_all();
-                    }
-                }
-                Event::Connection if !failed => {
-                    self.changed.notify_all();
-                }
-                _ => {}
+                Event::Channel(id) => changed.push(id),
+                Event::Connection => connection = true,
             }
         }
-        if failed {
-            self.wake_all();
+        if conn.error().is_some() {
+            Changes::Everything
+        } else if connection {
+            Changes::Connection
+        } else {
+            Changes::ChannelsOnly
+        }
+    }
+
+    /// Wakes the waiters of `changed` channels and, as `changes` says, the connection's or
+    /// everyone's.
+    pub fn wake(&self, changes: Changes, changed: &[ChannelId]) {
+        match changes {
+            Changes::Everything => return self.wake_all(),
+            Changes::Connection => {
+                self.changed.notify_all();
+            }
+            Changes::ChannelsOnly => {}
+        }
+        if !changed.is_empty() {
+            let wakers = self.channel_wakers.lock();
+            for id in changed {
+                if let Some(waker) = wakers.get(id) {
+                    waker.notify_all();
+                }
+            }
         }
     }
 
