@@ -139,6 +139,26 @@ pub(super) fn run_due_timers(conn: &mut Connection, now: Instant) {
     }
 }
 
+/// How long until the connection's next timer, `None` for none. Timers configured but not
+/// yet running (a keepalive or rekey interval just set, or re-armed after a key exchange)
+/// start now; only then is the connection handled rather than just read.
+pub(super) fn until_next_timer(shared: &SharedConnection) -> Option<Duration> {
+    let now = Instant::now();
+    let (unarmed, deadline) = {
+        let conn = shared.state.lock();
+        (conn.timers_unarmed(), conn.poll_timeout())
+    };
+    let deadline = if unarmed {
+        shared.with(|conn| {
+            let _ = conn.handle_timeout(now);
+            conn.poll_timeout()
+        })
+    } else {
+        deadline
+    };
+    deadline.map(|due| due.saturating_duration_since(now))
+}
+
 /// The send half: bytes taken from the connection and not yet written.
 #[derive(Default)]
 pub(super) struct WriteSide {
@@ -226,15 +246,7 @@ impl CallerDriven {
         if *self.more_input.lock() {
             return Some(Duration::ZERO);
         }
-        let now = Instant::now();
-        self.shared
-            .with(|conn| {
-                if conn.timers_unarmed() {
-                    let _ = conn.handle_timeout(now);
-                }
-                conn.poll_timeout()
-            })
-            .map(|due| due.saturating_duration_since(now))
+        until_next_timer(&self.shared)
     }
 
     /// Does what is ready now: runs due timers, reads and handles what the stream holds

@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::driver::{ReadSide, ReadStep, WriteSide, READ_BACKLOG_LIMIT};
+use super::driver::{until_next_timer, ReadSide, ReadStep, WriteSide, READ_BACKLOG_LIMIT};
 use super::server_dispatch::ServerDecisions;
 use super::shared_connection::SharedConnection;
 use super::stream::Wait;
@@ -103,23 +103,7 @@ fn wait_for_backlog(shared: &SharedConnection) -> bool {
 /// set, so an idle connection does no periodic work. Timers configured but not yet running
 /// start now; an application thread that changes them nudges the reader.
 fn next_wakeup(shared: &SharedConnection) -> Option<Duration> {
-    let now = Instant::now();
-    let (unarmed, deadline) = {
-        let conn = shared.state.lock();
-        (conn.timers_unarmed(), conn.poll_timeout())
-    };
-    let deadline = if unarmed {
-        shared.with(|conn| {
-            let _ = conn.handle_timeout(now);
-            conn.poll_timeout()
-        })
-    } else {
-        deadline
-    };
-    deadline.map(|d| {
-        d.saturating_duration_since(now)
-            .max(Duration::from_millis(1))
-    })
+    until_next_timer(shared).map(|d| d.max(Duration::from_millis(1)))
 }
 
 fn write_loop(shared: &SharedConnection) {

@@ -33,11 +33,7 @@ impl Connection {
     /// [`Self::take_global_reply`]; once the server agrees, its forwarded-tcpip channels for
     /// that port are accepted.
     pub fn request_port_forward(&mut self, address: &str, port: u32) -> Result<u64> {
-        let mut data = Writer::new();
-        data.string(address).u32(port);
-        let id = self
-            .global_request("tcpip-forward", true, data.as_bytes())?
-            .unwrap_or_default();
+        let id = self.forward_request("tcpip-forward", address, port)?;
         self.incoming
             .requested
             .insert(id, (address.to_owned(), port));
@@ -47,15 +43,19 @@ impl Connection {
     /// Client: stops forwarding `address:port` ("cancel-tcpip-forward"); channels for it
     /// are refused from now on. Returns the request's id.
     pub fn cancel_port_forward(&mut self, address: &str, port: u32) -> Result<u64> {
-        let mut data = Writer::new();
-        data.string(address).u32(port);
-        let id = self
-            .global_request("cancel-tcpip-forward", true, data.as_bytes())?
-            .unwrap_or_default();
+        let id = self.forward_request("cancel-tcpip-forward", address, port)?;
         self.incoming
             .forwards
             .retain(|(a, p)| !(a == address && *p == port));
         Ok(id)
+    }
+
+    /// Sends global request `name` for `address:port`, wanting a reply; returns its id.
+    fn forward_request(&mut self, name: &str, address: &str, port: u32) -> Result<u64> {
+        let mut data = Writer::new();
+        data.string(address).u32(port);
+        let id = self.global_request(name, true, data.as_bytes())?;
+        Ok(id.unwrap_or_default())
     }
 
     /// Records the forward of request `id` once the server accepted it; `reply` holds the
