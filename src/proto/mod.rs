@@ -18,5 +18,5 @@ pub use channel::{
 };
 pub use connection::{Connection, Event, PublicKeySigning, DEFAULT_REKEY_BYTES};
 pub use kexinit::{AlgorithmKind, Negotiated, Preferences};
-pub use packet::MAX_PACKET_LEN;
+pub use packet::{NewSealingKey, Opened, PacketReader, Sealer, MAX_PACKET_LEN};
 pub use userauth::{AuthStatus, InfoRequest};

@@ -5,6 +5,8 @@
 //! says the stream is ready; the threaded transport (`threads.rs`) runs each on a thread of
 //! its own between blocking waits. So buffering, decisions and timers exist once.
 
+use std::collections::VecDeque;
+use std::ops::Range;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -13,7 +15,8 @@ use parking_lot::Mutex;
 use super::server_dispatch::ServerDecisions;
 use super::shared_connection::{SharedConnection, SEND_QUEUE_LIMIT};
 use super::stream::Received;
-use crate::proto::{ChannelId, Connection, MAX_PACKET_LEN};
+use crate::proto::server::ServerEvent;
+use crate::proto::{msg, ChannelId, Connection, PacketReader, Sealer, MAX_PACKET_LEN};
 use crate::{Error, ErrorKind, Result};
 
 /// The read buffer an idle connection holds; it doubles while reads fill it.
@@ -27,13 +30,34 @@ pub(super) const READ_BACKLOG_LIMIT: usize = 4 * SEND_QUEUE_LIMIT;
 /// connection cannot starve the others of an event loop.
 const READ_PER_PROCESS: usize = 1024 * 1024;
 
+/// Packets opened per batch at most: each batch is opened outside the lock and handled
+/// under it once, and the batch's bookkeeping stays small whatever the peer sends.
+const OPENED_PER_BATCH: usize = 64;
+
 /// The receive half: one buffer, decrypted in place. A packet's tail left incomplete by one
 /// read is moved to the front and completed by the next.
+///
+/// Once the peer's version line is read the half holds the connection's packet reader and
+/// opens packets itself, outside the lock, so that a sender's encryption never waits for
+/// this decryption; only handling the opened payloads takes the lock.
 pub(super) struct ReadSide {
     buf: Vec<u8>,
     filled: usize,
+    packets: Option<PacketReader>,
+    /// Packets opened and not yet handled, in order, with where they lie in `buf`.
+    opened: VecDeque<InBuffer>,
+    /// Where the next packet to open starts.
+    opened_to: usize,
     /// The channels the last input changed, kept to spare an allocation per read.
     changed: Vec<ChannelId>,
+}
+
+/// An opened packet in the read buffer.
+struct InBuffer {
+    payload: Range<usize>,
+    seq: u32,
+    /// The payload is the reader's inflated copy.
+    inflated: bool,
 }
 
 /// What one [`ReadSide::step`] did.
@@ -51,6 +75,9 @@ impl ReadSide {
         ReadSide {
             buf: vec![0; INITIAL_READ_BUFFER],
             filled: 0,
+            packets: None,
+            opened: VecDeque::with_capacity(OPENED_PER_BATCH),
+            opened_to: 0,
             changed: Vec::new(),
         }
     }
@@ -75,7 +102,11 @@ impl ReadSide {
                     self.grow();
                 }
                 self.filled += n;
-                if self.dispatch(shared, server) {
+                let handled = match self.packets {
+                    Some(_) => self.open_and_handle(shared, server),
+                    None => self.handle_in_place(shared, server),
+                };
+                if handled {
                     ReadStep::Read(n)
                 } else {
                     ReadStep::Ended
@@ -95,39 +126,156 @@ impl ReadSide {
         self.buf.resize(size, 0);
     }
 
-    /// Handles the buffered bytes. A server's connection stops at each decision it needs;
-    /// the handler answers, then the rest is handled before anything more is read, so
-    /// answers keep the client's order. False once the connection failed.
-    fn dispatch(
+    /// Until the peer's version line is read, the connection reads the buffer itself; then
+    /// this half takes its packet reader and opens what is left. False once the
+    /// connection failed.
+    fn handle_in_place(
+        &mut self,
+        shared: &Arc<SharedConnection>,
+        server: Option<&ServerDecisions>,
+    ) -> bool {
+        let (result, event, changes) = shared.with(|conn| {
+            let r = conn.handle_bytes_in_place(self.buf.get_mut(..self.filled).unwrap_or_default());
+            self.packets = conn.take_packet_reader();
+            let changes = shared.take_changes(conn, &mut self.changed);
+            (r, conn.take_server_event(), changes)
+        });
+        shared.wake(changes, &self.changed);
+        let Ok(consumed) = result else {
+            return false;
+        };
+        self.buf.copy_within(consumed..self.filled, 0);
+        self.filled -= consumed;
+        if let (Some(event), Some(server)) = (event, server) {
+            self.decide(shared, server, event);
+        }
+        self.packets.is_none() || self.open_and_handle(shared, server)
+    }
+
+    /// Opens the buffered packets in batches outside the lock and handles each batch under
+    /// it. A server's connection stops at each decision it needs; the handler answers, then
+    /// the rest is handled before anything more is read, so answers keep the client's
+    /// order. False once the connection failed.
+    fn open_and_handle(
         &mut self,
         shared: &Arc<SharedConnection>,
         server: Option<&ServerDecisions>,
     ) -> bool {
         loop {
-            let (result, event, changes) = shared.with(|conn| {
-                let r =
-                    conn.handle_bytes_in_place(self.buf.get_mut(..self.filled).unwrap_or_default());
+            if self.opened.is_empty() {
+                match self.open_batch() {
+                    Ok(0) => {
+                        self.compact();
+                        return true;
+                    }
+                    Ok(_) => {}
+                    Err((e, integrity_failed)) => {
+                        shared.with(|conn| conn.handle_unopenable(e, integrity_failed));
+                        shared.wake_all();
+                        return false;
+                    }
+                }
+            }
+            let (alive, event, changes) = shared.with(|conn| {
+                let alive = self.hand_opened(conn);
                 // A peer that never lets a read time out still meets its deadlines.
                 run_due_timers(conn, Instant::now());
                 let changes = shared.take_changes(conn, &mut self.changed);
-                (r, conn.take_server_event(), changes)
+                (alive, conn.take_server_event(), changes)
             });
             // After the change's log records went out, so that a woken caller finds them.
             shared.wake(changes, &self.changed);
-            let Ok(consumed) = result else {
+            if !alive {
                 return false;
-            };
-            self.buf.copy_within(consumed..self.filled, 0);
-            self.filled -= consumed;
-            match (event, server) {
-                (Some(event), Some(server)) => {
-                    server.decide(shared, event);
-                    // The answer may have accepted a channel or authenticated the client.
-                    shared.wake_all();
-                }
-                _ => return true,
+            }
+            if let (Some(event), Some(server)) = (event, server) {
+                self.decide(shared, server, event);
             }
         }
+    }
+
+    /// Opens packets from where the last batch ended, up to [`OPENED_PER_BATCH`], and stops
+    /// after any that may change how the next is opened (new keys, compression starting
+    /// with authentication) until the connection has handled it. Returns how many.
+    fn open_batch(&mut self) -> std::result::Result<usize, (Error, bool)> {
+        let Some(reader) = self.packets.as_mut() else {
+            return Ok(0);
+        };
+        while self.opened.len() < OPENED_PER_BATCH {
+            let start = self.opened_to;
+            let rest = self.buf.get_mut(start..self.filled).unwrap_or_default();
+            let opened = match reader.decode(rest) {
+                Ok(Some(opened)) => opened,
+                Ok(None) => break,
+                Err(e) => return Err((e, reader.integrity_failed)),
+            };
+            let payload = start + opened.payload_start..start + opened.payload_end;
+            let number = match opened.inflated {
+                true => reader.inflated.first(),
+                false => self.buf.get(payload.start),
+            };
+            let changes_reader = opened.inflated
+                || number.is_some_and(|n| {
+                    matches!(
+                        *n,
+                        msg::NEWKEYS | msg::USERAUTH_REQUEST | msg::USERAUTH_SUCCESS
+                    )
+                });
+            self.opened_to = start + opened.consumed;
+            self.opened.push_back(InBuffer {
+                payload,
+                seq: opened.seq,
+                inflated: opened.inflated,
+            });
+            if changes_reader {
+                break;
+            }
+        }
+        Ok(self.opened.len())
+    }
+
+    /// Hands the opened packets to the connection in order, until one needs a server
+    /// decision; false once the connection failed.
+    fn hand_opened(&mut self, conn: &mut Connection) -> bool {
+        let Some(reader) = self.packets.as_mut() else {
+            return true;
+        };
+        while !conn.awaits_decision() {
+            let Some(packet) = self.opened.pop_front() else {
+                break;
+            };
+            let payload = match packet.inflated {
+                true => reader.inflated.as_slice(),
+                false => self.buf.get(packet.payload).unwrap_or_default(),
+            };
+            if conn.handle_packet(payload, packet.seq).is_err() {
+                return false;
+            }
+            conn.update_packet_reader(reader);
+        }
+        true
+    }
+
+    /// Runs a server decision; its answer may have accepted a channel, authenticated the
+    /// client, or started compression for the packets not yet opened.
+    fn decide(
+        &mut self,
+        shared: &Arc<SharedConnection>,
+        server: &ServerDecisions,
+        event: ServerEvent,
+    ) {
+        server.decide(shared, event);
+        if let Some(reader) = self.packets.as_mut() {
+            shared.with(|conn| conn.update_packet_reader(reader));
+        }
+        shared.wake_all();
+    }
+
+    /// Moves an incomplete packet's bytes to the front of the buffer.
+    fn compact(&mut self) {
+        self.buf.copy_within(self.opened_to..self.filled, 0);
+        self.filled -= self.opened_to;
+        self.opened_to = 0;
     }
 }
 
@@ -160,10 +308,15 @@ pub(super) fn until_next_timer(shared: &SharedConnection) -> Option<Duration> {
 }
 
 /// The send half: bytes taken from the connection and not yet written.
+///
+/// After the first bytes the half holds the connection's sealer and encrypts what it takes
+/// outside the lock, so that the receive half's decryption and the application's sends
+/// never wait for this encryption.
 #[derive(Default)]
 pub(super) struct WriteSide {
     out: Vec<u8>,
     written: usize,
+    sealer: Option<Sealer>,
 }
 
 impl WriteSide {
@@ -172,13 +325,27 @@ impl WriteSide {
         loop {
             if self.written == self.out.len() {
                 self.written = 0;
-                let (taken, was_full) = {
+                let (taken, sealed_here, was_full) = {
                     let mut conn = shared.state.lock();
                     let was_full = conn.pending_transmit() >= SEND_QUEUE_LIMIT;
-                    (conn.poll_transmit(&mut self.out), was_full)
+                    if let (Some(sealer), Some(keys)) = (&mut self.sealer, conn.poll_sealing_key())
+                    {
+                        sealer.set_key(keys);
+                    }
+                    let taken = conn.poll_transmit(&mut self.out);
+                    let sealed_here = self.sealer.is_none();
+                    if sealed_here {
+                        self.sealer = conn.take_sealer();
+                    }
+                    (taken, sealed_here, was_full)
                 };
                 if taken == 0 {
                     return Ok(true);
+                }
+                if !sealed_here {
+                    if let Some(sealer) = &mut self.sealer {
+                        sealer.seal_all(&mut self.out);
+                    }
                 }
                 if was_full {
                     // Senders (and a reader held back by unsent output) may go on.
@@ -196,6 +363,13 @@ impl WriteSide {
     /// True while bytes taken from the connection wait for the stream.
     pub fn holds_output(&self) -> bool {
         self.written < self.out.len()
+    }
+
+    /// Drops the output not yet written (the stream failed); the sealer stays, so that
+    /// nothing taken later could go out unsealed.
+    fn discard(&mut self) {
+        self.out.clear();
+        self.written = 0;
     }
 }
 
@@ -290,7 +464,7 @@ impl CallerDriven {
 /// Flushes; a failed write ends the connection, and what it held is dropped.
 fn flush_or_end(shared: &SharedConnection, writer: &mut WriteSide) {
     if writer.flush(shared).is_err() {
-        *writer = WriteSide::default();
+        writer.discard();
         shared.with(Connection::handle_eof);
     }
 }

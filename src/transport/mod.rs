@@ -83,7 +83,7 @@ type Setting = Box<dyn Fn(&mut Connection) + Send>;
 /// How a started transport is driven.
 enum Running {
     Threads(Threads),
-    Caller(CallerDriven),
+    Caller(Box<CallerDriven>),
 }
 
 impl Running {
@@ -247,7 +247,7 @@ impl Transport {
             self.caller_driven,
         ));
         let running = if self.caller_driven {
-            Running::Caller(CallerDriven::new(shared, server))
+            Running::Caller(Box::new(CallerDriven::new(shared, server)))
         } else {
             Running::Threads(Threads::start(shared, server)?)
         };

@@ -91,11 +91,11 @@ impl Connection {
         if !self.established || !matches!(self.kex.phase, Phase::Idle) || self.error.is_some() {
             return;
         }
-        let bytes = self.writer.bytes_since_keys + self.reader.bytes_since_keys;
+        let bytes = self.writer.bytes_since_keys + self.bytes_in_since_keys;
         let packets = self
             .writer
             .packets_since_keys
-            .max(self.reader.packets_since_keys);
+            .max(self.packets_in_since_keys);
         if bytes >= self.effective_rekey_bytes() || packets >= REKEY_PACKETS {
             self.log(Level::Info, || {
                 format!("renewing keys after {bytes} bytes, {packets} packets")

@@ -34,7 +34,7 @@ use super::channel::Channels;
 use super::kex::{Kex, Phase, Role};
 use super::kexinit::{Negotiated, Preferences};
 use super::msg;
-use super::packet::{PacketReader, PacketWriter};
+use super::packet::{NewSealingKey, PacketReader, PacketWriter, ReaderChange, ReaderSlot, Sealer};
 use super::userauth::ClientAuth;
 use super::version::{our_version, VersionReader};
 use crate::crypto::compression;
@@ -69,8 +69,13 @@ pub struct Connection {
     version_reader: VersionReader,
     inbound: Vec<u8>,
     outbound: Vec<u8>,
-    reader: PacketReader,
+    reader: ReaderSlot,
     writer: PacketWriter,
+    /// Payload bytes and packets received since the last key change, for rekey accounting.
+    bytes_in_since_keys: u64,
+    packets_in_since_keys: u64,
+    /// A received packet failed its integrity check (the disconnect reason is MAC_ERROR).
+    integrity_failed: bool,
     kex: Kex,
     /// Payloads queued while a key exchange forbids sending them, with their total size.
     held: VecDeque<Vec<u8>>,
@@ -117,8 +122,11 @@ impl Connection {
             version_reader: VersionReader::default(),
             inbound: Vec::new(),
             outbound,
-            reader: PacketReader::new(),
+            reader: ReaderSlot::Here(PacketReader::new()),
             writer: PacketWriter::new(),
+            bytes_in_since_keys: 0,
+            packets_in_since_keys: 0,
+            integrity_failed: false,
             kex,
             held: VecDeque::new(),
             held_bytes: 0,
@@ -199,8 +207,60 @@ impl Connection {
     #[must_use = "the bytes moved into `buf` must be sent"]
     pub fn poll_transmit(&mut self, buf: &mut Vec<u8>) -> usize {
         buf.clear();
-        std::mem::swap(&mut self.outbound, buf);
+        let ready = self.writer.transmittable(self.outbound.len());
+        if ready == self.outbound.len() {
+            std::mem::swap(&mut self.outbound, buf);
+        } else {
+            // A key change follows: the bytes before it go first, so that the driver
+            // seals them under the keys they were framed for.
+            buf.extend(self.outbound.drain(..ready));
+        }
+        self.writer.transmitted(ready);
         buf.len()
+    }
+
+    /// Hands the sealer to a driver that seals outside its lock. Call right after
+    /// [`Self::poll_transmit`] moved everything out (`None` otherwise, and once taken); from
+    /// then on every transmitted byte must go through [`Sealer::seal_all`], and the keys from
+    /// [`Self::poll_sealing_key`] must be applied before the bytes transmitted after them.
+    pub fn take_sealer(&mut self) -> Option<Sealer> {
+        self.writer.take_sealer(self.outbound.len())
+    }
+
+    /// The next keys for a driver's sealer, once every byte framed before them has been
+    /// transmitted; [`Self::poll_transmit`] stops at each change until this is taken.
+    #[must_use = "the keys must be put in force before sealing what is transmitted next"]
+    pub fn poll_sealing_key(&mut self) -> Option<NewSealingKey> {
+        self.writer.poll_sealing_key()
+    }
+
+    /// Hands the packet reader to a driver that opens packets outside its lock, once the
+    /// peer's version line has been read (`None` before, and once taken). From then on the
+    /// driver passes each opened payload to [`Self::handle_packet`] and calls
+    /// [`Self::update_packet_reader`] before opening the next; `handle_bytes` no longer reads
+    /// packets.
+    pub fn take_packet_reader(&mut self) -> Option<PacketReader> {
+        if self.peer_version.is_none() || !self.inbound.is_empty() {
+            return None;
+        }
+        self.reader.take()
+    }
+
+    /// Handles one packet a driver opened with the reader it took.
+    pub fn handle_packet(&mut self, payload: &[u8], seq: u32) -> Result<()> {
+        self.check_alive()?;
+        self.handle_payload(payload, seq).map_err(|e| self.fail(e))
+    }
+
+    /// A driver's reader could not open a packet: the connection ends with `e`.
+    pub fn handle_unopenable(&mut self, e: Error, integrity_failed: bool) -> Error {
+        self.integrity_failed = integrity_failed;
+        self.fail(e)
+    }
+
+    /// Applies the key and compression changes handled packets made to a driver's reader.
+    pub fn update_packet_reader(&mut self, reader: &mut PacketReader) {
+        self.reader.update(reader);
     }
 
     /// Bytes the writer can send now: what the peer has not yet taken off our hands.
@@ -270,29 +330,41 @@ impl Connection {
             }
         }
         while self.error.is_none() && !self.awaits_decision() {
-            let Some(rest) = buf.get_mut(pos..) else {
+            let (ReaderSlot::Here(reader), Some(rest)) = (&mut self.reader, buf.get_mut(pos..))
+            else {
                 break;
             };
-            let Some(d) = self.reader.decode(rest)? else {
-                break;
+            let d = match reader.decode(rest) {
+                Ok(Some(d)) => d,
+                Ok(None) => break,
+                Err(e) => {
+                    self.integrity_failed = reader.integrity_failed;
+                    return Err(e);
+                }
             };
-            let inflated = d
-                .inflated
-                .then(|| std::mem::take(&mut self.reader.inflated));
+            let inflated = d.inflated.then(|| std::mem::take(&mut reader.inflated));
             let payload = match &inflated {
                 Some(bytes) => bytes.as_slice(),
                 None => rest.get(d.payload_start..d.payload_end).unwrap_or_default(),
             };
-            self.note_activity();
-            self.log_packet("received", payload);
-            self.dispatch(payload, d.seq)?;
-            if let Some(bytes) = inflated {
-                self.reader.inflated = bytes;
+            self.handle_payload(payload, d.seq)?;
+            if let (Some(bytes), ReaderSlot::Here(reader)) = (inflated, &mut self.reader) {
+                reader.inflated = bytes;
             }
             pos += d.consumed;
-            self.rekey_if_due();
         }
         Ok(pos)
+    }
+
+    /// One received payload, whoever opened it.
+    fn handle_payload(&mut self, payload: &[u8], seq: u32) -> Result<()> {
+        self.note_activity();
+        self.log_packet("received", payload);
+        self.bytes_in_since_keys += payload.len() as u64;
+        self.packets_in_since_keys += 1;
+        self.dispatch(payload, seq)?;
+        self.rekey_if_due();
+        Ok(())
     }
 
     fn dispatch(&mut self, payload: &[u8], seq: u32) -> Result<()> {
@@ -335,7 +407,10 @@ impl Connection {
     /// The peer's NEWKEYS: its keys are in force from the next packet on.
     fn on_newkeys(&mut self) -> Result<()> {
         let opening = self.kex.on_newkeys()?;
-        self.reader.set_key(opening, self.kex.strict);
+        self.reader
+            .apply(ReaderChange::Key(opening, self.kex.strict));
+        self.bytes_in_since_keys = 0;
+        self.packets_in_since_keys = 0;
         let method = self
             .negotiated
             .as_ref()
@@ -373,7 +448,7 @@ impl Connection {
                 self.auth.on_success()?;
                 // zlib@openssh.com starts with the packets after USERAUTH_SUCCESS.
                 if std::mem::take(&mut self.compression_in_pending) {
-                    self.reader.set_compression(true);
+                    self.reader.apply(ReaderChange::Compression(true));
                 }
                 if std::mem::take(&mut self.compression_out_pending) {
                     self.writer.set_compression(true);
@@ -413,7 +488,8 @@ impl Connection {
             }
         }
         self.write_now(&outcome.newkeys);
-        self.writer.set_key(outcome.sealing, self.kex.strict);
+        self.writer
+            .set_key(outcome.sealing, self.kex.strict, self.outbound.len());
         self.compression_out_pending =
             self.start_compression(outcome.negotiated.compression_c2s, true);
         self.log_kex_summary(&outcome.negotiated, &outcome.host_key);
@@ -485,7 +561,7 @@ impl Connection {
         if outgoing {
             self.writer.set_compression(on && !delayed);
         } else {
-            self.reader.set_compression(on && !delayed);
+            self.reader.apply(ReaderChange::Compression(on && !delayed));
         }
         on && delayed
     }
@@ -495,7 +571,7 @@ impl Connection {
         if self.error.is_none() {
             let reason = match e.kind() {
                 ErrorKind::HostKeyRejected => msg::reason::HOST_KEY_NOT_VERIFIABLE,
-                _ if self.reader.integrity_failed => msg::reason::MAC_ERROR,
+                _ if self.integrity_failed => msg::reason::MAC_ERROR,
                 _ if !self.established => msg::reason::KEY_EXCHANGE_FAILED,
                 _ => msg::reason::PROTOCOL_ERROR,
             };

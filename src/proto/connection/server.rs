@@ -232,7 +232,8 @@ impl Connection {
         let ServerReply { reply, outcome } = reply;
         self.write_now(&reply);
         self.write_now(&outcome.newkeys);
-        self.writer.set_key(outcome.sealing, self.kex.strict);
+        self.writer
+            .set_key(outcome.sealing, self.kex.strict, self.outbound.len());
         self.compression_out_pending =
             self.start_compression(outcome.negotiated.compression_s2c, true);
         if self.host_key.is_none() && self.kex.peer_ext_info {

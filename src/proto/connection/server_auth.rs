@@ -5,6 +5,7 @@
 use zeroize::Zeroizing;
 
 use super::super::msg;
+use super::super::packet::ReaderChange;
 use super::super::server::{AuthAnswer, AuthRequest, AuthResult, InteractiveQuery, ServerEvent};
 use super::super::userauth::publickey_signed_data;
 use super::server::{lossy_utf8, Pending};
@@ -302,7 +303,7 @@ impl Connection {
             self.writer.set_compression(true);
         }
         if std::mem::take(&mut self.compression_in_pending) {
-            self.reader.set_compression(true);
+            self.reader.apply(ReaderChange::Compression(true));
         }
         self.log(Level::Info, || format!("authenticated {user}"));
     }

@@ -1,5 +1,4 @@
-//! The binary packet protocol (RFC 4253 §6): framing, padding, sequence numbers, and the
-//! current sealing and opening keys. Encryption happens in place in the caller's buffers.
+//! The inbound half: finds, authenticates and decrypts packets in a receive buffer.
 #![deny(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -7,128 +6,54 @@
     clippy::panic
 )]
 
-use crate::crypto::cipher::{plaintext_opening_key, plaintext_sealing_key, OpeningKey, SealingKey};
-use crate::crypto::compression::{Compressor, Decompressor};
-use crate::crypto::rng::SecureRandom;
+use std::collections::VecDeque;
+
+use super::MAX_PACKET_LEN;
+use crate::crypto::cipher::{plaintext_opening_key, OpeningKey};
+use crate::crypto::compression::Decompressor;
 use crate::{Error, ErrorKind, Result};
 
-/// Largest packet_length accepted from a peer. RFC 4253 requires 35000; OpenSSH sends up to
-/// 256 KiB. Anything above is refused before a byte of it is buffered.
-pub const MAX_PACKET_LEN: usize = 256 * 1024;
-
-/// Padding bytes come from a pool refilled in bulk, so that small packets do not each cost
-/// a call into the RNG.
-struct PaddingPool {
-    bytes: Vec<u8>,
-    used: usize,
+/// A change the connection queues for a [`PacketReader`] a driver holds, to apply before
+/// it opens the next packet.
+pub enum ReaderChange {
+    /// New keys; with strict kex the sequence number restarts.
+    Key(Box<dyn OpeningKey>, bool),
+    /// Decompression starts (true) or stops.
+    Compression(bool),
 }
 
-impl PaddingPool {
-    fn take(&mut self, rng: &mut dyn SecureRandom, n: usize) -> &[u8] {
-        if self.used + n > self.bytes.len() {
-            self.bytes.resize(4096, 0);
-            rng.fill(&mut self.bytes);
-            self.used = 0;
-        }
-        let start = self.used;
-        self.used += n;
-        self.bytes.get(start..self.used).unwrap_or_default()
-    }
+/// The connection's packet reader, or, once a driver took it, the changes queued for it.
+pub enum ReaderSlot {
+    /// The connection opens packets itself.
+    Here(PacketReader),
+    /// A driver holds the reader.
+    Away(VecDeque<ReaderChange>),
 }
 
-/// Outbound half: frames payloads into sealed packets.
-pub struct PacketWriter {
-    key: Box<dyn SealingKey>,
-    seq: u32,
-    padding: PaddingPool,
-    /// Bytes of payload sealed since the last key change, for rekey accounting.
-    pub bytes_since_keys: u64,
-    /// Packets sealed since the last key change.
-    pub packets_since_keys: u64,
-    /// zlib stream for outgoing payloads, once compression is in force.
-    compressor: Option<Compressor>,
-}
-
-impl PacketWriter {
-    /// A writer with no encryption, as at the start of a connection.
-    pub fn new() -> Self {
-        PacketWriter {
-            key: plaintext_sealing_key(),
-            seq: 0,
-            padding: PaddingPool {
-                bytes: Vec::new(),
-                used: 0,
-            },
-            bytes_since_keys: 0,
-            packets_since_keys: 0,
-            compressor: None,
+impl ReaderSlot {
+    /// Applies a change now, or queues it for the driver holding the reader.
+    pub fn apply(&mut self, change: ReaderChange) {
+        match self {
+            ReaderSlot::Here(reader) => reader.apply(change),
+            ReaderSlot::Away(changes) => changes.push_back(change),
         }
     }
 
-    /// Compresses every later payload with a fresh zlib stream (`on`), or stops.
-    pub fn set_compression(&mut self, on: bool) {
-        self.compressor = on.then(Compressor::new);
+    /// Takes the reader, leaving an empty queue; `None` once taken.
+    pub fn take(&mut self) -> Option<PacketReader> {
+        match std::mem::replace(self, ReaderSlot::Away(VecDeque::new())) {
+            ReaderSlot::Here(reader) => Some(reader),
+            away @ ReaderSlot::Away(_) => {
+                *self = away;
+                None
+            }
+        }
     }
 
-    /// Starts a packet at the end of `out`; append the payload, then call [`Self::finish`].
-    pub fn begin(out: &mut Vec<u8>) -> usize {
-        let start = out.len();
-        out.extend_from_slice(&[0u8; 5]);
-        start
-    }
-
-    /// Pads, frames and seals the packet begun at `start`, whose payload is the rest of `out`.
-    pub fn finish(&mut self, out: &mut Vec<u8>, start: usize, rng: &mut dyn SecureRandom) {
-        let raw_len = out.len() - start - 5;
-        if let Some(compressor) = &mut self.compressor {
-            let raw = out.split_off(start + 5);
-            compressor.compress(&raw, out);
-        }
-        let payload_len = out.len() - start - 5;
-        let block = self.key.block_size().max(8);
-        let unpadded = if self.key.length_excluded() {
-            1 + payload_len
-        } else {
-            5 + payload_len
-        };
-        let mut pad = block - unpadded % block;
-        if pad < 4 {
-            pad += block;
-        }
-        out.extend_from_slice(self.padding.take(rng, pad));
-        let packet_len = (1 + payload_len + pad) as u32;
-        let mut header = [0u8; 5];
-        header[..4].copy_from_slice(&packet_len.to_be_bytes());
-        header[4] = pad as u8;
-        if let Some(slot) = out.get_mut(start..start + 5) {
-            slot.copy_from_slice(&header);
-        }
-        let tag_len = self.key.tag_len();
-        let end = out.len();
-        out.resize(end + tag_len, 0);
-        if let Some(region) = out.get_mut(start..) {
-            let (packet, tag) = region.split_at_mut(end - start);
-            self.key.seal(self.seq, packet, tag);
-        }
-        self.seq = self.seq.wrapping_add(1);
-        self.bytes_since_keys += raw_len as u64;
-        self.packets_since_keys += 1;
-    }
-
-    /// Frames one complete payload.
-    pub fn write(&mut self, out: &mut Vec<u8>, payload: &[u8], rng: &mut dyn SecureRandom) {
-        let start = Self::begin(out);
-        out.extend_from_slice(payload);
-        self.finish(out, start, rng);
-    }
-
-    /// Switches to new keys; with strict kex the sequence number restarts at zero.
-    pub fn set_key(&mut self, key: Box<dyn SealingKey>, reset_seq: bool) {
-        self.key = key;
-        self.bytes_since_keys = 0;
-        self.packets_since_keys = 0;
-        if reset_seq {
-            self.seq = 0;
+    /// Applies the queued changes to the reader the driver holds.
+    pub fn update(&mut self, reader: &mut PacketReader) {
+        if let ReaderSlot::Away(changes) = self {
+            changes.drain(..).for_each(|change| reader.apply(change));
         }
     }
 }
@@ -139,10 +64,6 @@ pub struct PacketReader {
     seq: u32,
     /// packet_length of a packet whose prefix was already decrypted, awaiting its remainder.
     pending_len: Option<usize>,
-    /// Bytes of payload opened since the last key change.
-    pub bytes_since_keys: u64,
-    /// Packets opened since the last key change.
-    pub packets_since_keys: u64,
     /// zlib stream for incoming payloads, once compression is in force.
     decompressor: Option<Decompressor>,
     /// The last payload, when it had to be decompressed.
@@ -152,8 +73,9 @@ pub struct PacketReader {
 }
 
 /// Where the payload of a decoded packet sits in the buffer given to [`PacketReader::decode`].
+/// A driver that opens packets itself hands the payload and `seq` to the connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Decoded {
+pub struct Opened {
     /// Bytes of the buffer the packet took.
     pub consumed: usize,
     /// Payload start offset.
@@ -168,13 +90,11 @@ pub struct Decoded {
 
 impl PacketReader {
     /// A reader with no encryption, as at the start of a connection.
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         PacketReader {
             key: plaintext_opening_key(),
             seq: 0,
             pending_len: None,
-            bytes_since_keys: 0,
-            packets_since_keys: 0,
             decompressor: None,
             inflated: Vec::new(),
             integrity_failed: false,
@@ -188,7 +108,7 @@ impl PacketReader {
 
     /// Decodes the packet at the start of `buf` in place. `Ok(None)` means more bytes are
     /// needed; the prefix work done so far is remembered for the next call with the same start.
-    pub fn decode(&mut self, buf: &mut [u8]) -> Result<Option<Decoded>> {
+    pub fn decode(&mut self, buf: &mut [u8]) -> Result<Option<Opened>> {
         let packet_len = match self.pending_len {
             Some(n) => n,
             None => {
@@ -233,14 +153,7 @@ impl PacketReader {
             }
             None => false,
         };
-        let raw_len = if inflated {
-            self.inflated.len()
-        } else {
-            payload_end - 5
-        };
-        self.bytes_since_keys += raw_len as u64;
-        self.packets_since_keys += 1;
-        Ok(Some(Decoded {
+        Ok(Some(Opened {
             consumed: total,
             payload_start: 5,
             payload_end,
@@ -265,11 +178,17 @@ impl PacketReader {
         Ok(())
     }
 
+    /// Applies a change the connection queued.
+    pub fn apply(&mut self, change: ReaderChange) {
+        match change {
+            ReaderChange::Key(key, reset_seq) => self.set_key(key, reset_seq),
+            ReaderChange::Compression(on) => self.set_compression(on),
+        }
+    }
+
     /// Switches to new keys; with strict kex the sequence number restarts at zero.
     pub fn set_key(&mut self, key: Box<dyn OpeningKey>, reset_seq: bool) {
         self.key = key;
-        self.bytes_since_keys = 0;
-        self.packets_since_keys = 0;
         if reset_seq {
             self.seq = 0;
         }
@@ -284,6 +203,7 @@ mod tests {
         clippy::indexing_slicing,
         clippy::panic
     )]
+    use super::super::PacketWriter;
     use super::*;
     use crate::crypto::rng::OsRandom;
 
