@@ -80,10 +80,19 @@ abi:
 demo: examples
 	examples-c/demo.sh $(BUILD)/bin/sekura-ssh $(BUILD)/bin/sekura-sshd
 
+# The suites whose transports run on the driver SEKURA_TEST_DRIVER names: `make test` runs
+# them again with the caller-driven driver (blocking, no threads of ours).
+DRIVEN_SUITES := interop_openssh smoke_openssh legacy_and_generated_openssh dropbear_interop \
+	server_loopback server_openssh server_other_clients paramiko_server server_hostile \
+	bad_peer channel_semantics transport_upkeep forwarding byte_streams auth_agent_cert \
+	agent_openssh hostkeys_openssh logging
+
 test:
 	$(CARGO) fmt --check
 	$(CARGO) clippy --all-targets -- -D warnings
 	$(CARGO) test --release --no-fail-fast --tests
+	SEKURA_TEST_DRIVER=driven $(CARGO) test --release --no-fail-fast \
+	    $(addprefix --test ,$(DRIVEN_SUITES))
 
 install: $(SHARED_LIB)
 	install -d $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include

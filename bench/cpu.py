@@ -7,8 +7,8 @@ resident memory per idle connection on sekura-sshd.
     python3 bench/cpu.py [BUILD_DIR ...]
 
 Each BUILD_DIR holds bin/sekura-ssh and bin/sekura-sshd (default: build/); give two to
-compare builds (before and after a change) in the same run. BENCH_BYTES (default 1 GiB)
-and BENCH_ROUNDS (default 3, medians reported) tune it.
+compare builds (before and after a change) in the same run. BENCH_BYTES (default 1 GiB),
+BENCH_ROUNDS (default 3, medians reported) and BENCH_CIPHERS (comma-separated) tune it.
 """
 
 import os
@@ -25,7 +25,8 @@ from server import rss_kib, wait_for_port
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 IDLE = int(os.environ.get("BENCH_IDLE", "100"))
-CIPHERS = ["aes128-gcm@openssh.com", "chacha20-poly1305@openssh.com"]
+CIPHERS = os.environ.get(
+    "BENCH_CIPHERS", "aes128-gcm@openssh.com,chacha20-poly1305@openssh.com").split(",")
 GIB = float(1 << 30)
 
 
@@ -96,6 +97,12 @@ def row(label, samples):
     return cpu
 
 
+def label(build):
+    """A build's name in the report: its directory and the one above (two builds are often
+    both called build/)."""
+    return os.path.join(*build.split(os.sep)[-2:])
+
+
 def main():
     builds = [os.path.abspath(b) for b in sys.argv[1:]] or [os.path.join(ROOT, "build")]
     ssh = shutil.which("ssh") or "/usr/bin/ssh"
@@ -112,7 +119,7 @@ def main():
                 samples["ssh"].append(measured(client_args(sshd, ssh, sshd.port, cipher)))
             theirs = row("ssh", samples["ssh"])
             for b in builds:
-                ours = row(f"sekura-ssh {os.path.basename(b)}", samples[b])
+                ours = row(f"sekura-ssh {label(b)}", samples[b])
                 print(f"    {'':34} ratio to ssh {ours / theirs:5.2f}")
 
             print(f"  server, {cipher}, OpenSSH's ssh as the client")
@@ -125,7 +132,7 @@ def main():
                     samples[b].append((wall, cpu, inv, vol))
             theirs = row("sshd (process tree)", samples["sshd"])
             for b in builds:
-                ours = row(f"sekura-sshd {os.path.basename(b)}", samples[b])
+                ours = row(f"sekura-sshd {label(b)}", samples[b])
                 print(f"    {'':34} ratio to sshd {ours / theirs:5.2f}")
         print(f"  sekura-sshd holding {IDLE} idle authenticated connections (ssh -N)")
         for b in builds:

@@ -14,7 +14,7 @@ use support::agent::SshAgent;
 use support::{Sshd, SshdOptions};
 
 fn connect(sshd: &Sshd) -> Transport {
-    let t = Transport::connect("127.0.0.1", sshd.port, Some(Duration::from_secs(10))).unwrap();
+    let t = support::driven::connect_on_driver(sshd.port, Duration::from_secs(10));
     t.start_client().unwrap();
     t
 }

@@ -79,12 +79,9 @@ impl Outcome {
 /// Connects to `port` with [`TIMEOUT`], applies `configure`, and runs the key exchange.
 fn handshake(port: u16, configure: impl FnOnce(&Transport)) -> Outcome {
     let started = Instant::now();
-    let error = (|| {
-        let t = Transport::connect("127.0.0.1", port, Some(TIMEOUT))?;
-        configure(&t);
-        t.start_client()
-    })()
-    .err();
+    let t = support::driven::connect_on_driver(port, TIMEOUT);
+    configure(&t);
+    let error = t.start_client().err();
     Outcome {
         error,
         elapsed: started.elapsed(),
@@ -97,7 +94,7 @@ fn login(sshd: &Sshd, port: u16, configure: impl FnOnce(&Transport)) -> Outcome 
     let key = PrivateKey::from_file(&sshd.user_key("ed25519"), None).expect("user key");
     let started = Instant::now();
     let error = (|| {
-        let t = Transport::connect("127.0.0.1", port, Some(TIMEOUT))?;
+        let t = support::driven::connect_on_driver(port, TIMEOUT);
         configure(&t);
         t.start_client()?;
         t.auth_publickey(&sshd.user, &key)?;

@@ -33,8 +33,7 @@ fn sshd_inetd(sshd: &Sshd) -> Command {
 
 /// Starts the handshake and logs in over `stream`.
 fn login_over(sshd: &Sshd, stream: ByteStream) -> Transport {
-    let t = Transport::over(stream);
-    t.set_timeout(Some(TIMEOUT));
+    let t = support::driven::transport(stream, TIMEOUT);
     t.start_client().expect("key exchange");
     auth_ed25519(&t, sshd);
     t
@@ -63,7 +62,7 @@ fn over_a_socketpair_with_the_rekey_interval_firing() {
     // Idle: only the timer can start these key exchanges, twice within a generous bound.
     let deadline = Instant::now() + TIMEOUT;
     while t.key_exchange_count() < before + 2 && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(100));
+        support::driven::let_run(&t, Duration::from_millis(100));
     }
     assert!(
         t.key_exchange_count() >= before + 2,

@@ -167,8 +167,7 @@ impl SekuraSshd {
 
     /// Our own client, logged in with the user key.
     fn login(&self) -> Transport {
-        let t = Transport::connect("127.0.0.1", self.port, Some(Duration::from_secs(20)))
-            .expect("connect");
+        let t = support::driven::connect_on_driver(self.port, Duration::from_secs(20));
         t.start_client().expect("handshake");
         let key = PrivateKey::from_file(&self.dir.join("user_key"), None).expect("user key");
         t.auth_publickey(&self.user, &key).expect("login");

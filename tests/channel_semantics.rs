@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use sekura::proto::{AlgorithmKind, ExitStatus, StderrMode};
 use sekura::transport::{Channel, Transport};
 use sekura::ErrorKind;
-use support::client::{exec, login, read_to_end};
+use support::client::{exec, login, login_threaded, read_to_end};
 use support::Sshd;
 
 /// Far more than the 2 MiB window, on each stream.
@@ -213,7 +213,7 @@ fn voluntary_switches(tid: i32) -> u64 {
 #[test]
 fn a_waiter_wakes_only_for_its_own_channel() {
     let sshd = Sshd::start();
-    let t = login(&sshd);
+    let t = login_threaded(&sshd);
     let quiet = exec(&t, "sleep 60").expect("exec");
     let (tid_tx, tid_rx) = std::sync::mpsc::channel();
     let waiter = std::thread::scope(|scope| {

@@ -608,7 +608,10 @@ fn keepalives_both_ways_keep_an_idle_connection() {
     }
     signal(&[stopped_client.id()], "STOP");
 
-    std::thread::sleep(Duration::from_secs(5));
+    std::thread::scope(|s| {
+        s.spawn(|| support::driven::let_run(&quiet, Duration::from_secs(5)));
+        support::driven::let_run(&chatty, Duration::from_secs(5));
+    });
     for t in [&quiet, &chatty] {
         assert!(t.is_active());
         assert_runs(t, "echo alive", "alive\n");

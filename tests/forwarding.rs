@@ -132,6 +132,7 @@ fn openssh_ssh_r_connects_the_channel_our_server_opens() {
     let host_key = load(&dir.join("host_key"));
     let server = std::thread::spawn(move || {
         let (socket, _) = listener.accept().expect("accept ssh");
+        // Threads: the server takes ssh's forward request while the test makes no call.
         let t = Transport::new(socket);
         t.add_server_key(host_key).expect("host key");
         t.start_server(handler).expect("server handshake");

@@ -6,7 +6,7 @@ mod support;
 
 use std::time::Duration;
 
-use support::client::{assert_runs, login};
+use support::client::{assert_runs, login_threaded};
 use support::Sshd;
 
 /// (thread id, voluntary context switches) of this process's transport reader threads.
@@ -32,7 +32,7 @@ fn reader_switches() -> Vec<(String, u64)> {
 #[test]
 fn an_idle_connection_sleeps_until_the_peer_speaks() {
     let sshd = Sshd::start();
-    let t = login(&sshd);
+    let t = login_threaded(&sshd);
     assert_runs(&t, "echo awake", "awake\n");
     std::thread::sleep(Duration::from_millis(200));
     let before = reader_switches();

@@ -65,8 +65,7 @@ fn every_cipher_and_mac_openssh_can_speak() {
         let aead = sekura::crypto::cipher::find(cipher).unwrap().aead;
         let mac_list: Vec<&str> = if aead { vec![macs[0]] } else { macs.clone() };
         for mac in mac_list {
-            let t =
-                Transport::connect("127.0.0.1", sshd.port, Some(Duration::from_secs(10))).unwrap();
+            let t = support::driven::connect_on_driver(sshd.port, Duration::from_secs(10));
             t.set_preferred(AlgorithmKind::Cipher, cipher).unwrap();
             t.set_preferred(AlgorithmKind::Mac, mac).unwrap();
             if let Err(e) = run_echo(&t, &sshd, &key, &format!("{cipher} + {mac}")) {
@@ -80,7 +79,7 @@ fn every_cipher_and_mac_openssh_can_speak() {
 #[test]
 fn legacy_ssh_rsa_host_key_signature() {
     let sshd = Sshd::start();
-    let t = Transport::connect("127.0.0.1", sshd.port, Some(Duration::from_secs(10))).unwrap();
+    let t = support::driven::connect_on_driver(sshd.port, Duration::from_secs(10));
     t.set_preferred(AlgorithmKind::HostKey, "ssh-rsa").unwrap();
     t.start_client().unwrap();
     let key = t.remote_server_key().unwrap();
@@ -102,7 +101,7 @@ fn every_generated_key_type_authenticates() {
     let mut failures = vec![];
     for (key_type, key) in support::client::generated_user_keys(&dir) {
         support::client::authorize(&sshd.authorized_keys(), &key.public_key());
-        let t = Transport::connect("127.0.0.1", sshd.port, Some(Duration::from_secs(10))).unwrap();
+        let t = support::driven::connect_on_driver(sshd.port, Duration::from_secs(10));
         if let Err(e) = run_echo(&t, &sshd, &key, key_type.name()) {
             failures.push(e);
         }

@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use sekura::keys::PrivateKey;
 use sekura::log::{self, Level};
-use sekura::transport::Transport;
 use support::Sshd;
 
 #[test]
@@ -25,7 +24,7 @@ fn log_callback_gets_milestones_and_hexdumps_but_no_secrets() {
         })),
     );
     let sshd = Sshd::start();
-    let t = Transport::connect("127.0.0.1", sshd.port, Some(Duration::from_secs(10))).unwrap();
+    let t = support::driven::connect_on_driver(sshd.port, Duration::from_secs(10));
     t.set_log_name("test.host1");
     t.set_hexdump(true);
     t.start_client().unwrap();

@@ -94,7 +94,7 @@ impl ParamikoServer {
 
     /// A connected client transport that finished the key exchange and checked the host key.
     fn connect(&self) -> Transport {
-        let t = Transport::connect("127.0.0.1", self.port, Some(TIMEOUT)).expect("connect");
+        let t = support::driven::connect_on_driver(self.port, TIMEOUT);
         t.start_client().expect("key exchange with Paramiko");
         let key = t.remote_server_key().expect("host key");
         assert_eq!(key.fingerprint_sha256(), self.host_key_fingerprint);

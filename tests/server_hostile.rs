@@ -15,7 +15,6 @@ use std::time::{Duration, Instant};
 use sekura::crypto::rng::OsRandom;
 use sekura::keys::{KeyType, PrivateKeyFormat};
 use sekura::proto::ExitStatus;
-use sekura::transport::Transport;
 use support::server::{generate, Policy, TestServer};
 
 /// What the connection queued to send, moved out through `poll_transmit`.
@@ -62,8 +61,7 @@ fn paramiko(port: u16, args: &[&str]) -> String {
 
 /// A well-behaved client logs in and runs a command.
 fn well_behaved(server: &TestServer, key: &sekura::keys::PrivateKey) {
-    let t = Transport::connect("127.0.0.1", server.port(), Some(Duration::from_secs(20)))
-        .expect("connect");
+    let t = support::driven::connect_on_driver(server.port(), Duration::from_secs(20));
     t.start_client().expect("handshake");
     t.auth_publickey(USER, key).expect("login");
     let ch = t.open_session().expect("session");

@@ -14,8 +14,8 @@ use parking_lot::Mutex;
 use sekura::keys::{KeyType, PrivateKey, PublicKey};
 use sekura::proto::{AlgorithmKind, ChannelId, ExitStatus};
 use sekura::transport::{
-    AuthResult, Channel, DirectTcpip, InteractiveQuery, InteractiveResult, OpenResult, PtyRequest,
-    ServerHandler, Transport, WindowChange, X11Request,
+    AuthResult, ByteStream, Channel, DirectTcpip, InteractiveQuery, InteractiveResult, OpenResult,
+    PtyRequest, ServerHandler, Transport, WindowChange, X11Request,
 };
 use sekura::ErrorKind;
 use support::server::{generate, standard_host_keys};
@@ -222,7 +222,10 @@ fn serve(
     let addr = listener.local_addr().expect("addr");
     let client_socket = TcpStream::connect(addr).expect("connect");
     let (server_socket, _) = listener.accept().expect("accept");
-    let server = Arc::new(Transport::new(server_socket));
+    let server = Arc::new(support::driven::transport(
+        ByteStream::tcp(server_socket),
+        Duration::from_secs(60),
+    ));
     for key in standard_host_keys() {
         server.add_server_key(key).expect("host key");
     }
@@ -240,7 +243,8 @@ fn serve(
             }
         })
     };
-    let client = Transport::new(client_socket);
+    let client =
+        support::driven::transport(ByteStream::tcp(client_socket), Duration::from_secs(60));
     Served {
         client,
         server,
@@ -492,7 +496,7 @@ fn an_idle_unauthenticated_client_is_cut_off_after_the_grace_time() {
     t.start_client().expect("handshake");
     let start = Instant::now();
     while t.is_active() && start.elapsed() < Duration::from_secs(10) {
-        std::thread::sleep(Duration::from_millis(50));
+        support::driven::let_run(t, Duration::from_millis(50));
     }
     assert!(!t.is_active(), "still connected after 10 s");
     assert!(start.elapsed() < Duration::from_secs(4));
@@ -605,7 +609,16 @@ fn run_one(user_key: &PrivateKey, host_keys: &[PrivateKey], kex: &str, host_key:
     t.start_client()
         .unwrap_or_else(|e| panic!("{kex} with {host_key}: {e}"));
     t.auth_publickey(USER, user_key).expect("login");
-    served.server.renegotiate_keys().expect("server rekey");
+    // The server renews the keys while the client runs a command (a caller-driven
+    // client moves only inside its calls).
+    let rekey = {
+        let server = Arc::clone(&served.server);
+        std::thread::spawn(move || server.renegotiate_keys())
+    };
+    while served.server.key_exchange_count() < 2 && !rekey.is_finished() {
+        support::driven::let_run(t, Duration::from_millis(10));
+    }
+    rekey.join().expect("rekey thread").expect("server rekey");
     let ch = t.open_session().expect("session");
     ch.exec("run").expect("exec");
     ch.send_eof().expect("eof");
@@ -701,6 +714,7 @@ fn a_channel_closed_before_it_is_accepted_reads_as_closed() {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let client_socket = TcpStream::connect(listener.local_addr().expect("addr")).expect("connect");
     let (server_socket, _) = listener.accept().expect("accept");
+    // Threads: the server must take the channel and its close while nobody calls it.
     let server = Arc::new(Transport::new(server_socket));
     server
         .add_server_key(standard_host_keys()[0].clone())
@@ -713,7 +727,8 @@ fn a_channel_closed_before_it_is_accepted_reads_as_closed() {
         let server = Arc::clone(&server);
         std::thread::spawn(move || server.start_server(handler))
     };
-    let client = Transport::new(client_socket);
+    let client =
+        support::driven::transport(ByteStream::tcp(client_socket), Duration::from_secs(60));
     client.start_client().expect("handshake");
     starting.join().expect("thread").expect("server handshake");
     client.auth_publickey(USER, &user_key).expect("login");
@@ -750,16 +765,15 @@ impl ServerHandler for RefuseAll {}
 #[test]
 fn one_server_config_is_shared_by_every_connection() {
     use sekura::proto::server::ServerConfig;
-    use sekura::transport::ByteStream;
     let mut config = ServerConfig::default();
     config.add_host_key(generate(KeyType::Ed25519, None));
     let config = Arc::new(config);
     let mut pairs = Vec::new();
     for _ in 0..3 {
         let (ours, theirs) = std::os::unix::net::UnixStream::pair().expect("socketpair");
-        let server = Transport::over(ByteStream::unix(ours));
+        let server = support::driven::transport(ByteStream::unix(ours), Duration::from_secs(60));
         server.set_server_config(Arc::clone(&config));
-        let client = Transport::over(ByteStream::unix(theirs));
+        let client = support::driven::transport(ByteStream::unix(theirs), Duration::from_secs(60));
         let started = std::thread::spawn(move || {
             server
                 .start_server(Arc::new(RefuseAll))

@@ -2,14 +2,13 @@ mod support;
 
 use sekura::keys::PrivateKey;
 use sekura::proto::ExitStatus;
-use sekura::transport::Transport;
 use std::time::Duration;
 use support::Sshd;
 
 #[test]
 fn exec_echo_with_ed25519() {
     let sshd = Sshd::start();
-    let t = Transport::connect("127.0.0.1", sshd.port, Some(Duration::from_secs(10))).unwrap();
+    let t = support::driven::connect_on_driver(sshd.port, Duration::from_secs(10));
     t.start_client().unwrap();
     let hk = t.remote_server_key().unwrap();
     println!("host key {} {}", hk.key_type(), hk.fingerprint_sha256());
@@ -28,7 +27,7 @@ fn exec_echo_with_ed25519() {
 #[test]
 fn cat_round_trip_64m() {
     let sshd = Sshd::start();
-    let t = Transport::connect("127.0.0.1", sshd.port, Some(Duration::from_secs(10))).unwrap();
+    let t = support::driven::connect_on_driver(sshd.port, Duration::from_secs(10));
     t.start_client().unwrap();
     let key = PrivateKey::from_file(&sshd.user_key("ed25519"), None).unwrap();
     t.auth_publickey(&sshd.user, &key).unwrap();
@@ -44,7 +43,7 @@ fn server_rekeys_every_megabyte() {
         extra_config: vec!["RekeyLimit 1M".into()],
         ..Default::default()
     });
-    let t = Transport::connect("127.0.0.1", sshd.port, Some(Duration::from_secs(10))).unwrap();
+    let t = support::driven::connect_on_driver(sshd.port, Duration::from_secs(10));
     t.start_client().unwrap();
     let key = PrivateKey::from_file(&sshd.user_key("ed25519"), None).unwrap();
     t.auth_publickey(&sshd.user, &key).unwrap();
@@ -80,7 +79,7 @@ fn every_kex_method_openssh_offers() {
         if !offered.lines().any(|l| l == kex) {
             continue;
         }
-        let t = Transport::connect("127.0.0.1", sshd.port, Some(Duration::from_secs(20))).unwrap();
+        let t = support::driven::connect_on_driver(sshd.port, Duration::from_secs(20));
         t.set_preferred(sekura::proto::AlgorithmKind::Kex, kex)
             .unwrap();
         if let Err(e) = t.start_client() {

@@ -5,6 +5,7 @@
 //! says the stream is ready; the threaded transport (`threads.rs`) runs each on a thread of
 //! its own between blocking waits. So buffering, decisions and timers exist once.
 
+use std::cell::Cell;
 use std::collections::VecDeque;
 use std::ops::Range;
 use std::sync::Arc;
@@ -423,10 +424,29 @@ impl CallerDriven {
         until_next_timer(&self.shared)
     }
 
+    /// Waits up to `cap` (and the next timer) for what the connection wants, then
+    /// processes: one round of the loop a blocking call runs on its own thread.
+    pub fn wait_and_process(&self, cap: Option<Duration>) -> Result<()> {
+        let timeout = match (self.next_timeout(), cap) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        self.shared.io.wait_for(self.wanted(), timeout)?;
+        // One read, so that the waiting call returns as soon as what it waits for came,
+        // before the callbacks of what follows run on its thread.
+        self.process_up_to(1)
+    }
+
     /// Does what is ready now: runs due timers, reads and handles what the stream holds
     /// (deciding what a server owes on this thread), and writes what is queued until the
     /// stream is full. Fails with the connection's error once it has ended.
     pub fn process(&self) -> Result<()> {
+        self.process_up_to(READ_PER_PROCESS)
+    }
+
+    /// [`Self::process`], stopping once `limit` bytes were read.
+    fn process_up_to(&self, limit: usize) -> Result<()> {
+        let _processing = Processing::begin();
         let shared = &self.shared;
         let mut sides = self.sides.lock();
         let (reader, writer) = &mut *sides;
@@ -438,7 +458,7 @@ impl CallerDriven {
                 ReadStep::Read(n) => read += n,
                 ReadStep::WouldBlock | ReadStep::Ended => break,
             }
-            if read >= READ_PER_PROCESS {
+            if read >= limit {
                 more = true;
                 break;
             }
@@ -458,6 +478,32 @@ impl CallerDriven {
     pub fn finish(&self) {
         let mut sides = self.sides.lock();
         flush_or_end(&self.shared, &mut sides.1);
+    }
+}
+
+thread_local! {
+    /// This thread is inside [`CallerDriven::process`]: a server callback's call must not
+    /// drive the stream again, so it would block instead.
+    static PROCESSING: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Marks the thread as processing until dropped.
+pub(super) struct Processing(bool);
+
+impl Processing {
+    fn begin() -> Processing {
+        Processing(PROCESSING.replace(true))
+    }
+
+    /// True on a thread inside [`CallerDriven::process`].
+    pub fn here() -> bool {
+        PROCESSING.get()
+    }
+}
+
+impl Drop for Processing {
+    fn drop(&mut self) {
+        PROCESSING.set(self.0);
     }
 }
 

@@ -61,6 +61,9 @@ pub struct Transport {
     running: Mutex<Option<Running>>,
     /// No threads: the application's loop calls [`Transport::process`].
     caller_driven: bool,
+    /// A caller-driven transport's calls drive the stream until done instead of
+    /// returning `Again`.
+    blocking: AtomicBool,
     /// The call a caller-driven transport resumes when it is repeated.
     in_flight: InFlightSlot,
     timeout: Mutex<Option<Duration>>,
@@ -83,7 +86,7 @@ type Setting = Box<dyn Fn(&mut Connection) + Send>;
 /// How a started transport is driven.
 enum Running {
     Threads(Threads),
-    Caller(Box<CallerDriven>),
+    Caller(Arc<CallerDriven>),
 }
 
 impl Running {
@@ -160,6 +163,7 @@ impl Transport {
             preferences: Mutex::new(Preferences::default()),
             running: Mutex::new(None),
             caller_driven,
+            blocking: AtomicBool::new(false),
             in_flight: InFlightSlot::default(),
             timeout: Mutex::new(Some(DEFAULT_TIMEOUT)),
             closed: AtomicBool::new(false),
@@ -176,6 +180,28 @@ impl Transport {
     /// `None` waits forever.
     pub fn set_timeout(&self, timeout: Option<Duration>) {
         *self.timeout.lock() = timeout;
+    }
+
+    /// Makes a caller-driven transport's calls block (libssh's blocking mode): a call that
+    /// would return `Again` instead waits in poll(2) on the calling thread and processes the
+    /// stream until it is done or times out, with no thread of ours. Calls made inside
+    /// [`Self::process`] (server callbacks) still return `Again`. A threaded transport's
+    /// calls always block: it refuses `false`.
+    pub fn set_blocking(&self, on: bool) -> Result<()> {
+        if !self.caller_driven {
+            return match on {
+                true => Ok(()),
+                false => Err(Error::new(
+                    ErrorKind::State,
+                    "a threaded transport's calls always wait: create it caller-driven",
+                )),
+            };
+        }
+        self.blocking.store(on, Ordering::Relaxed);
+        if let Some(running) = self.running.lock().as_ref() {
+            running.shared().blocking.store(on, Ordering::Relaxed);
+        }
+        Ok(())
     }
 
     fn timeout(&self) -> Option<Duration> {
@@ -241,13 +267,20 @@ impl Transport {
             .ok_or_else(|| Error::new(ErrorKind::State, "the transport was already started"))?;
         let shared = Arc::new(SharedConnection::new(
             conn,
-            stream.into_io(!self.caller_driven)?,
+            // A blocking call drives the stream while others wait: they wake it with
+            // their output through the pipe.
+            stream.into_io(!self.caller_driven || self.blocking.load(Ordering::Relaxed))?,
             self.log_name.lock().clone(),
             self.hexdump.load(Ordering::Relaxed),
             self.caller_driven,
         ));
         let running = if self.caller_driven {
-            Running::Caller(Box::new(CallerDriven::new(shared, server)))
+            shared
+                .blocking
+                .store(self.blocking.load(Ordering::Relaxed), Ordering::Relaxed);
+            let driver = Arc::new(CallerDriven::new(Arc::clone(&shared), server));
+            let _ = shared.driver.set(Arc::downgrade(&driver));
+            Running::Caller(driver)
         } else {
             Running::Threads(Threads::start(shared, server)?)
         };

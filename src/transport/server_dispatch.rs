@@ -66,9 +66,9 @@ impl ServerDecisions {
                 shared.with(|c| c.answer_channel_open(result))
             }
             ServerEvent::ChannelRequest { channel, request } => {
-                // A subsystem handler blocks on its thread; a caller-driven connection's
-                // channels never block, so there the handler's callback decides.
-                if let (SessionRequest::Subsystem(name), false) = (&request, shared.caller_driven) {
+                // A subsystem handler blocks on its thread; a non-blocking caller-driven
+                // connection's channels never block, so there the handler's callback decides.
+                if let (SessionRequest::Subsystem(name), true) = (&request, shared.calls_block()) {
                     let registered = self.subsystems.lock().get(name).cloned();
                     if let Some(run) = registered {
                         shared.with(|c| c.answer_channel_request(true))?;

@@ -1,17 +1,19 @@
 //! The connection state that application handles and the driver share. Callers lock it
 //! only for short, non-blocking work. In a threaded transport blocking calls wait on a
 //! condition variable: a channel's own for channel calls, the connection's for the rest,
-//! and the driver wakes only those whose part changed; a caller-driven transport's calls
-//! return "would block" at once.
+//! and the driver wakes only those whose part changed. A caller-driven transport's calls
+//! return "would block" at once, unless it is blocking: then the waiting call drives the
+//! stream itself (libssh's blocking mode), one thread at a time, the others waiting on
+//! their condition variables for what its processing changed.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex, MutexGuard};
 
-use super::driver::would_block;
+use super::driver::{would_block, CallerDriven, Processing};
 use super::readiness::Readiness;
 use super::stream::StreamIo;
 use crate::log;
@@ -44,8 +46,15 @@ pub(super) struct SharedConnection {
     /// Set when the transport stops: the writer flushes what is queued until `linger`.
     pub stopped: AtomicBool,
     pub linger: Mutex<Option<Instant>>,
-    /// No thread drives this connection: waits never block, they report "would block".
+    /// No thread drives this connection: waits report "would block", or drive it.
     pub caller_driven: bool,
+    /// A caller-driven connection's waiting calls drive the stream themselves.
+    pub blocking: AtomicBool,
+    /// The caller-driven driver, for calls that drive the stream.
+    pub driver: OnceLock<Weak<CallerDriven>>,
+    /// A waiting call is driving the stream; how many others wait for it.
+    leading: AtomicBool,
+    followers: AtomicUsize,
     /// The logger name of this transport's messages, and whether packets are hexdumped.
     pub log_name: Mutex<String>,
     pub hexdump: AtomicBool,
@@ -61,8 +70,33 @@ impl SharedConnection {
         let r = f(&mut conn);
         self.wake_writer_if_needed(&conn);
         self.readiness.sync(&conn);
+        let output = conn.outbound_backlog() > 0;
         self.emit_log(conn);
+        if output && self.drives_calls() {
+            self.send_output_now();
+        }
         r
+    }
+
+    /// A blocking caller-driven call's output goes out before it returns or sleeps, and
+    /// what the peer sent meanwhile is handled (as libssh's calls do), so that a caller that
+    /// only sends still learns that the connection ended; what the stream does not take
+    /// now, the call driving the stream sends once woken.
+    fn send_output_now(&self) {
+        if let Some(driver) = self.driver.get().and_then(Weak::upgrade) {
+            // A failure is the connection's, which the caller's next call reports.
+            let _ = driver.process();
+            if self.leading.load(Ordering::Acquire) && driver.wanted().write {
+                self.io.wake();
+            }
+        }
+    }
+
+    /// True when a call on this thread drives the stream rather than waiting for threads
+    /// or returning "would block": a blocking caller-driven connection, outside its own
+    /// processing (a server callback's calls never block).
+    fn drives_calls(&self) -> bool {
+        self.caller_driven && self.blocking.load(Ordering::Relaxed) && !Processing::here()
     }
 
     /// Lets the connection keep log records at the level someone listens to.
@@ -164,6 +198,7 @@ impl SharedConnection {
         for waker in self.channel_wakers.lock().values() {
             waker.notify_all();
         }
+        self.wake_leader();
     }
 
     /// Wakes the waiters of channel `id`.
@@ -171,6 +206,21 @@ impl SharedConnection {
         if let Some(waker) = self.channel_wakers.lock().get(&id) {
             waker.notify_all();
         }
+        self.wake_leader();
+    }
+
+    /// A change made outside processing (a close, a stop) reaches the call driving the
+    /// stream, which may be waiting for just that in poll(2).
+    fn wake_leader(&self) {
+        if self.leading.load(Ordering::Acquire) && !Processing::here() {
+            self.io.wake();
+        }
+    }
+
+    /// True when calls may block: threads drive the connection, or it is a blocking
+    /// caller-driven one.
+    pub fn calls_block(&self) -> bool {
+        !self.caller_driven || self.blocking.load(Ordering::Relaxed)
     }
 
     fn wait_on<R>(
@@ -180,7 +230,9 @@ impl SharedConnection {
         what: &str,
         mut ready: impl FnMut(&mut Connection) -> Option<Result<R>>,
     ) -> Result<R> {
-        let timeout = if self.caller_driven {
+        let drives = self.drives_calls();
+        let returns_at_once = self.caller_driven && !drives;
+        let timeout = if returns_at_once {
             Some(Duration::ZERO)
         } else {
             timeout
@@ -188,13 +240,19 @@ impl SharedConnection {
         let deadline = timeout.map(|t| Instant::now() + t);
         let mut conn = self.state.lock();
         self.prepare_log(&mut conn);
+        // A follower sends what its `ready` queued once per wake-up.
+        let mut output_sent = false;
         loop {
             // `ready` may consume data, so it runs exactly once per wake-up and its answer
             // is never dropped.
             if let Some(r) = ready(&mut conn) {
                 self.wake_writer_if_needed(&conn);
                 self.readiness.sync(&conn);
+                let output = conn.outbound_backlog() > 0;
                 self.emit_log(conn);
+                if output && drives {
+                    self.send_output_now();
+                }
                 return r;
             }
             if let Some(e) = conn.error() {
@@ -202,26 +260,83 @@ impl SharedConnection {
             }
             // `ready` may have queued output (a window adjust) before this thread sleeps.
             self.wake_writer_if_needed(&conn);
+            let now = Instant::now();
             match deadline {
-                None => condvar.wait(&mut conn),
-                Some(_) if self.caller_driven => return Err(would_block(what)),
-                Some(d) if Instant::now() >= d => {
+                Some(_) if returns_at_once => return Err(would_block(what)),
+                Some(d) if now >= d => {
                     return Err(Error::new(
                         ErrorKind::Timeout,
                         format!("timed out waiting for {what}"),
                     ));
                 }
+                _ if drives && !self.leading.swap(true, Ordering::AcqRel) => {
+                    let cap = deadline.map(|d| d.saturating_duration_since(now));
+                    let driven = MutexGuard::unlocked(&mut conn, || self.drive_once(cap));
+                    // Under the lock, so that a thread about to wait for the leader is
+                    // either seen here or sees the role free.
+                    self.leading.store(false, Ordering::Release);
+                    if self.followers.load(Ordering::Acquire) > 0 {
+                        self.wake_all();
+                    }
+                    driven?;
+                }
+                _ if drives && !output_sent && conn.outbound_backlog() > 0 => {
+                    // Then `ready` runs again: what changed while unlocked is not missed.
+                    MutexGuard::unlocked(&mut conn, || self.send_output_now());
+                    output_sent = true;
+                }
+                None => {
+                    self.wait_for_change(condvar, &mut conn, None, drives);
+                    output_sent = false;
+                }
                 Some(d) => {
-                    condvar.wait_until(&mut conn, d);
+                    self.wait_for_change(condvar, &mut conn, Some(d), drives);
+                    output_sent = false;
                 }
             }
         }
     }
 
-    /// True when a wait with `timeout` may block: not in a caller-driven connection, and
-    /// not with a zero timeout.
+    /// Sleeps on `condvar` until woken or `deadline`; a `follower` counts itself, so that the
+    /// thread driving the stream wakes it when it lets the role go.
+    fn wait_for_change(
+        &self,
+        condvar: &Condvar,
+        conn: &mut MutexGuard<'_, Connection>,
+        deadline: Option<Instant>,
+        follower: bool,
+    ) {
+        if follower {
+            self.followers.fetch_add(1, Ordering::AcqRel);
+        }
+        match deadline {
+            None => condvar.wait(conn),
+            Some(d) => {
+                condvar.wait_until(conn, d);
+            }
+        }
+        if follower {
+            self.followers.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+
+    /// One round of the caller-driven loop on this thread: wait for the stream (at most
+    /// `cap`), then process.
+    fn drive_once(&self, cap: Option<Duration>) -> Result<()> {
+        match self.driver.get().and_then(Weak::upgrade) {
+            Some(driver) => match driver.wait_and_process(cap) {
+                // The connection's own error is what the waiting call reports.
+                Err(e) if e.kind() != ErrorKind::Io => Ok(()),
+                other => other,
+            },
+            None => Err(Error::new(ErrorKind::Closed, "the transport is closed")),
+        }
+    }
+
+    /// True when a wait with `timeout` may block: not in a caller-driven connection unless
+    /// it is blocking, and not with a zero timeout.
     pub fn may_block(&self, timeout: Option<Duration>) -> bool {
-        !self.caller_driven && timeout != Some(Duration::ZERO)
+        (!self.caller_driven || self.drives_calls()) && timeout != Some(Duration::ZERO)
     }
 
     /// Wraps `conn` over `io`.
@@ -241,6 +356,10 @@ impl SharedConnection {
             stopped: AtomicBool::new(false),
             linger: Mutex::new(None),
             caller_driven,
+            blocking: AtomicBool::new(false),
+            driver: OnceLock::new(),
+            leading: AtomicBool::new(false),
+            followers: AtomicUsize::new(0),
             log_name: Mutex::new(log_name),
             hexdump: AtomicBool::new(hexdump),
             readiness: Readiness::default(),

@@ -13,6 +13,7 @@ use std::os::unix::net::UnixStream;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use super::driver::Wanted;
 use crate::{Error, ErrorKind, Result};
 
 /// A connected, bidirectional byte stream, not yet driven.
@@ -178,6 +179,25 @@ impl StreamIo {
             return Ok(Wait::Woken);
         }
         Ok(Wait::Readable)
+    }
+
+    /// Waits up to `timeout` (forever if `None`) for what a caller-driven connection wants,
+    /// or a wake-up: another thread queued output or changed a timer.
+    pub fn wait_for(&self, wanted: Wanted, timeout: Option<Duration>) -> io::Result<()> {
+        let events = |on: bool, event| if on { event } else { 0 };
+        let mut fds = [
+            pollfd(self.read.as_raw_fd(), events(wanted.read, libc::POLLIN)),
+            pollfd(self.write_fd(), events(wanted.write, libc::POLLOUT)),
+            pollfd(
+                self.wake.as_ref().map_or(-1, |w| w.0.as_raw_fd()),
+                libc::POLLIN,
+            ),
+        ];
+        poll(&mut fds, timeout)?;
+        if fds.get(2).is_some_and(|f| f.revents != 0) {
+            self.drain_wakes();
+        }
+        Ok(())
     }
 
     /// Reads what the stream holds now into `buf`, without waiting.

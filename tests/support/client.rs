@@ -67,8 +67,7 @@ impl Server for Dropbear {
 
 /// A connected, not yet started transport to `server`.
 pub fn connect(server: &impl Server) -> Transport {
-    Transport::connect("127.0.0.1", server.port(), Some(TIMEOUT))
-        .unwrap_or_else(|e| panic!("connect to the private server: {e}"))
+    super::driven::connect_on_driver(server.port(), TIMEOUT)
 }
 
 /// The user key of `kind`, loaded (with its passphrase if it has one).
@@ -88,7 +87,18 @@ pub fn auth_ed25519(t: &Transport, server: &impl Server) {
 
 /// Connects, runs the key exchange and authenticates with the ed25519 user key.
 pub fn login(server: &impl Server) -> Transport {
-    let t = connect(server);
+    log_in(connect(server), server)
+}
+
+/// As [`login`], on the transport's threads whatever the suite's driver: for tests of
+/// what those threads do.
+pub fn login_threaded(server: &impl Server) -> Transport {
+    let t = Transport::connect("127.0.0.1", server.port(), Some(TIMEOUT))
+        .unwrap_or_else(|e| panic!("connect to the private server: {e}"));
+    log_in(t, server)
+}
+
+fn log_in(t: Transport, server: &impl Server) -> Transport {
     t.start_client().expect("key exchange");
     auth_ed25519(&t, server);
     t

@@ -42,8 +42,7 @@ impl Combo {
 /// failed.
 pub fn try_combo(server: &impl Server, key: &PrivateKey, combo: &Combo) -> Result<(), String> {
     let step = |what: &'static str| move |e: sekura::Error| format!("{what}: {:?}: {e}", e.kind());
-    let t =
-        Transport::connect("127.0.0.1", server.port(), Some(TIMEOUT)).map_err(step("connect"))?;
+    let t = super::driven::connect_on_driver(server.port(), TIMEOUT);
     t.set_preferred(AlgorithmKind::Kex, combo.kex)
         .map_err(step("set kex"))?;
     t.set_preferred(AlgorithmKind::HostKey, combo.host_key)

@@ -18,9 +18,12 @@ use sekura::crypto::rng::OsRandom;
 use sekura::keys::{KeyType, PrivateKey, PublicKey};
 use sekura::proto::ChannelId;
 use sekura::transport::{
-    AuthResult, InteractiveQuery, InteractiveResult, OpenResult, PtyRequest, ServerHandler,
-    Transport, WindowChange,
+    AuthResult, ByteStream, InteractiveQuery, InteractiveResult, OpenResult, PtyRequest,
+    ServerHandler, Transport, WindowChange,
 };
+
+/// How long the server's blocking calls wait.
+const SERVER_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Who may log in, and how.
 #[derive(Clone, Default)]
@@ -79,7 +82,10 @@ impl TestServer {
                             let keys = keys.clone();
                             let setup = Arc::clone(&setup);
                             std::thread::spawn(move || {
-                                let t = Transport::new(socket);
+                                let t = super::driven::transport(
+                                    ByteStream::tcp(socket),
+                                    SERVER_TIMEOUT,
+                                );
                                 for k in keys {
                                     t.add_server_key(k).expect("host key");
                                 }
