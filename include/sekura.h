@@ -311,6 +311,14 @@ typedef struct ssh_agent ssh_agent;
 typedef struct ssh_channel ssh_channel;
 
 /**
+ * A connection configuration. Changes made after it was given to a transport do not
+ * reach that transport: it keeps the configuration as it was then.
+ *
+ * Thread safety: safe to use from several threads at once.
+ */
+typedef struct ssh_connection_config ssh_connection_config;
+
+/**
  * The reply data of an accepted global request, set by `check_global_request` with
  * `ssh_global_reply_set`.
  *
@@ -1203,6 +1211,96 @@ int ssh_channel_request_x11(ssh_channel *c,
  * `c` must be NULL or a live `ssh_channel`.
  */
 int ssh_channel_request_forward_agent(ssh_channel *c);
+
+/**
+ * A configuration with the default algorithms, keys renewed after 1 GiB, no keepalive,
+ * 2 MiB channel windows and 32 KiB packets.
+ *
+ * Returns a new handle; free it with `ssh_connection_config_free`.
+ * Thread safety: any thread.
+ */
+ssh_connection_config *ssh_connection_config_new(void);
+
+/**
+ * Sets the ordered algorithm list of `kind` (`SSH_ALG_*`) from a comma-separated list of
+ * wire names, as `ssh_transport_set_preferred` does for one transport.
+ *
+ * Borrowed: nothing is kept of `names`.
+ * Thread safety: any thread.
+ *
+ * # Safety
+ * `cfg` must be NULL or a live `ssh_connection_config`; `names` NUL-terminated.
+ */
+int ssh_connection_config_set_preferred(ssh_connection_config *cfg, int kind, const char *names);
+
+/**
+ * Renews keys after `bytes` of traffic in both directions (0: the default, 1 GiB; always
+ * capped by the cipher's safe limit) and after `seconds` (0: no time limit), as
+ * `ssh_transport_set_rekey_limits` does for one transport.
+ *
+ * Borrowed: nothing is kept.
+ * Thread safety: any thread.
+ *
+ * # Safety
+ * `cfg` must be NULL or a live `ssh_connection_config`.
+ */
+int ssh_connection_config_set_rekey_limits(ssh_connection_config *cfg,
+                                           uint64_t bytes,
+                                           uint32_t seconds);
+
+/**
+ * Sends keepalive@openssh.com after `seconds` without traffic from the peer and ends the
+ * connection after `max_missed` unanswered ones, as `ssh_transport_set_keepalive` does for
+ * one transport. 0 seconds turns it off.
+ *
+ * Borrowed: nothing is kept.
+ * Thread safety: any thread.
+ *
+ * # Safety
+ * `cfg` must be NULL or a live `ssh_connection_config`.
+ */
+int ssh_connection_config_set_keepalive(ssh_connection_config *cfg,
+                                        uint32_t seconds,
+                                        uint32_t max_missed);
+
+/**
+ * Sets the window granted to each channel and the largest data packet accepted on it, as
+ * `ssh_transport_set_channel_limits` does for one transport.
+ *
+ * Borrowed: nothing is kept.
+ * Thread safety: any thread.
+ *
+ * # Safety
+ * `cfg` must be NULL or a live `ssh_connection_config`.
+ */
+int ssh_connection_config_set_channel_limits(ssh_connection_config *cfg,
+                                             uint32_t window,
+                                             uint32_t max_packet);
+
+/**
+ * Gives a transport `cfg` (in place of its algorithms, key renewal, keepalive and channel
+ * sizes so far), shared rather than copied. Call before the transport starts; a later
+ * `ssh_transport_set_*` call changes this transport's copy only.
+ *
+ * Borrowed: the transport keeps a share of the configuration as it is now; `cfg` may be
+ * freed or changed afterwards without affecting it.
+ * Thread safety: any thread.
+ *
+ * # Safety
+ * `t` must be NULL or a live `ssh_transport`; `cfg` NULL or a live `ssh_connection_config`.
+ */
+int ssh_transport_set_connection_config(ssh_transport *t, const ssh_connection_config *cfg);
+
+/**
+ * Frees the configuration; transports given it keep their share. NULL is ignored.
+ *
+ * Frees the handle.
+ * Thread safety: not while another thread uses the handle.
+ *
+ * # Safety
+ * `cfg` must be NULL or a live `ssh_connection_config`, not used afterwards.
+ */
+void ssh_connection_config_free(ssh_connection_config *cfg);
 
 /**
  * Opens a "direct-tcpip" channel: the server connects to `host`:`port` for us, on behalf
@@ -2269,9 +2367,9 @@ int ssh_server_config_set_channel_limits(ssh_server_config *cfg,
                                          uint32_t max_packet);
 
 /**
- * Gives a server transport `cfg` (its host keys, moduli, limits and algorithms, in place of
- * any set on the transport before), shared rather than copied. Call before
- * `ssh_transport_start_server`.
+ * Gives a server transport `cfg` (its host keys, moduli, limits, algorithms and channel
+ * sizes, in place of any set on the transport before, its connection configuration
+ * included), shared rather than copied. Call before `ssh_transport_start_server`.
  *
  * Borrowed: the transport keeps a share of the configuration as it is now; `cfg` may be
  * freed or changed afterwards without affecting it.

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use sekura::crypto::rng::OsRandom;
 use sekura::keys::PrivateKey;
-use sekura::proto::{AlgorithmKind, AuthStatus, Connection, Preferences};
+use sekura::proto::{AlgorithmKind, AuthStatus, Connection, ConnectionConfig};
 use sekura::transport::Transport;
 use sekura::{Error, ErrorKind};
 use support::relay::plaintext_packet;
@@ -763,7 +763,7 @@ fn dropped_ext_info_is_detected() {
 // ----- the sans-IO core, fed directly -----
 
 fn new_client() -> Connection {
-    let mut c = Connection::client(Preferences::default(), Box::new(OsRandom));
+    let mut c = Connection::client(&ConnectionConfig::default(), Box::new(OsRandom));
     let hello = transmit(&mut c);
     assert!(hello.starts_with(b"SSH-2.0-"), "the client speaks first");
     c

@@ -4,13 +4,14 @@
 
 mod support;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use sekura::keys::PrivateKey;
-use sekura::proto::{AlgorithmKind, ExitStatus};
+use sekura::proto::{AlgorithmKind, ConnectionConfig, ExitStatus};
 use sekura::transport::Transport;
 use sekura::ErrorKind;
-use support::client::{assert_runs, connect, login, run, user_key};
+use support::client::{assert_runs, auth_ed25519, connect, login, run, user_key};
 use support::combos::{check_all, try_combo, Combo};
 use support::transfer::cat_round_trip;
 use support::{Sshd, SshdOptions, ENCRYPTED_KEY_PASSPHRASE};
@@ -360,4 +361,46 @@ fn killed_command_reports_the_signal() {
             other => panic!("{command}: expected signal {signal}, got {other:?}"),
         }
     }
+}
+
+/// One connection configuration serves several clients: each starts with its algorithms,
+/// and a transport's own change copies it instead of reaching the others.
+#[test]
+fn one_connection_config_serves_several_clients() {
+    let sshd = Sshd::start();
+    let mut config = ConnectionConfig::default();
+    config
+        .preferences
+        .set(AlgorithmKind::Cipher, "aes256-ctr")
+        .expect("cipher list");
+    config.keepalive = Some((Duration::from_secs(30), 3));
+    let config = Arc::new(config);
+    let clients: Vec<Transport> = (0..3)
+        .map(|_| {
+            let t = connect(&sshd);
+            t.set_connection_config(Arc::clone(&config))
+                .expect("before start");
+            t
+        })
+        .collect();
+    clients[0]
+        .set_preferred(AlgorithmKind::Cipher, "aes128-gcm@openssh.com")
+        .expect("own cipher");
+    assert_eq!(
+        config.preferences.get(AlgorithmKind::Cipher),
+        ["aes256-ctr"]
+    );
+    for (i, t) in clients.iter().enumerate() {
+        t.start_client().expect("key exchange");
+        auth_ed25519(t, &sshd);
+        let expected = if i == 0 {
+            "aes128-gcm@openssh.com"
+        } else {
+            "aes256-ctr"
+        };
+        assert_eq!(t.negotiated().expect("negotiated").cipher_c2s, expected);
+        assert_runs(t, "echo shared", "shared\n");
+    }
+    let late = clients[1].set_connection_config(Arc::clone(&config));
+    assert_eq!(late.map_err(|e| e.kind()), Err(ErrorKind::State));
 }

@@ -296,13 +296,13 @@ fn drive(
 #[test]
 fn a_client_that_never_reads_its_answers_cannot_grow_the_server() {
     use sekura::crypto::rng::OsRandom;
-    use sekura::proto::{Connection, Preferences};
+    use sekura::proto::{Connection, ConnectionConfig};
     let _alone = MEASURING.lock().unwrap_or_else(|e| e.into_inner());
     let (server, key) = server(None);
     well_behaved(&server, &key);
     let before = rss_kib();
     let mut socket = TcpStream::connect(server.addr()).expect("connect");
-    let mut conn = Connection::client(Preferences::default(), Box::new(OsRandom));
+    let mut conn = Connection::client(&ConnectionConfig::default(), Box::new(OsRandom));
     drive(&mut socket, &mut conn, Connection::is_established);
     drive(&mut socket, &mut conn, |c| {
         *c.auth_status() != sekura::proto::AuthStatus::AwaitingService

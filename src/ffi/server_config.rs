@@ -1,5 +1,6 @@
 //! `ssh_server_config`: a server's host keys, moduli, limits and algorithms, built once and
 //! shared by every transport it is given to (one copy of the keys for all connections).
+//! The algorithms and channel sizes are its own connection configuration.
 
 use std::ffi::{c_char, c_int};
 use std::path::Path;
@@ -10,11 +11,11 @@ use parking_lot::Mutex;
 use super::boundary::{
     borrow, fail_with, ffi, free_handle, str_arg, to_code, to_handle, Castable, Opaque,
 };
+use super::connection_config::{set_channel_limits, set_preferred};
 use super::pkey::{host_key_arg, ssh_pkey};
 use super::transport::{duration_from_ms, ssh_transport, with_transport};
-use super::transport_long_lived::algorithm_kind;
 use crate::proto::server::ServerConfig;
-use crate::proto::ChannelLimits;
+use crate::proto::ConnectionConfig;
 use crate::transport::read_moduli_file;
 
 /// A server configuration. Changes made after it was given to a transport do not reach
@@ -27,19 +28,42 @@ pub struct ssh_server_config {
 }
 
 impl Castable for ssh_server_config {
-    type RustType = Mutex<Arc<ServerConfig>>;
+    type RustType = Mutex<ServerSetup>;
 }
 
-/// Runs `f` on the configuration behind `cfg`, copying it first if a transport holds it.
+/// What a server transport is given: the server's own part and the connection part.
+#[derive(Default)]
+pub struct ServerSetup {
+    server: Arc<ServerConfig>,
+    connection: Arc<ConnectionConfig>,
+}
+
+/// Runs `f` on the setup behind `cfg`.
+fn with_setup(
+    cfg: *const ssh_server_config,
+    f: impl FnOnce(&mut ServerSetup) -> crate::Result<()>,
+) -> c_int {
+    // SAFETY: cfg is NULL or a live handle per every caller's contract.
+    match unsafe { borrow::<ssh_server_config>(cfg, "config") } {
+        Ok(shared) => to_code(f(&mut shared.lock())),
+        Err(e) => fail_with(&e),
+    }
+}
+
+/// Runs `f` on the server part behind `cfg`, copying it first if a transport holds it.
 fn with_config(
     cfg: *const ssh_server_config,
     f: impl FnOnce(&mut ServerConfig) -> crate::Result<()>,
 ) -> c_int {
-    // SAFETY: cfg is NULL or a live handle per every caller's contract.
-    match unsafe { borrow::<ssh_server_config>(cfg, "config") } {
-        Ok(shared) => to_code(f(Arc::make_mut(&mut shared.lock()))),
-        Err(e) => fail_with(&e),
-    }
+    with_setup(cfg, |setup| f(Arc::make_mut(&mut setup.server)))
+}
+
+/// Runs `f` on the connection part behind `cfg`, copying it first if a transport holds it.
+fn with_connection(
+    cfg: *const ssh_server_config,
+    f: impl FnOnce(&mut ConnectionConfig) -> crate::Result<()>,
+) -> c_int {
+    with_setup(cfg, |setup| f(Arc::make_mut(&mut setup.connection)))
 }
 
 /// A server configuration with no host key, the default algorithms, the built-in
@@ -141,10 +165,9 @@ pub unsafe extern "C" fn ssh_server_config_set_preferred(
     names: *const c_char,
 ) -> c_int {
     ffi! {
-        let kind = match algorithm_kind(kind) { Ok(k) => k, Err(e) => return fail_with(&e) };
         // SAFETY: per the contract above.
         let names = match unsafe { str_arg(names, "names") } { Ok(n) => n, Err(e) => return fail_with(&e) };
-        with_config(cfg, |c| c.preferences.set(kind, names))
+        with_connection(cfg, |c| set_preferred(c, kind, names))
     }
 }
 
@@ -163,16 +186,16 @@ pub unsafe extern "C" fn ssh_server_config_set_channel_limits(
     max_packet: u32,
 ) -> c_int {
     ffi! {
-        with_config(cfg, |c| {
-            c.channel_limits = ChannelLimits::new(window, max_packet);
+        with_connection(cfg, |c| {
+            set_channel_limits(c, window, max_packet);
             Ok(())
         })
     }
 }
 
-/// Gives a server transport `cfg` (its host keys, moduli, limits and algorithms, in place of
-/// any set on the transport before), shared rather than copied. Call before
-/// `ssh_transport_start_server`.
+/// Gives a server transport `cfg` (its host keys, moduli, limits, algorithms and channel
+/// sizes, in place of any set on the transport before, its connection configuration
+/// included), shared rather than copied. Call before `ssh_transport_start_server`.
 ///
 /// Borrowed: the transport keeps a share of the configuration as it is now; `cfg` may be
 /// freed or changed afterwards without affecting it.
@@ -187,9 +210,16 @@ pub unsafe extern "C" fn ssh_transport_set_server_config(
 ) -> c_int {
     ffi! {
         // SAFETY: per the contract above.
-        let shared = match unsafe { borrow::<ssh_server_config>(cfg, "config") } { Ok(c) => Arc::clone(&c.lock()), Err(e) => return fail_with(&e) };
+        let (server, connection) = match unsafe { borrow::<ssh_server_config>(cfg, "config") } {
+            Ok(c) => {
+                let setup = c.lock();
+                (Arc::clone(&setup.server), Arc::clone(&setup.connection))
+            }
+            Err(e) => return fail_with(&e),
+        };
         with_transport(t, |t| {
-            t.set_server_config(shared);
+            t.set_connection_config(connection)?;
+            t.set_server_config(server);
             Ok(())
         })
     }

@@ -1,12 +1,13 @@
 //! Transport calls for a long-lived connection: key renewal, keepalive, global requests,
 //! IGNORE, disconnect with a reason.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::in_flight::InFlight;
 use super::shared_connection::SharedConnection;
 use super::Transport;
-use crate::proto::{msg, AlgorithmKind, ChannelLimits};
+use crate::proto::{msg, AlgorithmKind, ChannelLimits, Connection, ConnectionConfig};
 use crate::{Error, ErrorKind, Result};
 
 impl Transport {
@@ -53,14 +54,24 @@ impl Transport {
     /// Renews keys after `bytes` of traffic (both directions; capped by the cipher's safe
     /// limit) and, if given, after `interval`.
     pub fn set_rekey_limits(&self, bytes: u64, interval: Option<Duration>) -> Result<()> {
-        self.configure(move |c| c.set_rekey_limits(bytes, interval))
+        self.configure(
+            |config| {
+                config.rekey_bytes = bytes;
+                config.rekey_interval = interval;
+            },
+            |c| c.set_rekey_limits(bytes, interval),
+        )
     }
 
     /// Sends a keepalive after `interval` of silence from the server and fails the
     /// connection after `max_missed` unanswered ones (OpenSSH's ServerAliveInterval and
     /// ServerAliveCountMax). A zero interval turns keepalives off.
     pub fn set_keepalive(&self, interval: Duration, max_missed: u32) -> Result<()> {
-        self.configure(move |c| c.set_keepalive(Some((interval, max_missed.max(1)))))
+        let keepalive = Some((interval, max_missed.max(1)));
+        self.configure(
+            |config| config.keepalive = keepalive,
+            |c| c.set_keepalive(keepalive),
+        )
     }
 
     /// Sets the window granted to each channel opened from now on and the largest data
@@ -69,7 +80,10 @@ impl Transport {
     /// less unread data per channel.
     pub fn set_channel_limits(&self, window: u32, max_packet: u32) -> Result<()> {
         let limits = ChannelLimits::new(window, max_packet);
-        self.configure(move |c| c.set_channel_limits(limits))
+        self.configure(
+            |config| config.channel_limits = limits,
+            |c| c.set_channel_limits(limits),
+        )
     }
 
     /// Sends SSH_MSG_IGNORE carrying `len` random bytes.
@@ -149,20 +163,24 @@ impl Transport {
         Some(conn.username().to_owned()).filter(|u| !u.is_empty())
     }
 
-    /// Applies a setting to the connection, or keeps it for when the transport starts.
-    fn configure(&self, f: impl Fn(&mut crate::proto::Connection) + Send + 'static) -> Result<()> {
-        match self.shared() {
-            Ok(shared) => {
-                shared.with(|c| f(c));
-                shared.nudge_reader();
-                Ok(())
-            }
-            Err(e) if e.kind() == ErrorKind::State => {
-                self.pending_settings.lock().push(Box::new(f));
-                Ok(())
-            }
-            Err(e) => Err(e),
+    /// Changes this transport's configuration (copying it first if it is shared) and, once
+    /// the transport runs, its connection.
+    fn configure(
+        &self,
+        change: impl FnOnce(&mut ConnectionConfig),
+        apply: impl FnOnce(&mut Connection),
+    ) -> Result<()> {
+        let running = match self.shared() {
+            Ok(shared) => Some(shared),
+            Err(e) if e.kind() == ErrorKind::State => None,
+            Err(e) => return Err(e),
+        };
+        change(Arc::make_mut(&mut self.config.lock()));
+        if let Some(shared) = running {
+            shared.with(apply);
+            shared.nudge_reader();
         }
+        Ok(())
     }
 }
 

@@ -40,7 +40,7 @@ pub use stream::ByteStream;
 
 use crate::crypto::rng::OsRandom;
 use crate::keys::PublicKey;
-use crate::proto::{msg, AlgorithmKind, Connection, Preferences};
+use crate::proto::{msg, AlgorithmKind, Connection, ConnectionConfig};
 use crate::{Error, ErrorKind, Result};
 use driver::CallerDriven;
 use in_flight::{InFlight, InFlightSlot};
@@ -57,7 +57,9 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 pub struct Transport {
     /// The stream, until the transport starts.
     stream: Mutex<Option<ByteStream>>,
-    preferences: Mutex<Preferences>,
+    /// Algorithms, key renewal, keepalive and channel sizes, shared with other transports;
+    /// a setting changed on this transport copies it first.
+    config: Mutex<Arc<ConnectionConfig>>,
     running: Mutex<Option<Running>>,
     /// No threads: the application's loop calls [`Transport::process`].
     caller_driven: bool,
@@ -70,8 +72,6 @@ pub struct Transport {
     closed: AtomicBool,
     /// The peer's address, when the transport runs over a socket that has one.
     peer: Option<SocketAddr>,
-    /// Settings made before the transport started, applied to the connection at start.
-    pending_settings: Mutex<Vec<Setting>>,
     /// Logger name and hexdump switch, for when the transport starts.
     log_name: Mutex<String>,
     hexdump: AtomicBool,
@@ -79,9 +79,6 @@ pub struct Transport {
     server_config: Mutex<Arc<crate::proto::server::ServerConfig>>,
     subsystems: server_dispatch::Subsystems,
 }
-
-/// A connection setting waiting for the connection to exist.
-type Setting = Box<dyn Fn(&mut Connection) + Send>;
 
 /// How a started transport is driven.
 enum Running {
@@ -160,7 +157,7 @@ impl Transport {
         let peer = stream.peer_addr();
         Transport {
             stream: Mutex::new(Some(stream)),
-            preferences: Mutex::new(Preferences::default()),
+            config: Mutex::default(),
             running: Mutex::new(None),
             caller_driven,
             blocking: AtomicBool::new(false),
@@ -168,7 +165,6 @@ impl Transport {
             timeout: Mutex::new(Some(DEFAULT_TIMEOUT)),
             closed: AtomicBool::new(false),
             peer,
-            pending_settings: Mutex::new(Vec::new()),
             log_name: Mutex::new("sekura.transport".to_owned()),
             hexdump: AtomicBool::new(false),
             server_config: Mutex::default(),
@@ -211,22 +207,39 @@ impl Transport {
     /// Sets the ordered algorithm list for `kind`; takes effect at the next key exchange (a
     /// client's re-exchange too; a started server refuses).
     pub fn set_preferred(&self, kind: AlgorithmKind, names: &str) -> Result<()> {
-        let mut preferences = self.preferences.lock();
-        let mut updated = preferences.clone();
+        let mut config = self.config.lock();
+        let mut updated = config.preferences.clone();
         updated.set(kind, names)?;
         let running = self.running.lock().as_ref().map(|r| Arc::clone(r.shared()));
-        match running {
-            Some(shared) => shared.with(|c| c.set_preferences(updated.clone()))?,
-            // A server not started yet offers what its configuration says.
-            None => Arc::make_mut(&mut self.server_config.lock()).preferences = updated.clone(),
+        if let Some(shared) = running {
+            shared.with(|c| c.set_preferences(updated.clone()))?;
         }
-        *preferences = updated;
+        Arc::make_mut(&mut config).preferences = updated;
         Ok(())
     }
 
     /// The ordered algorithm list for `kind`.
     pub fn preferred(&self, kind: AlgorithmKind) -> Vec<&'static str> {
-        self.preferences.lock().get(kind).to_vec()
+        self.config.lock().preferences.get(kind).to_vec()
+    }
+
+    /// Takes algorithms, key renewal, keepalive and channel sizes from `config`, shared
+    /// with other transports rather than copied; a later setting on this transport copies
+    /// it first. Set before the transport starts.
+    pub fn set_connection_config(&self, config: Arc<ConnectionConfig>) -> Result<()> {
+        if self.running.lock().is_some() {
+            return Err(Error::new(
+                ErrorKind::State,
+                "the connection configuration is set before the transport starts",
+            ));
+        }
+        *self.config.lock() = config;
+        Ok(())
+    }
+
+    /// The configuration the transport starts (or started) with.
+    fn connection_config(&self) -> Arc<ConnectionConfig> {
+        Arc::clone(&self.config.lock())
     }
 
     fn shared(&self) -> Result<Arc<SharedConnection>> {
@@ -249,10 +262,7 @@ impl Transport {
             .resume(|op| op == InFlight::Handshake)?
             .is_none()
         {
-            let mut conn = Connection::client(self.preferences.lock().clone(), Box::new(OsRandom));
-            for setting in self.pending_settings.lock().drain(..) {
-                setting(&mut conn);
-            }
+            let conn = Connection::client(&self.connection_config(), Box::new(OsRandom));
             self.begin(conn, None)?;
         }
         self.await_handshake()

@@ -29,11 +29,11 @@ impl Transport {
         Ok(())
     }
 
-    /// Takes host keys, moduli, limits and algorithms from `config`, shared with the
-    /// server's other transports rather than copied; later changes to this transport's
-    /// settings copy it first. Set before [`Self::start_server`].
+    /// Takes host keys, moduli and authentication limits from `config`, shared with the
+    /// server's other transports rather than copied (algorithms and the rest come with
+    /// [`Self::set_connection_config`]); later changes to this transport's settings copy it
+    /// first. Set before [`Self::start_server`].
     pub fn set_server_config(&self, config: Arc<ServerConfig>) {
-        config.preferences.clone_into(&mut self.preferences.lock());
         *self.server_config.lock() = config;
     }
 
@@ -85,10 +85,7 @@ impl Transport {
             ));
         }
         let grace = config.login_grace;
-        let mut conn = Connection::server(config, Box::new(OsRandom))?;
-        for setting in self.pending_settings.lock().drain(..) {
-            setting(&mut conn);
-        }
+        let mut conn = Connection::server(config, &self.connection_config(), Box::new(OsRandom))?;
         conn.set_login_deadline(grace.map(|g| Instant::now() + g));
         conn.set_banner(handler.banner());
         let server = ServerDecisions {

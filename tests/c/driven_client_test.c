@@ -13,6 +13,7 @@
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -201,14 +202,35 @@ int main(int argc, char **argv)
     CHECK(thread_count() == 1);
     int fds_before = fd_count();
 
+    /* One configuration for every transport, freed once given: they keep their share. */
+    const char *ciphers = "aes128-ctr,aes256-gcm@openssh.com";
+    ssh_connection_config *shared = ssh_connection_config_new();
+    CHECK(shared != NULL);
+    CHECK(ssh_connection_config_set_preferred(shared, SSH_ALG_CIPHER, ciphers) == SSH_OK);
+    CHECK(ssh_connection_config_set_keepalive(shared, 30, 3) == SSH_OK);
+    CHECK(ssh_connection_config_set_rekey_limits(shared, 0, 3600) == SSH_OK);
+    CHECK(ssh_connection_config_set_channel_limits(shared, 256 * 1024, 16 * 1024) == SSH_OK);
+    CHECK_FAILS(ssh_connection_config_set_preferred(shared, SSH_ALG_CIPHER, "rot13"),
+                SSH_ERR_INVALID_ARG);
+    CHECK_FAILS(ssh_connection_config_set_keepalive(NULL, 1, 1), SSH_ERR_INVALID_ARG);
+
     struct conn conns[TRANSPORTS] = {0};
     for (int i = 0; i < TRANSPORTS; i++) {
         conns[i].fd = connect_to(cfg.host, cfg.port);
         CHECK(conns[i].fd >= 0);
         conns[i].t = ssh_transport_new_driven(conns[i].fd);
         CHECK(conns[i].t != NULL);
-        advance(&conns[i], &cfg);
+        CHECK(ssh_transport_set_connection_config(conns[i].t, shared) == SSH_OK);
     }
+    ssh_connection_config_free(shared);
+    /* A transport's own setting changes its copy only. */
+    CHECK(ssh_transport_set_preferred(conns[0].t, SSH_ALG_CIPHER, "aes256-gcm@openssh.com") == SSH_OK);
+    char *names = NULL;
+    CHECK(ssh_transport_get_preferred(conns[1].t, SSH_ALG_CIPHER, &names) == SSH_OK);
+    CHECK(names != NULL && strcmp(names, ciphers) == 0);
+    sekura_string_free(names);
+    for (int i = 0; i < TRANSPORTS; i++)
+        advance(&conns[i], &cfg);
     CHECK_FAILS(ssh_transport_process(NULL), SSH_ERR_INVALID_ARG);
     CHECK_FAILS(ssh_transport_wanted_events(NULL), SSH_ERR_INVALID_ARG);
     CHECK_FAILS(ssh_transport_next_timeout(conns[0].t, NULL), SSH_ERR_INVALID_ARG);

@@ -31,6 +31,7 @@ mod server_tests;
 use std::collections::VecDeque;
 
 use super::channel::Channels;
+use super::config::ConnectionConfig;
 use super::kex::{Kex, Phase, Role};
 use super::kexinit::{Negotiated, Preferences};
 use super::msg;
@@ -102,11 +103,19 @@ pub struct Connection {
 
 impl Connection {
     /// A client connection that starts by sending its identification and KEXINIT.
-    pub fn client(prefs: Preferences, rng: Box<dyn SecureRandom>) -> Self {
-        let mut conn = Connection::new(prefs, rng, Kex::new(Role::Client));
+    pub fn client(config: &ConnectionConfig, rng: Box<dyn SecureRandom>) -> Self {
+        let mut conn = Connection::new(config.preferences.clone(), rng, Kex::new(Role::Client));
+        conn.configure(config);
         let kexinit = conn.kex.start(&conn.prefs, conn.rng.as_mut());
         conn.write_now(&kexinit);
         conn
+    }
+
+    /// Puts `config`'s key renewal, keepalive and channel sizes in force.
+    fn configure(&mut self, config: &ConnectionConfig) {
+        self.set_rekey_limits(config.rekey_bytes, config.rekey_interval);
+        self.set_keepalive(config.keepalive);
+        self.set_channel_limits(config.channel_limits);
     }
 
     /// Either role, with our identification queued and nothing else.

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::super::channel::ChannelId;
+use super::super::config::ConnectionConfig;
 use super::super::kex::{Kex, Role};
 use super::super::kex_server::{ServerKeys, ServerReply, Versions};
 use super::super::kexinit::AlgorithmKind;
@@ -69,8 +70,12 @@ impl Connection {
     /// A server connection that starts by sending its identification and KEXINIT. The host
     /// key algorithms offered are those of the configuration's preferences that one of its
     /// host keys can sign with.
-    pub fn server(config: Arc<ServerConfig>, rng: Box<dyn SecureRandom>) -> Result<Self> {
-        let mut prefs = config.preferences.clone();
+    pub fn server(
+        config: Arc<ServerConfig>,
+        connection: &ConnectionConfig,
+        rng: Box<dyn SecureRandom>,
+    ) -> Result<Self> {
+        let mut prefs = connection.preferences.clone();
         // User keys may sign with every modern algorithm, and the legacy ones enabled.
         let mut user_sig_algs: Vec<&'static str> = crate::keys::HOST_KEY_ALGORITHMS
             .iter()
@@ -94,7 +99,6 @@ impl Connection {
             ));
         }
         let max_auth_tries = config.max_auth_tries;
-        let channel_limits = config.channel_limits;
         let server = ServerState {
             config,
             user_sig_algs,
@@ -110,7 +114,7 @@ impl Connection {
         let mut conn = Connection::new(prefs, rng, Kex::new(Role::Server));
         conn.server = Some(Box::new(server));
         conn.set_max_auth_tries(max_auth_tries);
-        conn.set_channel_limits(channel_limits);
+        conn.configure(connection);
         let kexinit = conn.kex.start(&conn.prefs, conn.rng.as_mut());
         conn.write_now(&kexinit);
         Ok(conn)

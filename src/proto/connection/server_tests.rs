@@ -8,7 +8,7 @@
     clippy::panic
 )]
 
-use super::super::kexinit::Preferences;
+use super::super::config::ConnectionConfig;
 use super::super::msg;
 use super::super::server::{AuthAnswer, AuthRequest, AuthResult, ServerConfig, ServerEvent};
 use super::super::userauth::{AuthStatus, Method};
@@ -26,12 +26,17 @@ fn transmit(conn: &mut Connection) -> Vec<u8> {
 
 fn pair() -> (Connection, Connection) {
     let host_key = PrivateKey::generate(KeyType::Ed25519, None, &mut OsRandom).unwrap();
-    let client = Connection::client(Preferences::default(), Box::new(OsRandom));
+    let client = Connection::client(&ConnectionConfig::default(), Box::new(OsRandom));
     let config = ServerConfig {
         host_keys: vec![host_key],
         ..ServerConfig::default()
     };
-    let server = Connection::server(std::sync::Arc::new(config), Box::new(OsRandom)).unwrap();
+    let server = Connection::server(
+        std::sync::Arc::new(config),
+        &ConnectionConfig::default(),
+        Box::new(OsRandom),
+    )
+    .unwrap();
     (client, server)
 }
 

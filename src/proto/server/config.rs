@@ -1,12 +1,13 @@
-//! What every connection of one server shares: algorithms, host keys, group-exchange moduli
-//! and authentication limits. Built once and handed to each connection by `Arc`, so ten
-//! thousand connections hold one copy of the host keys.
+//! What every connection of one server shares besides its [`ConnectionConfig`]: host keys,
+//! group-exchange moduli and authentication limits. Built once and handed to each
+//! connection by `Arc`, so ten thousand connections hold one copy of the host keys.
+//!
+//! [`ConnectionConfig`]: crate::proto::ConnectionConfig
 
 use std::time::Duration;
 
 use crate::crypto::kex::Modulus;
 use crate::keys::PrivateKey;
-use crate::proto::{ChannelLimits, Preferences};
 
 /// Authentication attempts allowed per connection unless set otherwise (OpenSSH's
 /// MaxAuthTries).
@@ -18,10 +19,8 @@ pub const DEFAULT_LOGIN_GRACE: Duration = Duration::from_secs(120);
 /// A server's settings, shared by its connections.
 #[derive(Clone, Debug)]
 pub struct ServerConfig {
-    /// The algorithms offered, in order; host key algorithms are narrowed to those a host
-    /// key can sign with.
-    pub preferences: Preferences,
-    /// At most one key per type; the client's preference picks one.
+    /// At most one key per type; the client's preference picks one. The host key
+    /// algorithms offered are narrowed to those these keys can sign with.
     pub host_keys: Vec<PrivateKey>,
     /// Groups for Diffie-Hellman group exchange (empty: the built-in groups 14, 16, 18).
     pub moduli: Vec<Modulus>,
@@ -29,19 +28,15 @@ pub struct ServerConfig {
     pub max_auth_tries: u32,
     /// How long an unauthenticated client may stay connected (`None`: forever).
     pub login_grace: Option<Duration>,
-    /// The window and largest packet of each channel.
-    pub channel_limits: ChannelLimits,
 }
 
 impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
-            preferences: Preferences::default(),
             host_keys: Vec::new(),
             moduli: Vec::new(),
             max_auth_tries: DEFAULT_MAX_AUTH_TRIES,
             login_grace: Some(DEFAULT_LOGIN_GRACE),
-            channel_limits: ChannelLimits::default(),
         }
     }
 }
