@@ -354,7 +354,8 @@ typedef struct ssh_kbdint_query ssh_kbdint_query;
 
 /**
  * A key: a private key, a public key such as a server's host key, or an OpenSSH
- * certificate (with or without its private key).
+ * certificate (with or without its private key). Each handle is a reference to a shared,
+ * immutable key: `ssh_pkey_ref` makes another without copying the key.
  *
  * Thread safety: immutable once made; safe to share between threads.
  */
@@ -1737,7 +1738,19 @@ ssh_pkey *ssh_pkey_from_blob(const uint8_t *blob, size_t len);
 ssh_pkey *ssh_pkey_generate(const char *type, int bits);
 
 /**
- * Discards a key: private, public or certificate.
+ * Another reference to the same key, not a copy (the key is immutable); each reference is
+ * freed with `ssh_pkey_free`, and the key lives until the last is. NULL on a NULL `key`.
+ *
+ * Returns a new handle; free it with `ssh_pkey_free`.
+ * Thread safety: any thread.
+ *
+ * # Safety
+ * `key` must be NULL or a live `ssh_pkey`.
+ */
+ssh_pkey *ssh_pkey_ref(const ssh_pkey *key);
+
+/**
+ * Discards a reference to a key: private, public or certificate.
  *
  * Frees the handle; NULL is ignored.
  * Thread safety: not while another thread uses the handle.

@@ -8,7 +8,7 @@ use parking_lot::Mutex;
 
 use super::boundary::{
     borrow, fail, fail_with, ffi, free_handle, opt_str_arg, out_arg, slice_arg, str_arg,
-    to_c_bytes, to_c_string, to_handle, try_arg, Castable, Opaque,
+    to_c_bytes, to_c_string, to_handle, try_arg, Boxed, Castable, Opaque,
 };
 use super::pkey::{public_key_handle, ssh_pkey};
 use super::result::*;
@@ -36,6 +36,7 @@ impl AgentHandle {
 }
 
 impl Castable for ssh_agent {
+    type Ownership = Boxed;
     type RustType = AgentHandle;
 }
 

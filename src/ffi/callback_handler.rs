@@ -236,13 +236,14 @@ impl ServerHandler for CallbackHandler {
         let (Some(f), Some(c_user)) = (self.cb.check_auth_publickey, c_text(user)) else {
             return Defaults.check_auth_publickey(user, key, signature_verified);
         };
-        let handle = Pkey {
+        // A shared handle, as every ssh_pkey is: the callback may keep a reference.
+        let handle = std::sync::Arc::new(Pkey {
             public: key.clone(),
             private: None,
             certificate: None,
-        };
+        });
         let params = ssh_server_auth_params {
-            key: std::ptr::addr_of!(handle).cast::<ssh_pkey>(),
+            key: std::sync::Arc::as_ptr(&handle).cast::<ssh_pkey>(),
             signature_verified,
             ..auth_params(&c_user)
         };

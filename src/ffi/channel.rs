@@ -7,7 +7,7 @@ use libc::ssize_t;
 
 use super::boundary::{
     borrow, fail, fail_with, ffi, free_handle, out_arg, slice_arg, slice_mut_arg, str_arg,
-    to_c_string, to_code, Castable, Opaque,
+    to_c_string, to_code, Boxed, Castable, Opaque,
 };
 use super::result::*;
 use crate::proto::ExitStatus;
@@ -23,6 +23,7 @@ pub struct ssh_channel {
 }
 
 impl Castable for ssh_channel {
+    type Ownership = Boxed;
     type RustType = Channel;
 }
 

@@ -9,7 +9,7 @@ use std::time::Duration;
 use parking_lot::Mutex;
 
 use super::boundary::{
-    borrow, fail_with, ffi, free_handle, str_arg, to_code, to_handle, Castable, Opaque,
+    borrow, fail_with, ffi, free_handle, str_arg, to_code, to_handle, Boxed, Castable, Opaque,
 };
 use super::transport::{ssh_transport, with_transport};
 use super::transport_long_lived::algorithm_kind;
@@ -25,6 +25,7 @@ pub struct ssh_connection_config {
 }
 
 impl Castable for ssh_connection_config {
+    type Ownership = Boxed;
     type RustType = Mutex<Arc<ConnectionConfig>>;
 }
 

@@ -7,7 +7,7 @@ use parking_lot::Mutex;
 
 use super::boundary::{
     borrow, fail, fail_with, ffi, free_handle, out_arg, str_arg, to_c_string, to_handle, try_arg,
-    Castable, Opaque,
+    Boxed, Castable, Opaque,
 };
 use super::pkey::{public_key_handle, ssh_pkey};
 use super::result::*;
@@ -24,6 +24,7 @@ pub struct ssh_hostkeys {
 }
 
 impl Castable for ssh_hostkeys {
+    type Ownership = Boxed;
     type RustType = Mutex<HostKeys>;
 }
 

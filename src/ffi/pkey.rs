@@ -8,10 +8,11 @@
 
 use std::ffi::{c_char, c_int};
 use std::path::Path;
+use std::sync::Arc;
 
 use super::boundary::{
-    borrow, fail, fail_with, ffi, free_handle, opt_str_arg, slice_arg, str_arg, to_c_string,
-    to_code, to_handle, try_arg, Castable, Opaque,
+    borrow, fail, fail_with, ffi, free_handle, opt_str_arg, share, slice_arg, str_arg, to_c_string,
+    to_code, to_shared_handle, try_arg, Castable, Opaque, Shared,
 };
 use super::result::*;
 use crate::crypto::rng::OsRandom;
@@ -41,7 +42,8 @@ pub const SSH_PKEY_CERT_CRITICAL_OPTIONS: c_int = 0;
 pub const SSH_PKEY_CERT_EXTENSIONS: c_int = 1;
 
 /// A key: a private key, a public key such as a server's host key, or an OpenSSH
-/// certificate (with or without its private key).
+/// certificate (with or without its private key). Each handle is a reference to a shared,
+/// immutable key: `ssh_pkey_ref` makes another without copying the key.
 ///
 /// Thread safety: immutable once made; safe to share between threads.
 pub struct ssh_pkey {
@@ -57,6 +59,7 @@ pub(crate) struct Pkey {
 }
 
 impl Castable for ssh_pkey {
+    type Ownership = Shared;
     type RustType = Pkey;
 }
 
@@ -75,27 +78,27 @@ pub(crate) unsafe fn host_key_arg<'a>(key: *const ssh_pkey) -> crate::Result<&'a
 
 /// Wraps a public key as a new handle.
 pub(crate) fn public_key_handle(public: PublicKey) -> *mut ssh_pkey {
-    to_handle::<ssh_pkey>(Pkey {
+    to_shared_handle::<ssh_pkey>(Arc::new(Pkey {
         public,
         private: None,
         certificate: None,
-    })
+    }))
 }
 
 fn private_key_handle(key: PrivateKey) -> *mut ssh_pkey {
-    to_handle::<ssh_pkey>(Pkey {
+    to_shared_handle::<ssh_pkey>(Arc::new(Pkey {
         public: key.public_key(),
         private: Some(key),
         certificate: None,
-    })
+    }))
 }
 
 fn certificate_handle(cert: Certificate) -> *mut ssh_pkey {
-    to_handle::<ssh_pkey>(Pkey {
+    to_shared_handle::<ssh_pkey>(Arc::new(Pkey {
         public: cert.public_key().clone(),
         private: None,
         certificate: Some(cert),
-    })
+    }))
 }
 
 /// Returns early from a function returning `c_int` with the error's code.
@@ -347,7 +350,24 @@ fn generate_args(name: &str, bits: c_int) -> crate::Result<(KeyType, Option<usiz
     Ok((key_type, bits))
 }
 
-/// Discards a key: private, public or certificate.
+/// Another reference to the same key, not a copy (the key is immutable); each reference is
+/// freed with `ssh_pkey_free`, and the key lives until the last is. NULL on a NULL `key`.
+///
+/// Returns a new handle; free it with `ssh_pkey_free`.
+/// Thread safety: any thread.
+///
+/// # Safety
+/// `key` must be NULL or a live `ssh_pkey`.
+#[no_mangle]
+pub unsafe extern "C" fn ssh_pkey_ref(key: *const ssh_pkey) -> *mut ssh_pkey {
+    ffi! {
+        // SAFETY: per the contract above.
+        let shared = try_arg!(unsafe { share::<ssh_pkey>(key, "key") }, std::ptr::null_mut());
+        to_shared_handle::<ssh_pkey>(shared)
+    }
+}
+
+/// Discards a reference to a key: private, public or certificate.
 ///
 /// Frees the handle; NULL is ignored.
 /// Thread safety: not while another thread uses the handle.

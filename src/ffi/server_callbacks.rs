@@ -4,7 +4,7 @@
 
 use std::ffi::{c_char, c_int, c_void};
 
-use super::boundary::{Castable, Opaque};
+use super::boundary::{Boxed, Castable, Opaque};
 use super::pkey::ssh_pkey;
 use crate::transport::InteractiveQuery;
 
@@ -44,6 +44,7 @@ pub struct ssh_kbdint_query {
 }
 
 impl Castable for ssh_kbdint_query {
+    type Ownership = Boxed;
     type RustType = InteractiveQuery;
 }
 
@@ -58,6 +59,7 @@ pub struct ssh_global_reply {
 }
 
 impl Castable for ssh_global_reply {
+    type Ownership = Boxed;
     type RustType = Vec<u8>;
 }
 

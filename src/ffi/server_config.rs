@@ -9,7 +9,7 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 
 use super::boundary::{
-    borrow, fail_with, ffi, free_handle, str_arg, to_code, to_handle, Castable, Opaque,
+    borrow, fail_with, ffi, free_handle, str_arg, to_code, to_handle, Boxed, Castable, Opaque,
 };
 use super::connection_config::{set_channel_limits, set_preferred};
 use super::pkey::{host_key_arg, ssh_pkey};
@@ -28,6 +28,7 @@ pub struct ssh_server_config {
 }
 
 impl Castable for ssh_server_config {
+    type Ownership = Boxed;
     type RustType = Mutex<ServerSetup>;
 }
 

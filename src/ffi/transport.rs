@@ -9,7 +9,7 @@ use parking_lot::Mutex;
 use super::agent::ssh_agent;
 use super::boundary::{
     borrow, fail, fail_with, ffi, free_handle, out_arg, str_arg, to_c_string, to_code, to_handle,
-    try_arg, Castable, Opaque,
+    try_arg, Boxed, Castable, Opaque,
 };
 use super::callback_handler::CallbackHandler;
 use super::channel::ssh_channel;
@@ -28,6 +28,7 @@ pub struct ssh_transport {
 }
 
 impl Castable for ssh_transport {
+    type Ownership = Boxed;
     type RustType = TransportHandle;
 }
 
@@ -77,6 +78,7 @@ pub struct ssh_kbdint_answers {
 }
 
 impl Castable for ssh_kbdint_answers {
+    type Ownership = Boxed;
     type RustType = Vec<String>;
 }
 

@@ -104,7 +104,13 @@ static void test_files(const struct config *c)
     sekura_string_free(md5);
     sekura_string_free(base64);
     sekura_string_free(comment);
+    /* A reference is the same key, and outlives the handle it came from. */
+    ssh_pkey *same = ssh_pkey_ref(key);
+    CHECK(same != NULL && ssh_pkey_equal(same, key) && ssh_pkey_has_private(same));
     ssh_pkey_free(key);
+    CHECK(ssh_pkey_get_bits(same) == 256);
+    ssh_pkey_free(same);
+    CHECK_NULL(ssh_pkey_ref(NULL), SSH_ERR_INVALID_ARG);
 
     CHECK_NULL(ssh_pkey_from_file("/nonexistent/sekura/key", NULL), SSH_ERR_IO);
     CHECK_NULL(ssh_pkey_from_file(c->cert, NULL), SSH_ERR_KEY_FORMAT);

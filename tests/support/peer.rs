@@ -74,6 +74,13 @@ impl<T: Send + 'static> Drop for FakePeer<T> {
                 if !std::thread::panicking() {
                     std::panic::resume_unwind(panic);
                 }
+                // The test failed too; the peer's own failure may be why.
+                let why = panic
+                    .downcast_ref::<String>()
+                    .map(String::as_str)
+                    .or_else(|| panic.downcast_ref::<&str>().copied())
+                    .unwrap_or("a panic");
+                eprintln!("the fake peer failed as well: {why}");
             }
         }
     }
@@ -96,7 +103,15 @@ pub fn accept_one(listener: &TcpListener, timeout: Duration) -> TcpStream {
                 stream.set_nodelay(true).expect("nodelay");
                 return stream;
             }
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+            // A client that gave up before it was accepted, or a signal: wait for the next.
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock
+                        | std::io::ErrorKind::Interrupted
+                        | std::io::ErrorKind::ConnectionAborted
+                ) =>
+            {
                 if Instant::now() >= deadline {
                     panic!("fake peer: no client connected within {timeout:?}");
                 }

@@ -450,6 +450,8 @@ fn config_text(dir: &std::path::Path, port: u16, opts: &SshdOptions) -> String {
         text.push_str(line);
         text.push('\n');
     }
+    // SHLVL=1 keeps the user's bash (as a nested shell) from sourcing ~/.bashrc for each
+    // command, whose tools (pyenv's rehash) write to stderr when sessions run at once.
     text.push_str(&format!(
         "ListenAddress 127.0.0.1
 Port {port}
@@ -466,6 +468,7 @@ LogLevel VERBOSE
 PrintMotd no
 PrintLastLog no
 AcceptEnv SEKURA_*
+SetEnv SHLVL=1
 Subsystem sftp {SFTP_SERVER}
 "
     ));

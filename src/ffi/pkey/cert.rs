@@ -2,7 +2,9 @@
 
 use std::ffi::{c_char, c_int};
 
-use super::super::boundary::{fail, fail_with, ffi, out_arg, to_c_string, to_handle, try_arg};
+use super::super::boundary::{
+    fail, fail_with, ffi, out_arg, to_c_string, to_shared_handle, try_arg,
+};
 use super::super::result::*;
 use super::info::private_of;
 use super::{cert_of, key_arg, key_string, public_key_handle, ssh_pkey, Pkey};
@@ -65,11 +67,11 @@ pub unsafe extern "C" fn ssh_pkey_with_certificate(
             ));
             return null;
         }
-        to_handle::<ssh_pkey>(Pkey {
+        to_shared_handle::<ssh_pkey>(std::sync::Arc::new(Pkey {
             public: key.public.clone(),
             private: Some(private.clone()),
             certificate: Some(cert.clone()),
-        })
+        }))
     }
 }
 
