@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::in_flight::InFlight;
-use super::shared_connection::SharedConnection;
+use super::shared_connection::{SharedConnection, SEND_QUEUE_LIMIT};
 use super::Transport;
 use crate::proto::{msg, AlgorithmKind, ChannelLimits, Connection, ConnectionConfig};
 use crate::{Error, ErrorKind, Result};
@@ -86,9 +86,14 @@ impl Transport {
         )
     }
 
-    /// Sends SSH_MSG_IGNORE carrying `len` random bytes.
+    /// Sends SSH_MSG_IGNORE carrying `len` random bytes, waiting while the send queue is
+    /// full: a caller sending IGNOREs back to back neither grows it without bound nor keeps
+    /// the reader from learning that the connection ended.
     pub fn send_ignore(&self, len: usize) -> Result<()> {
-        self.shared()?.with(|c| c.send_ignore(len))
+        self.shared()?
+            .wait(self.timeout(), "room in the send queue", |c| {
+                (c.pending_transmit() < SEND_QUEUE_LIMIT).then(|| c.send_ignore(len))
+            })
     }
 
     /// Sends a global request. With `want_reply`, waits for the answer: `Ok(Some(data))` when
