@@ -80,13 +80,15 @@ impl SharedConnection {
 
     /// A blocking caller-driven call's output goes out before it returns or sleeps, and
     /// what the peer sent meanwhile is handled (as libssh's calls do), so that a caller that
-    /// only sends still learns that the connection ended; what the stream does not take
-    /// now, the call driving the stream sends once woken.
+    /// only sends still learns that the connection ended; the call driving the stream, if
+    /// any, is woken to look again.
     fn send_output_now(&self) {
         if let Some(driver) = self.driver.get().and_then(Weak::upgrade) {
             // A failure is the connection's, which the caller's next call reports.
             let _ = driver.process();
-            if self.leading.load(Ordering::Acquire) && driver.wanted().write {
+            // The thread driving the stream may sleep in poll(2) for input this processing
+            // took, or output it left: it looks again.
+            if self.leading.load(Ordering::Acquire) {
                 self.io.wake();
             }
         }
