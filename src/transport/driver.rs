@@ -483,7 +483,7 @@ impl CallerDriven {
 
 thread_local! {
     /// This thread is inside [`CallerDriven::process`]: a server callback's call must not
-    /// drive the stream again, so it would block instead.
+    /// drive the stream again, so it returns "would block" instead.
     static PROCESSING: Cell<bool> = const { Cell::new(false) };
 }
 

@@ -181,8 +181,10 @@ impl Transport {
     /// Makes a caller-driven transport's calls block (libssh's blocking mode): a call that
     /// would return `Again` instead waits in poll(2) on the calling thread and processes the
     /// stream until it is done or times out, with no thread of ours. Calls made inside
-    /// [`Self::process`] (server callbacks) still return `Again`. A threaded transport's
-    /// calls always block: it refuses `false`.
+    /// [`Self::process`] (server callbacks) still return `Again`. Set it before the
+    /// transport starts if several threads will call: the thread driving the stream is then
+    /// woken through a pipe by the others. A threaded transport's calls always block: it
+    /// refuses `false`.
     pub fn set_blocking(&self, on: bool) -> Result<()> {
         if !self.caller_driven {
             return match on {

@@ -287,12 +287,8 @@ impl SharedConnection {
                     MutexGuard::unlocked(&mut conn, || self.send_output_now());
                     output_sent = true;
                 }
-                None => {
-                    self.wait_for_change(condvar, &mut conn, None, drives);
-                    output_sent = false;
-                }
-                Some(d) => {
-                    self.wait_for_change(condvar, &mut conn, Some(d), drives);
+                _ => {
+                    self.wait_for_change(condvar, &mut conn, deadline, drives);
                     output_sent = false;
                 }
             }
