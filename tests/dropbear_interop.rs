@@ -26,6 +26,7 @@ use support::client::{
     read_to_end, run, user_key, TIMEOUT,
 };
 use support::combos::{check_all, try_combo, Combo};
+use support::logs::LogRecords;
 use support::transfer::{cat_round_trip, hex, recv_sha256};
 use support::{signal, Dropbear, DropbearOptions};
 
@@ -71,47 +72,6 @@ fn shared(kind: AlgorithmKind) -> Vec<&'static str> {
         AlgorithmKind::Cipher => CIPHER_MACS.iter().map(|(c, _)| *c).collect(),
         AlgorithmKind::Mac => CIPHER_MACS.iter().filter_map(|(_, m)| *m).collect(),
         AlgorithmKind::Compression => COMPRESSIONS.to_vec(),
-    }
-}
-
-/// The Info-level log messages of every transport in this process, by log name: one sink for
-/// the whole process (the sink is global), installed by the first test that asks.
-struct LogRecords(Arc<Records>);
-
-/// (log name, message) pairs.
-type Records = Mutex<Vec<(String, String)>>;
-
-impl LogRecords {
-    fn start() -> LogRecords {
-        use sekura::log::{self, Level};
-        static RECORDS: std::sync::OnceLock<Arc<Records>> = std::sync::OnceLock::new();
-        let records = RECORDS.get_or_init(|| {
-            let records: Arc<Records> = Arc::new(Mutex::new(Vec::new()));
-            let sink = Arc::clone(&records);
-            log::set_sink(
-                Level::Info,
-                Some(Arc::new(move |_, name: &str, message: &str| {
-                    if name.starts_with("dropbear.") {
-                        sink.lock()
-                            .unwrap()
-                            .push((name.to_owned(), message.to_owned()));
-                    }
-                })),
-            );
-            records
-        });
-        LogRecords(Arc::clone(records))
-    }
-
-    /// The messages logged under `name` so far.
-    fn messages(&self, name: &str) -> Vec<String> {
-        self.0
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|(n, _)| n == name)
-            .map(|(_, m)| m.clone())
-            .collect()
     }
 }
 

@@ -34,6 +34,7 @@ pub mod client;
 pub mod combos;
 pub mod driven;
 pub mod dropbear;
+pub mod logs;
 pub mod openssh;
 pub mod peer;
 pub mod process;
