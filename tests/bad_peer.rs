@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use sekura::crypto::rng::OsRandom;
 use sekura::keys::PrivateKey;
 use sekura::proto::{AlgorithmKind, AuthStatus, Connection, ConnectionConfig};
-use sekura::transport::Transport;
+use sekura::transport::{ByteStream, Transport};
 use sekura::{Error, ErrorKind};
 use support::relay::plaintext_packet;
 use support::{Direction, FakePeer, Frame, Relay, Sshd};
@@ -76,10 +76,11 @@ impl Outcome {
     }
 }
 
-/// Connects to `port` with [`TIMEOUT`], applies `configure`, and runs the key exchange.
-fn handshake(port: u16, configure: impl FnOnce(&Transport)) -> Outcome {
+/// Connects to `peer` on the suite's driver with [`TIMEOUT`], applies `configure`, and runs
+/// the key exchange.
+fn handshake(peer: &FakePeer, configure: impl FnOnce(&Transport)) -> Outcome {
     let started = Instant::now();
-    let t = support::driven::connect_on_driver(port, TIMEOUT);
+    let t = support::driven::transport(ByteStream::tcp(peer.connect()), TIMEOUT);
     configure(&t);
     let error = t.start_client().err();
     Outcome {
@@ -228,7 +229,7 @@ fn garbage_instead_of_a_version_line() {
     assert!(!garbage.windows(4).any(|w| w == b"SSH-"));
     assert!(garbage.contains(&0), "the garbage should contain NUL bytes");
     let peer = peer_writing(garbage);
-    handshake(peer.port, |_| {}).expect_quick(
+    handshake(&peer, |_| {}).expect_quick(
         "garbage peer",
         ErrorKind::Protocol,
         &["version exchange"],
@@ -245,7 +246,7 @@ fn a_megabyte_of_garbage_instead_of_a_version_line() {
         }
     }
     let peer = peer_writing(garbage);
-    handshake(peer.port, |_| {}).expect_quick(
+    handshake(&peer, |_| {}).expect_quick(
         "megabyte garbage peer",
         ErrorKind::Protocol,
         &["version exchange"],
@@ -255,7 +256,7 @@ fn a_megabyte_of_garbage_instead_of_a_version_line() {
 #[test]
 fn ssh1_version_is_refused() {
     let peer = peer_writing(b"SSH-1.5-old\r\n".to_vec());
-    handshake(peer.port, |_| {}).expect_quick(
+    handshake(&peer, |_| {}).expect_quick(
         "SSH-1.5 peer",
         ErrorKind::Protocol,
         &["version exchange", "SSH-2"],
@@ -270,7 +271,7 @@ fn too_many_lines_before_the_version() {
     }
     bytes.extend_from_slice(VERSION);
     let peer = peer_writing(bytes);
-    handshake(peer.port, |_| {}).expect_quick(
+    handshake(&peer, |_| {}).expect_quick(
         "2000 lines before the version",
         ErrorKind::Protocol,
         &["too many lines"],
@@ -282,7 +283,7 @@ fn a_few_lines_before_the_version_are_tolerated() {
     // The peer stops after its version line: reaching the key exchange timeout (not a
     // version error) shows that the lines were accepted.
     let peer = peer_writing(b"Welcome\r\nto the server\n\r\nSSH-2.0-Banner_1\r\n".to_vec());
-    let outcome = handshake(peer.port, |_| {});
+    let outcome = handshake(&peer, |_| {});
     outcome.expect("lines before the version", ErrorKind::Timeout, &[]);
 }
 
@@ -292,14 +293,14 @@ fn overlong_lines_are_refused() {
     version.extend(std::iter::repeat_n(b'a', 300));
     version.extend_from_slice(b"\r\n");
     let peer = peer_writing(version);
-    handshake(peer.port, |_| {}).expect_quick(
+    handshake(&peer, |_| {}).expect_quick(
         "300-byte version line",
         ErrorKind::Protocol,
         &["version exchange", "long"],
     );
     // A pre-identification line with no end.
     let peer = peer_writing(vec![b'x'; 64 * 1024]);
-    handshake(peer.port, |_| {}).expect_quick(
+    handshake(&peer, |_| {}).expect_quick(
         "endless line before the version",
         ErrorKind::Protocol,
         &["version exchange", "long"],
@@ -312,7 +313,7 @@ fn overlong_lines_are_refused() {
 #[test]
 fn peer_stops_after_its_version_line() {
     let peer = peer_writing(VERSION.to_vec());
-    let outcome = handshake(peer.port, |_| {});
+    let outcome = handshake(&peer, |_| {});
     outcome.expect("silent peer", ErrorKind::Timeout, &["key exchange"]);
     assert!(
         outcome.elapsed >= TIMEOUT - Duration::from_millis(100) && outcome.elapsed < TIMEOUT * 2,
@@ -327,7 +328,7 @@ fn peer_stops_after_its_kexinit() {
     let mut bytes = VERSION.to_vec();
     bytes.extend(plaintext_packet(&strict_kexinit("curve25519-sha256")));
     let peer = peer_writing(bytes);
-    let outcome = handshake(peer.port, |_| {});
+    let outcome = handshake(&peer, |_| {});
     outcome.expect("peer silent after KEXINIT", ErrorKind::Timeout, &[]);
     assert!(outcome.elapsed < TIMEOUT * 2, "{:.1?}", outcome.elapsed);
 }
@@ -340,7 +341,7 @@ fn peer_closes_after_its_version_line() {
         // Wait for the client's version line so that the close is not a reset.
         support::peer::read_until(&mut stream, b"\r\n");
     });
-    let outcome = handshake(peer.port, |_| {});
+    let outcome = handshake(&peer, |_| {});
     let e = outcome.error.as_ref().expect("the client succeeded");
     assert!(
         matches!(e.kind(), ErrorKind::Closed | ErrorKind::Eof),
@@ -362,7 +363,7 @@ fn packet_length_0xffffffff_is_refused() {
     let mut bytes = VERSION.to_vec();
     bytes.extend_from_slice(&[0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0]);
     let peer = peer_writing(bytes);
-    handshake(peer.port, |_| {}).expect_quick(
+    handshake(&peer, |_| {}).expect_quick(
         "packet length 0xFFFFFFFF",
         ErrorKind::Protocol,
         &["packet length", "4294967295", "limit"],
@@ -375,7 +376,7 @@ fn packet_length_just_over_the_limit_is_refused() {
     bytes.extend_from_slice(&(256 * 1024 + 8u32).to_be_bytes());
     bytes.extend_from_slice(&[4, 0, 0, 0]);
     let peer = peer_writing(bytes);
-    handshake(peer.port, |_| {}).expect_quick(
+    handshake(&peer, |_| {}).expect_quick(
         "packet length 256 KiB + 8",
         ErrorKind::Protocol,
         &["packet length", "limit"],
@@ -439,7 +440,7 @@ fn no_common_algorithm_is_named() {
         let mut bytes = VERSION.to_vec();
         bytes.extend(plaintext_packet(&kexinit));
         let peer = peer_writing(bytes);
-        handshake(peer.port, |_| {}).expect_quick(
+        handshake(&peer, |_| {}).expect_quick(
             &format!("no common {kind}"),
             ErrorKind::Protocol,
             &["no matching", kind],
@@ -511,7 +512,7 @@ fn invalid_server_kex_values_are_refused() {
         bytes.extend(plaintext_packet(&strict_kexinit(kex)));
         bytes.extend(plaintext_packet(&kex_reply(&value)));
         let peer = peer_writing(bytes);
-        let outcome = handshake(peer.port, |t| {
+        let outcome = handshake(&peer, |t| {
             t.set_preferred(AlgorithmKind::Kex, kex).unwrap();
         });
         outcome.expect_quick(
@@ -530,7 +531,7 @@ fn bad_signature_from_a_fake_server_is_rejected() {
     bytes.extend(plaintext_packet(&strict_kexinit("curve25519-sha256")));
     bytes.extend(plaintext_packet(&kex_reply(&server_public)));
     let peer = peer_writing(bytes);
-    handshake(peer.port, |_| {}).expect_quick(
+    handshake(&peer, |_| {}).expect_quick(
         "garbage signature",
         ErrorKind::HostKeyRejected,
         &["signature"],
@@ -961,7 +962,7 @@ fn guessing_server(kex_list: &str) -> Vec<u8> {
 #[test]
 fn wrongly_guessed_kex_packet_is_ignored() {
     let peer = peer_writing(guessing_server("ecdh-sha2-nistp256,curve25519-sha256"));
-    handshake(peer.port, |t| {
+    handshake(&peer, |t| {
         t.set_preferred(AlgorithmKind::Kex, "curve25519-sha256,ecdh-sha2-nistp256")
             .unwrap()
     })
@@ -976,7 +977,7 @@ fn wrongly_guessed_kex_packet_is_ignored() {
 #[test]
 fn rightly_guessed_kex_packet_is_processed() {
     let peer = peer_writing(guessing_server("curve25519-sha256,ecdh-sha2-nistp256"));
-    handshake(peer.port, |t| {
+    handshake(&peer, |t| {
         t.set_preferred(AlgorithmKind::Kex, "curve25519-sha256,ecdh-sha2-nistp256")
             .unwrap()
     })

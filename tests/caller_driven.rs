@@ -10,7 +10,7 @@ use std::io::Write;
 use std::time::{Duration, Instant};
 
 use sekura::proto::{AlgorithmKind, ExitStatus};
-use sekura::transport::{Channel, Transport};
+use sekura::transport::{ByteStream, Channel, Transport};
 use sekura::ErrorKind;
 use sha2::{Digest, Sha256};
 use support::client::{user_key, Server};
@@ -202,7 +202,7 @@ fn a_hostile_server_ends_in_a_specific_error() {
         let _ = stream.write_all(&hostile);
         std::thread::sleep(Duration::from_secs(2));
     });
-    let t = connect(peer.addr().port());
+    let t = Transport::caller_driven(ByteStream::tcp(peer.connect()));
     let start = Instant::now();
     let error = drive(&t, || t.start_client()).unwrap_err();
     assert_eq!(error.kind(), ErrorKind::Protocol, "{error}");

@@ -4,7 +4,6 @@
 mod support;
 
 use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::process::Command;
 use std::time::Duration;
 use support::openssh::{run_with_timeout, use_askpass, PASSWORD_ONLY};
@@ -271,7 +270,7 @@ fn fake_peer_runs_its_script_and_returns_its_result() {
         stream.write_all(b"SSH-2.0-FakePeer\r\n").unwrap();
         support::peer::read_until(&mut stream, b"\r\n").expect("a line from the client")
     });
-    let mut client = TcpStream::connect(peer.addr()).expect("connect to fake peer");
+    let mut client = peer.connect();
     client.write_all(b"SSH-2.0-Client\r\n").unwrap();
     let mut banner = [0u8; 18];
     client.read_exact(&mut banner).unwrap();
@@ -281,7 +280,7 @@ fn fake_peer_runs_its_script_and_returns_its_result() {
 
 #[test]
 fn openssh_gives_up_on_a_garbage_peer() {
-    let peer = FakePeer::start(|mut stream| {
+    let peer = FakePeer::start_for_program(|mut stream| {
         let _ = stream.write_all(b"SSH-2.0-evil\r\n\xff\xff\xff\xff\x00\x00\x00\x00");
         let mut sink = Vec::new();
         let _ = stream.read_to_end(&mut sink);

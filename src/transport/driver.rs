@@ -114,8 +114,13 @@ impl ReadSide {
                 }
             }
             Ok(Received::WouldBlock) => ReadStep::WouldBlock,
-            Ok(Received::Eof) | Err(_) => {
+            Ok(Received::Eof) => {
                 shared.with(Connection::handle_eof);
+                shared.wake_all();
+                ReadStep::Ended
+            }
+            Err(e) => {
+                shared.with(|conn| conn.handle_stream_error(&format_args!("reading: {e}")));
                 shared.wake_all();
                 ReadStep::Ended
             }
@@ -509,9 +514,9 @@ impl Drop for Processing {
 
 /// Flushes; a failed write ends the connection, and what it held is dropped.
 fn flush_or_end(shared: &SharedConnection, writer: &mut WriteSide) {
-    if writer.flush(shared).is_err() {
+    if let Err(e) = writer.flush(shared) {
         writer.discard();
-        shared.with(Connection::handle_eof);
+        shared.with(|conn| conn.handle_stream_error(&format_args!("writing: {e}")));
     }
 }
 

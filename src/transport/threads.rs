@@ -12,7 +12,6 @@ use super::driver::{until_next_timer, ReadSide, ReadStep, WriteSide, READ_BACKLO
 use super::server_dispatch::ServerDecisions;
 use super::shared_connection::SharedConnection;
 use super::stream::Wait;
-use crate::proto::Connection;
 use crate::Result;
 
 /// How often a reader stuck behind unread output checks the connection's timers.
@@ -70,8 +69,9 @@ fn read_loop(shared: &Arc<SharedConnection>, server: Option<&ServerDecisions>) {
                 }
                 continue;
             }
-            Err(_) => {
-                shared.with(Connection::handle_eof);
+            Err(e) => {
+                shared
+                    .with(|conn| conn.handle_stream_error(&format_args!("waiting for input: {e}")));
                 break;
             }
         }
@@ -108,7 +108,7 @@ fn next_wakeup(shared: &SharedConnection) -> Option<Duration> {
 
 fn write_loop(shared: &SharedConnection) {
     let mut writer = WriteSide::default();
-    loop {
+    let failure = loop {
         match writer.flush(shared) {
             Ok(true) => {
                 let mut conn = shared.state.lock();
@@ -122,15 +122,16 @@ fn write_loop(shared: &SharedConnection) {
                 }
             }
             Ok(false) => {
-                let lingered = shared.linger.lock().is_some_and(|d| Instant::now() >= d);
-                if lingered || shared.io.wait_writable(WRITE_WAIT_SLICE).is_err() {
-                    break;
+                if shared.linger.lock().is_some_and(|d| Instant::now() >= d) {
+                    break "the peer stopped reading while the transport closed".to_owned();
+                }
+                if let Err(e) = shared.io.wait_writable(WRITE_WAIT_SLICE) {
+                    break format!("waiting to write: {e}");
                 }
             }
-            Err(_) => break,
+            Err(e) => break format!("writing: {e}"),
         }
-    }
-    // The peer stopped reading, or the stream failed.
-    shared.with(Connection::handle_eof);
+    };
+    shared.with(|conn| conn.handle_stream_error(&failure));
     shared.wake_all();
 }

@@ -1,6 +1,7 @@
 //! A scripted peer for bad-input tests.
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::mpsc::{self, Receiver, Sender};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -14,22 +15,47 @@ pub const PEER_TIMEOUT: Duration = Duration::from_secs(30);
 /// result comes back from [`FakePeer::join`]; a panic in it (a failed assertion about what the
 /// client sent) fails the test at `join` or drop.
 ///
+/// The peer serves the test's own client only ([`FakePeer::connect`]): a stray connection to
+/// its port (anything on the machine may connect to a loopback port) is turned away instead
+/// of taking the script, which would leave the test's client reset in the backlog.
+///
 /// ```ignore
 /// let peer = FakePeer::start(|mut s| { s.write_all(b"SSH-2.0-evil\r\n\xff\xff\xff\xff").unwrap(); });
-/// // connect the client under test to peer.port, expect an error
+/// let stream = peer.connect();
+/// // run the client under test on `stream`, expect an error
 /// peer.join();
 /// ```
 pub struct FakePeer<T: Send + 'static = ()> {
     /// The port on 127.0.0.1.
     pub port: u16,
     thread: Option<JoinHandle<T>>,
+    /// Tells the thread the address of the test's client; `None` for a peer that serves
+    /// whichever client comes first.
+    client: Option<Sender<SocketAddr>>,
 }
 
 impl<T: Send + 'static> FakePeer<T> {
-    /// Listens on a free port and returns at once; the closure runs on a thread when a client
-    /// connects. The stream has [`PEER_TIMEOUT`] read and write timeouts. If no client comes
-    /// within [`PEER_TIMEOUT`], the thread panics.
+    /// Listens on a free port and returns at once; the closure runs on a thread once the
+    /// test's client has connected with [`FakePeer::connect`]. The stream has
+    /// [`PEER_TIMEOUT`] read and write timeouts. If no client comes within [`PEER_TIMEOUT`],
+    /// the thread panics.
     pub fn start(script: impl FnOnce(TcpStream) -> T + Send + 'static) -> FakePeer<T> {
+        let (client, registered) = mpsc::channel();
+        let mut peer = FakePeer::spawn(Some(registered), script);
+        peer.client = Some(client);
+        peer
+    }
+
+    /// Like [`FakePeer::start`], for a program the test runs (OpenSSH's `ssh`), whose address
+    /// the test cannot know: the script takes the first client that connects.
+    pub fn start_for_program(script: impl FnOnce(TcpStream) -> T + Send + 'static) -> FakePeer<T> {
+        FakePeer::spawn(None, script)
+    }
+
+    fn spawn(
+        registered: Option<Receiver<SocketAddr>>,
+        script: impl FnOnce(TcpStream) -> T + Send + 'static,
+    ) -> FakePeer<T> {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind fake peer");
         let port = listener.local_addr().expect("local_addr").port();
         listener
@@ -38,7 +64,12 @@ impl<T: Send + 'static> FakePeer<T> {
         let thread = std::thread::Builder::new()
             .name(format!("fake-peer-{port}"))
             .spawn(move || {
-                let stream = accept_one(&listener, PEER_TIMEOUT);
+                let client = registered.map(|registered| {
+                    registered
+                        .recv_timeout(PEER_TIMEOUT)
+                        .expect("fake peer: the test never connected with FakePeer::connect")
+                });
+                let stream = accept_from(&listener, client, PEER_TIMEOUT);
                 drop(listener);
                 script(stream)
             })
@@ -46,6 +77,7 @@ impl<T: Send + 'static> FakePeer<T> {
         FakePeer {
             port,
             thread: Some(thread),
+            client: None,
         }
     }
 
@@ -54,9 +86,24 @@ impl<T: Send + 'static> FakePeer<T> {
         SocketAddr::from(([127, 0, 0, 1], self.port))
     }
 
+    /// Connects the test's client to the peer, which then runs its script on this
+    /// connection.
+    pub fn connect(&self) -> TcpStream {
+        let stream = TcpStream::connect(self.addr())
+            .unwrap_or_else(|e| panic!("connect to the fake peer on {}: {e}", self.addr()));
+        let client = self
+            .client
+            .as_ref()
+            .expect("FakePeer::connect on a peer started for a program");
+        let local = stream.local_addr().expect("local_addr");
+        client.send(local).expect("fake peer thread alive");
+        stream
+    }
+
     /// Waits for the script to end and returns its result; a panic in the script is
     /// re-raised here.
     pub fn join(mut self) -> T {
+        self.client = None;
         let thread = self.thread.take().expect("joined once");
         match thread.join() {
             Ok(value) => value,
@@ -67,6 +114,8 @@ impl<T: Send + 'static> FakePeer<T> {
 
 impl<T: Send + 'static> Drop for FakePeer<T> {
     fn drop(&mut self) {
+        // A thread still waiting to learn its client stops waiting.
+        self.client = None;
         if let Some(thread) = self.thread.take() {
             // The script ends on its own: its stream has timeouts, and the accept a deadline.
             let result = thread.join();
@@ -86,13 +135,14 @@ impl<T: Send + 'static> Drop for FakePeer<T> {
     }
 }
 
-/// Accepts one connection on a non-blocking listener within `timeout`, and makes it blocking
-/// with read and write timeouts.
-pub fn accept_one(listener: &TcpListener, timeout: Duration) -> TcpStream {
+/// Accepts one connection from `client` (any client if `None`) on a non-blocking listener
+/// within `timeout`, turning others away, and makes it blocking with read and write
+/// timeouts.
+fn accept_from(listener: &TcpListener, client: Option<SocketAddr>, timeout: Duration) -> TcpStream {
     let deadline = Instant::now() + timeout;
     loop {
         match listener.accept() {
-            Ok((stream, _)) => {
+            Ok((stream, from)) if client.is_none_or(|client| client == from) => {
                 stream.set_nonblocking(false).expect("blocking stream");
                 stream
                     .set_read_timeout(Some(timeout))
@@ -103,6 +153,7 @@ pub fn accept_one(listener: &TcpListener, timeout: Duration) -> TcpStream {
                 stream.set_nodelay(true).expect("nodelay");
                 return stream;
             }
+            Ok((_, from)) => eprintln!("fake peer: turned away {from}, not the test's client"),
             // A client that gave up before it was accepted, or a signal: wait for the next.
             Err(e)
                 if matches!(

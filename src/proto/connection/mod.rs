@@ -200,12 +200,27 @@ impl Connection {
 
     /// The peer closed the stream.
     pub fn handle_eof(&mut self) {
+        let who = match self.kex.role {
+            Role::Client => "connection closed by the server",
+            Role::Server => "connection closed by the client",
+        };
+        self.end_stream(who.to_owned());
+    }
+
+    /// The stream failed (reset by the peer, a broken pipe, a failed poll): the connection
+    /// ends as if the peer had closed it, and the message says what failed, so that a reset
+    /// is not mistaken for an orderly close.
+    pub fn handle_stream_error(&mut self, cause: &dyn std::fmt::Display) {
+        let peer = match self.kex.role {
+            Role::Client => "server",
+            Role::Server => "client",
+        };
+        self.end_stream(format!("connection to the {peer} lost: {cause}"));
+    }
+
+    fn end_stream(&mut self, message: String) {
         if self.error.is_none() {
-            let who = match self.kex.role {
-                Role::Client => "connection closed by the server",
-                Role::Server => "connection closed by the client",
-            };
-            self.error = Some(Error::new(ErrorKind::Closed, who));
+            self.error = Some(Error::new(ErrorKind::Closed, message));
             self.channels.close_all();
         }
     }
