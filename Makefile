@@ -85,7 +85,7 @@ demo: examples
 DRIVEN_SUITES := interop_openssh smoke_openssh legacy_and_generated_openssh dropbear_interop \
 	server_loopback server_openssh server_other_clients paramiko_server server_hostile \
 	bad_peer channel_semantics transport_upkeep forwarding byte_streams auth_agent_cert \
-	agent_openssh hostkeys_openssh logging
+	agent_openssh hostkeys_openssh logging server_decisions
 
 test:
 	$(CARGO) fmt --check

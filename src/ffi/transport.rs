@@ -33,7 +33,7 @@ impl Castable for ssh_transport {
 }
 
 /// What an `ssh_transport` holds: the transport and, for a server, the handlers made from
-/// its `ssh_server_callbacks`. The transport's reader thread lets go of its handler as soon
+/// its `ssh_server_callbacks`. The transport's decision thread lets go of its handler as soon
 /// as the connection ends, while the application may still be serving channels with the
 /// callbacks' userdata; holding the handlers here too means `userdata_free` never runs
 /// before `ssh_transport_free`.

@@ -8,15 +8,15 @@
 use std::cell::Cell;
 use std::collections::VecDeque;
 use std::ops::Range;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
-use super::server_dispatch::ServerDecisions;
+use super::server_dispatch::{DecidedBy, ServerDecisions};
 use super::shared_connection::{SharedConnection, SEND_QUEUE_LIMIT};
 use super::stream::Received;
-use crate::proto::server::ServerEvent;
 use crate::proto::{msg, ChannelId, Connection, PacketReader, Sealer, MAX_PACKET_LEN};
 use crate::{Error, ErrorKind, Result};
 
@@ -30,6 +30,9 @@ pub(super) const READ_BACKLOG_LIMIT: usize = 4 * SEND_QUEUE_LIMIT;
 /// Bytes one [`CallerDriven::process`] reads at most, so that a peer flooding one
 /// connection cannot starve the others of an event loop.
 const READ_PER_PROCESS: usize = 1024 * 1024;
+
+/// How often a reader stalled behind the decision thread checks the connection's timers.
+const STALLED_WAKEUP: Duration = Duration::from_secs(1);
 
 /// Packets opened per batch at most: each batch is opened outside the lock and handled
 /// under it once, and the batch's bookkeeping stays small whatever the peer sends.
@@ -85,11 +88,7 @@ impl ReadSide {
 
     /// Reads what the stream holds now and handles it, the decisions a server owes
     /// included.
-    pub fn step(
-        &mut self,
-        shared: &Arc<SharedConnection>,
-        server: Option<&ServerDecisions>,
-    ) -> ReadStep {
+    pub fn step(&mut self, shared: &Arc<SharedConnection>, decided: DecidedBy<'_>) -> ReadStep {
         if self.filled == self.buf.len() {
             // A packet longer than the buffer: make room for it.
             self.grow();
@@ -104,8 +103,8 @@ impl ReadSide {
                 }
                 self.filled += n;
                 let handled = match self.packets {
-                    Some(_) => self.open_and_handle(shared, server),
-                    None => self.handle_in_place(shared, server),
+                    Some(_) => self.open_and_handle(shared, decided),
+                    None => self.handle_in_place(shared, decided),
                 };
                 if handled {
                     ReadStep::Read(n)
@@ -135,16 +134,11 @@ impl ReadSide {
     /// Until the peer's version line is read, the connection reads the buffer itself; then
     /// this half takes its packet reader and opens what is left. False once the
     /// connection failed.
-    fn handle_in_place(
-        &mut self,
-        shared: &Arc<SharedConnection>,
-        server: Option<&ServerDecisions>,
-    ) -> bool {
-        let (result, event, changes) = shared.with(|conn| {
+    fn handle_in_place(&mut self, shared: &Arc<SharedConnection>, decided: DecidedBy<'_>) -> bool {
+        let (result, changes) = shared.with(|conn| {
             let r = conn.handle_bytes_in_place(self.buf.get_mut(..self.filled).unwrap_or_default());
             self.packets = conn.take_packet_reader();
-            let changes = shared.take_changes(conn, &mut self.changed);
-            (r, conn.take_server_event(), changes)
+            (r, shared.take_changes(conn, &mut self.changed))
         });
         shared.wake(changes, &self.changed);
         let Ok(consumed) = result else {
@@ -152,23 +146,22 @@ impl ReadSide {
         };
         self.buf.copy_within(consumed..self.filled, 0);
         self.filled -= consumed;
-        if let (Some(event), Some(server)) = (event, server) {
-            self.decide(shared, server, event);
-        }
-        self.packets.is_none() || self.open_and_handle(shared, server)
+        self.decide(shared, decided);
+        self.packets.is_none() || self.open_and_handle(shared, decided)
     }
 
     /// Opens the buffered packets in batches outside the lock and handles each batch under
-    /// it. A server's connection stops at each decision it needs; the handler answers, then
-    /// the rest is handled before anything more is read, so answers keep the client's
-    /// order. False once the connection failed.
-    fn open_and_handle(
-        &mut self,
-        shared: &Arc<SharedConnection>,
-        server: Option<&ServerDecisions>,
-    ) -> bool {
+    /// it, then has the decisions it raised made. What depends on a decision waits for it
+    /// inside the connection; only when too much waits does handing stop until an answer
+    /// releases it. False once the connection failed.
+    fn open_and_handle(&mut self, shared: &Arc<SharedConnection>, decided: DecidedBy<'_>) -> bool {
         loop {
             if self.opened.is_empty() {
+                if let (DecidedBy::DecisionThread, Some(reader)) = (decided, &mut self.packets) {
+                    // An answer given since may have changed how the packets read after it
+                    // are opened (compression starting with authentication).
+                    shared.state.lock().update_packet_reader(reader);
+                }
                 match self.open_batch() {
                     Ok(0) => {
                         self.compact();
@@ -182,20 +175,24 @@ impl ReadSide {
                     }
                 }
             }
-            let (alive, event, changes) = shared.with(|conn| {
+            let (alive, stalled, changes) = shared.with(|conn| {
                 let alive = self.hand_opened(conn);
                 // A peer that never lets a read time out still meets its deadlines.
                 run_due_timers(conn, Instant::now());
                 let changes = shared.take_changes(conn, &mut self.changed);
-                (alive, conn.take_server_event(), changes)
+                (alive, conn.input_stalled(), changes)
             });
             // After the change's log records went out, so that a woken caller finds them.
             shared.wake(changes, &self.changed);
             if !alive {
                 return false;
             }
-            if let (Some(event), Some(server)) = (event, server) {
-                self.decide(shared, server, event);
+            self.decide(shared, decided);
+            if stalled
+                && matches!(decided, DecidedBy::DecisionThread)
+                && !wait_while_stalled(shared)
+            {
+                return false;
             }
         }
     }
@@ -240,13 +237,13 @@ impl ReadSide {
         Ok(self.opened.len())
     }
 
-    /// Hands the opened packets to the connection in order, until one needs a server
-    /// decision; false once the connection failed.
+    /// Hands the opened packets to the connection in order, until too much input waits for
+    /// a server's decisions; false once the connection failed.
     fn hand_opened(&mut self, conn: &mut Connection) -> bool {
         let Some(reader) = self.packets.as_mut() else {
             return true;
         };
-        while !conn.awaits_decision() {
+        while !conn.input_stalled() {
             let Some(packet) = self.opened.pop_front() else {
                 break;
             };
@@ -262,19 +259,30 @@ impl ReadSide {
         true
     }
 
-    /// Runs a server decision; its answer may have accepted a channel, authenticated the
-    /// client, or started compression for the packets not yet opened.
-    fn decide(
-        &mut self,
-        shared: &Arc<SharedConnection>,
-        server: &ServerDecisions,
-        event: ServerEvent,
-    ) {
-        server.decide(shared, event);
-        if let Some(reader) = self.packets.as_mut() {
-            shared.with(|conn| conn.update_packet_reader(reader));
+    /// Has the decisions the connection owes made: here, one after another until none is
+    /// left (an answer may release input that raises the next), or by the decision thread.
+    /// An answer may have accepted a channel, authenticated the client, or started
+    /// compression for the packets not yet opened.
+    fn decide(&mut self, shared: &Arc<SharedConnection>, decided: DecidedBy<'_>) {
+        match decided {
+            DecidedBy::Nobody => {}
+            DecidedBy::DecisionThread => {
+                shared.decisions_wake.notify_one();
+            }
+            DecidedBy::ThisThread(server) => {
+                let mut decided_any = false;
+                while let Some(event) = shared.with(Connection::take_server_event) {
+                    server.decide(shared, event);
+                    decided_any = true;
+                }
+                if decided_any {
+                    if let Some(reader) = self.packets.as_mut() {
+                        shared.with(|conn| conn.update_packet_reader(reader));
+                    }
+                    shared.wake_all();
+                }
+            }
         }
-        shared.wake_all();
     }
 
     /// Moves an incomplete packet's bytes to the front of the buffer.
@@ -283,6 +291,20 @@ impl ReadSide {
         self.filled -= self.opened_to;
         self.opened_to = 0;
     }
+}
+
+/// Waits while too much input waits for the decision thread's answers; false once the
+/// connection failed or the transport stopped.
+fn wait_while_stalled(shared: &SharedConnection) -> bool {
+    let mut conn = shared.state.lock();
+    while conn.input_stalled() && conn.error().is_none() && !shared.stopped.load(Ordering::Acquire)
+    {
+        // The timers keep running: a client stuck this way still meets the login grace time.
+        shared.writer_wake.notify_one();
+        shared.changed.wait_for(&mut conn, STALLED_WAKEUP);
+        let _ = conn.handle_timeout(Instant::now());
+    }
+    conn.error().is_none() && !shared.stopped.load(Ordering::Acquire)
 }
 
 /// Runs the connection's timers that are due, and arms those configured but not yet
@@ -459,7 +481,11 @@ impl CallerDriven {
         let mut read = 0;
         let mut more = false;
         while shared.state.lock().outbound_backlog() <= READ_BACKLOG_LIMIT {
-            match reader.step(shared, self.server.as_ref()) {
+            let decided = self
+                .server
+                .as_ref()
+                .map_or(DecidedBy::Nobody, DecidedBy::ThisThread);
+            match reader.step(shared, decided) {
                 ReadStep::Read(n) => read += n,
                 ReadStep::WouldBlock | ReadStep::Ended => break,
             }

@@ -1,7 +1,8 @@
 //! Turns the connection's server events into [`ServerHandler`] calls and their answers.
-//! Runs on the reader thread, or inside a caller-driven transport's `process`, with no lock
-//! held while the handler decides; the connection reads nothing further until the answer
-//! is in, so answers keep the client's order.
+//! Runs on a threaded transport's decision thread, or inside a caller-driven transport's
+//! `process`, with no lock held while the handler decides, one decision at a time in the
+//! order the client asked. Meanwhile the connection goes on with what does not depend on
+//! the decision (other channels' data); what does waits inside it.
 
 use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -25,7 +26,19 @@ use crate::Result;
 /// Subsystem handlers by name, shared with the transport that registers them.
 pub(super) type Subsystems = Arc<Mutex<HashMap<String, SubsystemHandler>>>;
 
-/// What the reader thread of a server transport decides with.
+/// Where a connection's decisions are made.
+#[derive(Clone, Copy)]
+pub(super) enum DecidedBy<'a> {
+    /// A client: there is nothing to decide.
+    Nobody,
+    /// On the thread processing the stream, after each batch of input (a caller-driven
+    /// transport: callbacks run inside `process`).
+    ThisThread(&'a ServerDecisions),
+    /// On the threaded transport's decision thread, woken when there is one to make.
+    DecisionThread,
+}
+
+/// What a server transport decides with.
 pub(super) struct ServerDecisions {
     pub handler: Arc<dyn ServerHandler>,
     pub subsystems: Subsystems,
@@ -63,7 +76,7 @@ impl ServerDecisions {
                     Some(endpoints) => h.check_channel_direct_tcpip_request(channel, endpoints),
                     None => h.check_channel_request(&kind, channel),
                 };
-                shared.with(|c| c.answer_channel_open(result))
+                shared.with(|c| c.answer_channel_open(channel, result))
             }
             ServerEvent::ChannelRequest { channel, request } => {
                 // A subsystem handler blocks on its thread; a non-blocking caller-driven
@@ -71,13 +84,13 @@ impl ServerDecisions {
                 if let (SessionRequest::Subsystem(name), true) = (&request, shared.calls_block()) {
                     let registered = self.subsystems.lock().get(name).cloned();
                     if let Some(run) = registered {
-                        shared.with(|c| c.answer_channel_request(true))?;
+                        shared.with(|c| c.answer_channel_request(channel, true))?;
                         self.start_subsystem(shared, channel, name.clone(), run);
                         return Ok(());
                     }
                 }
                 let ok = session_verdict(h, channel, &request);
-                shared.with(|c| c.answer_channel_request(ok))
+                shared.with(|c| c.answer_channel_request(channel, ok))
             }
             ServerEvent::Global(request) => {
                 let reply = match request {

@@ -1,9 +1,11 @@
 //! Server decisions: Paramiko's ServerInterface as a Rust trait. Every method has Paramiko's
 //! default (deny), so an implementation overrides only what it allows.
 //!
-//! The methods run on the transport's reader thread with no lock held, one at a time and in
-//! the order the client's requests arrived; they must not block for long, and may call the
-//! non-blocking methods of the transport and its channels.
+//! The methods run on the transport's decision thread (inside `process` for a caller-driven
+//! transport) with no lock held, one at a time and in the order the client's requests
+//! arrived, and may call the transport and its channels. A slow method holds back only what
+//! depends on its answer: later authentication attempts, its own channel's requests and
+//! data, later global requests. Other channels' data keeps flowing.
 
 use crate::keys::PublicKey;
 pub use crate::proto::server::{

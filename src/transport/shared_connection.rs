@@ -42,6 +42,8 @@ pub(super) struct SharedConnection {
     channel_wakers: Mutex<HashMap<ChannelId, Arc<Condvar>>>,
     /// Signalled when there is output for the writer thread.
     pub writer_wake: Condvar,
+    /// Signalled when a server decision is owed, for a threaded transport's decision thread.
+    pub decisions_wake: Condvar,
     pub io: StreamIo,
     /// Set when the transport stops: the writer flushes what is queued until `linger`.
     pub stopped: AtomicBool,
@@ -197,6 +199,7 @@ impl SharedConnection {
     /// made.
     pub fn wake_all(&self) {
         self.changed.notify_all();
+        self.decisions_wake.notify_all();
         for waker in self.channel_wakers.lock().values() {
             waker.notify_all();
         }
@@ -350,6 +353,7 @@ impl SharedConnection {
             changed: Condvar::new(),
             channel_wakers: Mutex::default(),
             writer_wake: Condvar::new(),
+            decisions_wake: Condvar::new(),
             io,
             stopped: AtomicBool::new(false),
             linger: Mutex::new(None),
@@ -380,7 +384,11 @@ impl SharedConnection {
     /// or `linger` has passed.
     pub fn shutdown(&self, linger: Duration) {
         *self.linger.lock() = Some(Instant::now() + linger);
+        // Under the lock: a thread that found the flag clear is then already waiting, and
+        // the notifications below reach it.
+        let conn = self.state.lock();
         self.stopped.store(true, Ordering::Release);
+        drop(conn);
         self.io.wake();
         self.writer_wake.notify_all();
         self.wake_all();

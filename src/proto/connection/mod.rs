@@ -17,6 +17,9 @@
 
 mod auth;
 mod channels;
+#[cfg(test)]
+mod decision_tests;
+mod decisions;
 mod events;
 mod global_requests;
 mod incoming;
@@ -294,7 +297,10 @@ impl Connection {
 
     /// Bytes queued to send, including messages held back during a key exchange.
     pub fn pending_transmit(&self) -> usize {
-        let behind_reply = self.server.as_ref().map_or(0, |s| s.behind_reply_bytes);
+        let behind_reply = self
+            .server
+            .as_ref()
+            .map_or(0, |s| s.decisions.behind_reply_bytes);
         self.outbound.len() + self.held_bytes + behind_reply
     }
 
@@ -353,7 +359,7 @@ impl Connection {
                 }
             }
         }
-        while self.error.is_none() && !self.awaits_decision() {
+        while self.error.is_none() && !self.input_stalled() {
             let (ReaderSlot::Here(reader), Some(rest)) = (&mut self.reader, buf.get_mut(pos..))
             else {
                 break;
@@ -397,6 +403,9 @@ impl Connection {
             .ok_or_else(|| Error::protocol("empty packet"))?;
         if self.kex.ignore_next_kex_packet && (30..=49).contains(&number) {
             self.kex.ignore_next_kex_packet = false;
+            return Ok(());
+        }
+        if self.wait_if_held(number, payload, seq) {
             return Ok(());
         }
         match self.verdict(number) {

@@ -1,9 +1,8 @@
 //! The server role of a connection: the key exchange answered with our host keys, and the
 //! client's channel and global requests turned into [`ServerEvent`]s for the application.
-//! While an event waits for its answer the connection reads nothing further, so answers go
-//! out in request order and nothing depends on a decision not yet made.
+//! What depends on a decision not yet made waits for it (`decisions.rs`); the rest goes on.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -17,7 +16,8 @@ use super::super::server::{
     DirectTcpip, GlobalRequest, OpenResult, PtyRequest, ServerConfig, ServerEvent, SessionRequest,
     WindowChange, X11Request,
 };
-use super::server_auth::{PendingAuth, ServerAuth};
+use super::decisions::{Decisions, OwedRequest, Pending};
+use super::server_auth::ServerAuth;
 use super::Connection;
 use crate::crypto::rng::SecureRandom;
 use crate::keys::PublicKey;
@@ -28,24 +28,6 @@ use crate::{Error, ErrorKind, Result};
 /// Channels one client may hold open at once: each may buffer a window of data.
 const MAX_CHANNELS: usize = 64;
 
-/// A decision the application owes, with what answering it needs.
-pub(super) enum Pending {
-    Auth(PendingAuth),
-    ChannelOpen {
-        channel: ChannelId,
-        session: bool,
-    },
-    /// `starts`: a shell, exec or subsystem, which a session may run only once.
-    ChannelRequest {
-        channel: ChannelId,
-        want_reply: bool,
-        starts: bool,
-    },
-    Global {
-        want_reply: bool,
-    },
-}
-
 /// Server-only state of a connection.
 pub(super) struct ServerState {
     /// Host keys, moduli and limits, shared with the server's other connections.
@@ -53,17 +35,12 @@ pub(super) struct ServerState {
     /// Signature algorithms accepted for user keys (announced as server-sig-algs).
     pub user_sig_algs: Vec<&'static str>,
     pub auth: ServerAuth,
-    pub pending: Option<Pending>,
-    pub event: Option<ServerEvent>,
+    pub decisions: Decisions,
     pub login_deadline: Option<Instant>,
     /// The client promised to open no more sessions (no-more-sessions@openssh.com).
     pub no_more_sessions: bool,
     /// Open session channels, and whether each has started its shell, exec or subsystem.
     pub sessions: HashMap<ChannelId, bool>,
-    /// Our messages on a channel whose request awaits our reply: they go out after it,
-    /// however quickly the application acts on its decision. With their total size.
-    pub behind_reply: VecDeque<Vec<u8>>,
-    pub behind_reply_bytes: usize,
 }
 
 impl Connection {
@@ -103,13 +80,10 @@ impl Connection {
             config,
             user_sig_algs,
             auth: ServerAuth::default(),
-            pending: None,
-            event: None,
+            decisions: Decisions::default(),
             login_deadline: None,
             no_more_sessions: false,
             sessions: HashMap::new(),
-            behind_reply: VecDeque::new(),
-            behind_reply_bytes: 0,
         };
         let mut conn = Connection::new(prefs, rng, Kex::new(Role::Server));
         conn.server = Some(Box::new(server));
@@ -123,18 +97,6 @@ impl Connection {
     /// True for a server connection.
     pub fn is_server(&self) -> bool {
         self.kex.role == Role::Server
-    }
-
-    /// Server: the next request the application must answer, taken once. The connection
-    /// reads no further input until it is answered.
-    #[must_use = "a decision nobody makes holds the connection"]
-    pub fn take_server_event(&mut self) -> Option<ServerEvent> {
-        self.server.as_mut()?.event.take()
-    }
-
-    /// Server: true while a decision is owed (the event may already have been taken).
-    pub fn awaits_decision(&self) -> bool {
-        self.server.as_ref().is_some_and(|s| s.pending.is_some())
     }
 
     /// Server: cuts the connection if it is still unauthenticated at `deadline`.
@@ -273,14 +235,6 @@ impl Connection {
         Ok(())
     }
 
-    /// Raises `event` and waits for its answer.
-    pub(super) fn raise(&mut self, event: ServerEvent, pending: Pending) -> Result<()> {
-        let state = self.server_state()?;
-        state.event = Some(event);
-        state.pending = Some(pending);
-        Ok(())
-    }
-
     fn on_channel_open(&mut self, payload: &[u8]) -> Result<()> {
         let mut r = Reader::new(payload);
         r.u8("message number")?;
@@ -325,13 +279,12 @@ impl Connection {
         )
     }
 
-    /// Server: the application's verdict on the channel open it was asked about.
-    pub fn answer_channel_open(&mut self, result: OpenResult) -> Result<()> {
-        let Some(Pending::ChannelOpen { channel, session }) = self.server_state()?.pending.take()
-        else {
+    /// Server: the application's verdict on the open of `channel` it was asked about.
+    pub fn answer_channel_open(&mut self, channel: ChannelId, result: OpenResult) -> Result<()> {
+        let Some(session) = self.server_state()?.decisions.opens.remove(&channel) else {
             return Err(Error::new(
                 ErrorKind::State,
-                "no channel open awaits an answer",
+                format!("no open of channel {channel} awaits an answer"),
             ));
         };
         let payload = match result {
@@ -434,17 +387,14 @@ impl Connection {
         )
     }
 
-    /// Server: the application's verdict on the channel request it was asked about.
-    pub fn answer_channel_request(&mut self, ok: bool) -> Result<()> {
-        let Some(Pending::ChannelRequest {
-            channel,
-            want_reply,
-            starts,
-        }) = self.server_state()?.pending.take()
+    /// Server: the application's verdict on the request on `channel` it was asked about.
+    pub fn answer_channel_request(&mut self, channel: ChannelId, ok: bool) -> Result<()> {
+        let Some(OwedRequest { want_reply, starts }) =
+            self.server_state()?.decisions.requests.remove(&channel)
         else {
             return Err(Error::new(
                 ErrorKind::State,
-                "no channel request awaits an answer",
+                format!("no request on channel {channel} awaits an answer"),
             ));
         };
         if ok && starts {
@@ -455,31 +405,9 @@ impl Connection {
                 self.send(p);
             }
         }
-        let state = self.server_state()?;
-        let behind = std::mem::take(&mut state.behind_reply);
-        state.behind_reply_bytes = 0;
-        behind.into_iter().for_each(|p| self.send(p));
+        self.send_behind_reply(channel);
+        self.release_waiting();
         Ok(())
-    }
-
-    /// True while channel `id` has a request awaiting our reply: what the application sends
-    /// on it meanwhile must follow that reply.
-    pub(super) fn reply_pending_on(&self, id: ChannelId) -> bool {
-        self.server
-            .as_deref()
-            .is_some_and(|state| reply_pending_on(state, id))
-    }
-
-    /// Sends the application's message on channel `id`, after the reply to the request on
-    /// that channel if one is still owed.
-    pub(super) fn send_on(&mut self, id: ChannelId, payload: Vec<u8>) {
-        match self.server.as_deref_mut() {
-            Some(state) if reply_pending_on(state, id) => {
-                state.behind_reply_bytes += payload.len();
-                state.behind_reply.push_back(payload);
-            }
-            _ => self.send(payload),
-        }
     }
 
     fn on_client_global_request(&mut self, payload: &[u8]) -> Result<()> {
@@ -521,7 +449,7 @@ impl Connection {
     /// Server: the application's verdict on the global request it was asked about: reply
     /// data to accept (possibly empty), None to refuse.
     pub fn answer_global_request(&mut self, reply: Option<Vec<u8>>) -> Result<()> {
-        let Some(Pending::Global { want_reply }) = self.server_state()?.pending.take() else {
+        let Some(want_reply) = self.server_state()?.decisions.global.take() else {
             return Err(Error::new(
                 ErrorKind::State,
                 "no global request awaits an answer",
@@ -538,16 +466,9 @@ impl Connection {
             };
             self.send(payload);
         }
+        self.release_waiting();
         Ok(())
     }
-}
-
-/// True while `state` owes the reply to a request on channel `id`.
-fn reply_pending_on(state: &ServerState, id: ChannelId) -> bool {
-    matches!(
-        state.pending,
-        Some(Pending::ChannelRequest { channel, want_reply: true, .. }) if channel == id
-    )
 }
 
 fn not_server() -> Error {

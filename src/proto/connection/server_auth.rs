@@ -8,7 +8,8 @@ use super::super::msg;
 use super::super::packet::ReaderChange;
 use super::super::server::{AuthAnswer, AuthRequest, AuthResult, InteractiveQuery, ServerEvent};
 use super::super::userauth::publickey_signed_data;
-use super::server::{lossy_utf8, Pending};
+use super::decisions::Pending;
+use super::server::lossy_utf8;
 use super::Connection;
 use crate::keys::PublicKey;
 use crate::log::Level;
@@ -237,8 +238,15 @@ impl Connection {
     }
 
     /// Server: the application's verdict on the authentication request it was asked about.
+    /// The messages that waited for it are handled next.
     pub fn answer_auth(&mut self, answer: AuthAnswer) -> Result<()> {
-        let Some(Pending::Auth(pending)) = self.server_state()?.pending.take() else {
+        self.settle_auth(answer)?;
+        self.release_waiting();
+        Ok(())
+    }
+
+    fn settle_auth(&mut self, answer: AuthAnswer) -> Result<()> {
+        let Some(pending) = self.server_state()?.decisions.auth.take() else {
             return Err(Error::new(
                 ErrorKind::State,
                 "no authentication request awaits an answer",

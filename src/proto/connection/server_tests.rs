@@ -18,7 +18,7 @@ use crate::keys::{KeyType, PrivateKey};
 use crate::wire::Writer;
 
 /// What the connection queued to send, moved out through `poll_transmit`.
-fn transmit(conn: &mut Connection) -> Vec<u8> {
+pub(super) fn transmit(conn: &mut Connection) -> Vec<u8> {
     let mut bytes = Vec::new();
     let _count = conn.poll_transmit(&mut bytes);
     bytes
@@ -79,14 +79,14 @@ fn pump_deciding(
     panic!("the connections never went quiet");
 }
 
-fn established() -> (Connection, Connection) {
+pub(super) fn established() -> (Connection, Connection) {
     let (mut client, mut server) = pair();
     pump(&mut client, &mut server);
     assert!(client.is_established() && server.is_established());
     (client, server)
 }
 
-fn authenticated() -> (Connection, Connection) {
+pub(super) fn authenticated() -> (Connection, Connection) {
     let (mut client, mut server) = established();
     client.auth_password("u", "secret").unwrap();
     pump(&mut client, &mut server);
@@ -346,10 +346,12 @@ fn answer_everything(server: &mut Connection) {
                 result: AuthResult::Failed,
                 allowed_methods: "password".into(),
             }),
-            ServerEvent::ChannelOpen { .. } => {
-                server.answer_channel_open(super::super::server::OpenResult::Succeeded)
+            ServerEvent::ChannelOpen { channel, .. } => {
+                server.answer_channel_open(channel, super::super::server::OpenResult::Succeeded)
             }
-            ServerEvent::ChannelRequest { .. } => server.answer_channel_request(true),
+            ServerEvent::ChannelRequest { channel, .. } => {
+                server.answer_channel_request(channel, true)
+            }
             ServerEvent::Global(_) => server.answer_global_request(None),
         };
         let _ = server.handle_bytes(&[]);
@@ -446,12 +448,8 @@ fn a_confirmation_for_a_channel_the_server_is_deciding_on_is_fatal() {
     };
     let mut w = Writer::message(msg::CHANNEL_OPEN_CONFIRMATION);
     w.u32(channel).u32(9).u32(65536).u32(32768);
+    // Nothing waits for a channel open: the forgery is handled, and fatal, at once.
     inject(&mut client, &mut server, w.as_bytes());
-    // Held while the decision is owed, then handled after it.
-    server
-        .answer_channel_open(super::super::server::OpenResult::Succeeded)
-        .unwrap();
-    let _ = server.handle_bytes(&[]);
     let e = server.error().expect("a forged confirmation is fatal");
     assert!(e.message().contains("not opening"), "{e}");
 }

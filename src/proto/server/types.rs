@@ -166,8 +166,9 @@ pub enum GlobalRequest {
     },
 }
 
-/// Something the client asked that the application decides; the connection reads nothing
-/// further until it is answered.
+/// Something the client asked that the application decides. Until it is answered, what
+/// depends on it waits (later authentication attempts, the channel's later messages, later
+/// global requests); answer a channel's open or request with its `channel`.
 #[derive(Debug, Clone)]
 pub enum ServerEvent {
     Auth {
