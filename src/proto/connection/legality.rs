@@ -1,8 +1,12 @@
-//! The legality tables: which message may arrive in which state, one for each role. Each is
-//! one exhaustive match, so a message from the wrong side or at the wrong time cannot slip
-//! through to a handler (the libssh and Paramiko authentication bypasses were exactly that).
+//! The legality table: which message may arrive in which phase, for either role. It is one
+//! exhaustive match over (role, phase, message family) that every message passes once before
+//! any handler sees it, so a message from the wrong side or at the wrong time cannot slip
+//! through (the libssh and Paramiko authentication bypasses were exactly that). What the
+//! table leaves to the layers below is only their own sequencing: which key exchange message
+//! comes next ([`Kex::expects`](super::super::kex::Kex::expects)), and which channel a
+//! channel message may name.
 
-use super::super::kex::{Phase, Role};
+use super::super::kex::{Phase as KexPhase, Role};
 use super::super::msg::{self, Family};
 use super::super::userauth::AuthStatus;
 use super::server_auth::Stage;
@@ -18,115 +22,150 @@ pub(super) enum Verdict {
     Fatal(String),
 }
 
+/// Where the connection stands, as far as what the peer may send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Phase {
+    /// The first key exchange; `strict` (strict-kex): not even IGNORE or DEBUG may come.
+    FirstKex { strict: bool },
+    /// The peer is in a later key exchange: only key exchange and transport messages.
+    Rekey,
+    /// Keys are in force; authentication has not succeeded yet.
+    Authenticating(AuthPhase),
+    /// Authenticated: the connection protocol runs.
+    Connected,
+}
+
+/// Where authentication stands, for either role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum AuthPhase {
+    /// The ssh-userauth service is not yet requested (server) or accepted (client).
+    AwaitingService,
+    /// Requests may come (server); no request of ours is outstanding (client).
+    Idle,
+    /// Server: keyboard-interactive prompts are out. Client: a request is outstanding.
+    Awaiting,
+}
+
 impl Connection {
-    /// The legality table: which message may arrive now.
-    pub(super) fn verdict(&self, number: u8) -> Verdict {
-        match self.kex.role {
-            Role::Client => self.client_verdict(number),
-            Role::Server => self.server_verdict(number),
+    /// The phase the legality table reads, from the key exchange's and authentication's
+    /// state.
+    pub(super) fn phase(&self) -> Phase {
+        let peer_in_kex = match self.kex.role {
+            Role::Client => matches!(
+                self.kex.phase,
+                KexPhase::AwaitReply { .. } | KexPhase::AwaitNewKeys { .. }
+            ),
+            Role::Server => matches!(
+                self.kex.phase,
+                KexPhase::AwaitInit { .. }
+                    | KexPhase::AwaitGexInit { .. }
+                    | KexPhase::AwaitNewKeys { .. }
+            ),
+        };
+        if !self.established {
+            return Phase::FirstKex {
+                strict: self.kex.strict,
+            };
         }
+        if peer_in_kex {
+            return Phase::Rekey;
+        }
+        let auth = match (&self.server, &self.auth.status) {
+            (Some(server), _) => match server.auth.stage {
+                Stage::Success => return Phase::Connected,
+                Stage::AwaitService => AuthPhase::AwaitingService,
+                Stage::Ready => AuthPhase::Idle,
+                Stage::Interactive { .. } => AuthPhase::Awaiting,
+            },
+            (None, AuthStatus::Success) => return Phase::Connected,
+            (None, AuthStatus::AwaitingService) => AuthPhase::AwaitingService,
+            (None, AuthStatus::Pending(_)) => AuthPhase::Awaiting,
+            (None, AuthStatus::Ready | AuthStatus::InfoRequest(_) | AuthStatus::Failed { .. }) => {
+                AuthPhase::Idle
+            }
+        };
+        Phase::Authenticating(auth)
     }
 
-    /// What a client accepts from a server.
-    fn client_verdict(&self, number: u8) -> Verdict {
-        let peer_in_kex = matches!(
-            self.kex.phase,
-            Phase::AwaitReply { .. } | Phase::AwaitNewKeys { .. }
-        );
-        let strict_initial = self.kex.strict && !self.established;
-        let authed = self.auth.status == AuthStatus::Success;
+    /// The legality table: what to do with message `number` arriving now.
+    pub(super) fn verdict(&self, number: u8) -> Verdict {
+        use {AuthPhase::*, Phase::*, Role::*};
         let fatal = |why: &str| Verdict::Fatal(format!("message {number} {why}"));
-        match msg::family(number) {
+        let global_reply = matches!(number, msg::REQUEST_SUCCESS | msg::REQUEST_FAILURE);
+        match (self.kex.role, self.phase(), msg::family(number)) {
             _ if number == msg::DISCONNECT => Verdict::Handle,
-            Family::TransportGeneric if strict_initial => {
+            (_, FirstKex { strict: true }, Family::TransportGeneric) => {
                 fatal("is not allowed during a strict key exchange")
             }
-            Family::TransportGeneric => Verdict::Handle,
-            Family::Kex if self.kex.expects(number) => Verdict::Handle,
-            Family::Kex => fatal("is out of sequence in the key exchange"),
-            _ if !self.established || peer_in_kex => fatal("is not allowed during key exchange"),
-            Family::Service => match number {
-                msg::SERVICE_ACCEPT if self.auth.status == AuthStatus::AwaitingService => {
-                    Verdict::Handle
-                }
-                msg::EXT_INFO => Verdict::Handle,
-                _ => fatal("is not valid from a server at this point"),
-            },
-            Family::UserAuth => match number {
-                msg::USERAUTH_FAILURE | msg::USERAUTH_SUCCESS | msg::USERAUTH_60
-                    if matches!(self.auth.status, AuthStatus::Pending(_)) =>
-                {
-                    Verdict::Handle
-                }
-                msg::USERAUTH_BANNER if !authed => Verdict::Handle,
-                _ => fatal("is not valid from a server at this point of authentication"),
-            },
-            Family::Connection if !authed => fatal("arrived before authentication completed"),
-            Family::Connection => match number {
-                msg::GLOBAL_REQUEST | msg::CHANNEL_OPEN => Verdict::Handle,
-                msg::CHANNEL_OPEN_CONFIRMATION..=msg::CHANNEL_FAILURE => Verdict::Handle,
-                msg::REQUEST_SUCCESS | msg::REQUEST_FAILURE if self.awaits_global_reply() => {
-                    Verdict::Handle
-                }
-                msg::REQUEST_SUCCESS | msg::REQUEST_FAILURE => {
-                    fatal("answers a global request we did not send")
-                }
-                _ => Verdict::Unimplemented,
-            },
-            Family::Other => Verdict::Unimplemented,
+            (_, _, Family::TransportGeneric) => Verdict::Handle,
+            (_, _, Family::Kex) if self.kex.expects(number) => Verdict::Handle,
+            (_, _, Family::Kex) => fatal("is out of sequence in the key exchange"),
+            (_, FirstKex { .. } | Rekey, _) => fatal("is not allowed during key exchange"),
+            (_, _, Family::Service) if number == msg::EXT_INFO => Verdict::Handle,
+            (Client, Authenticating(AwaitingService), Family::Service)
+                if number == msg::SERVICE_ACCEPT =>
+            {
+                Verdict::Handle
+            }
+            (Server, Authenticating(AwaitingService), Family::Service)
+                if number == msg::SERVICE_REQUEST =>
+            {
+                Verdict::Handle
+            }
+            (Client, _, Family::Service) => fatal("is not valid from a server at this point"),
+            (Server, _, Family::Service) => fatal("is not valid from a client at this point"),
+            (Client, Authenticating(Awaiting), Family::UserAuth)
+                if matches!(
+                    number,
+                    msg::USERAUTH_FAILURE | msg::USERAUTH_SUCCESS | msg::USERAUTH_60
+                ) =>
+            {
+                Verdict::Handle
+            }
+            (Client, Authenticating(_), Family::UserAuth) if number == msg::USERAUTH_BANNER => {
+                Verdict::Handle
+            }
+            (Client, _, Family::UserAuth) => {
+                fatal("is not valid from a server at this point of authentication")
+            }
+            (Server, Authenticating(Idle | Awaiting), Family::UserAuth)
+                if number == msg::USERAUTH_REQUEST =>
+            {
+                Verdict::Handle
+            }
+            (Server, Authenticating(Awaiting), Family::UserAuth)
+                if number == msg::USERAUTH_INFO_RESPONSE =>
+            {
+                Verdict::Handle
+            }
+            (Server, Connected, Family::UserAuth) if number == msg::USERAUTH_REQUEST => {
+                Verdict::Ignore
+            }
+            (Server, _, Family::UserAuth) => {
+                fatal("is not valid from a client at this point of authentication")
+            }
+            (_, Authenticating(_), Family::Connection) => {
+                fatal("arrived before authentication completed")
+            }
+            (_, Connected, Family::Connection) if global_reply && !self.awaits_global_reply() => {
+                fatal("answers a global request we did not send")
+            }
+            // An answer to a channel open we did not send ends the connection in the
+            // channel table.
+            (_, Connected, Family::Connection) if known_connection_message(number) => {
+                Verdict::Handle
+            }
+            (_, Connected, Family::Connection | Family::Other)
+            | (_, Authenticating(_), Family::Other) => Verdict::Unimplemented,
         }
     }
 }
 
-impl Connection {
-    /// What a server accepts from a client. Anything only a server sends (SERVICE_ACCEPT,
-    /// USERAUTH_SUCCESS, PK_OK) ends the connection, as do answers to channel opens we
-    /// never sent (the channel table refuses those).
-    fn server_verdict(&self, number: u8) -> Verdict {
-        let peer_in_kex = matches!(
-            self.kex.phase,
-            Phase::AwaitInit { .. } | Phase::AwaitGexInit { .. } | Phase::AwaitNewKeys { .. }
-        );
-        let strict_initial = self.kex.strict && !self.established;
-        let stage = self.server.as_ref().map(|s| &s.auth.stage);
-        let authed = stage == Some(&Stage::Success);
-        let fatal = |why: &str| Verdict::Fatal(format!("message {number} {why}"));
-        match msg::family(number) {
-            _ if number == msg::DISCONNECT => Verdict::Handle,
-            Family::TransportGeneric if strict_initial => {
-                fatal("is not allowed during a strict key exchange")
-            }
-            Family::TransportGeneric => Verdict::Handle,
-            Family::Kex if self.kex.expects(number) => Verdict::Handle,
-            Family::Kex => fatal("is out of sequence in the key exchange"),
-            _ if !self.established || peer_in_kex => fatal("is not allowed during key exchange"),
-            Family::Service => match (number, stage) {
-                (msg::SERVICE_REQUEST, Some(Stage::AwaitService)) => Verdict::Handle,
-                (msg::EXT_INFO, _) => Verdict::Handle,
-                _ => fatal("is not valid from a client at this point"),
-            },
-            Family::UserAuth => match (number, stage) {
-                (msg::USERAUTH_REQUEST, Some(Stage::Ready | Stage::Interactive { .. })) => {
-                    Verdict::Handle
-                }
-                (msg::USERAUTH_REQUEST, Some(Stage::Success)) => Verdict::Ignore,
-                (msg::USERAUTH_INFO_RESPONSE, Some(Stage::Interactive { .. })) => Verdict::Handle,
-                _ => fatal("is not valid from a client at this point of authentication"),
-            },
-            Family::Connection if !authed => fatal("arrived before authentication completed"),
-            Family::Connection => match number {
-                msg::GLOBAL_REQUEST | msg::CHANNEL_OPEN => Verdict::Handle,
-                // An answer to a channel open we did not send ends the connection there.
-                msg::CHANNEL_OPEN_CONFIRMATION..=msg::CHANNEL_FAILURE => Verdict::Handle,
-                msg::REQUEST_SUCCESS | msg::REQUEST_FAILURE if self.awaits_global_reply() => {
-                    Verdict::Handle
-                }
-                msg::REQUEST_SUCCESS | msg::REQUEST_FAILURE => {
-                    fatal("answers a global request we did not send")
-                }
-                _ => Verdict::Unimplemented,
-            },
-            Family::Other => Verdict::Unimplemented,
-        }
-    }
+/// The connection protocol's messages (RFC 4254): global requests and their replies, and
+/// the channel messages.
+fn known_connection_message(number: u8) -> bool {
+    matches!(
+        number,
+        msg::GLOBAL_REQUEST..=msg::REQUEST_FAILURE | msg::CHANNEL_OPEN..=msg::CHANNEL_FAILURE
+    )
 }
