@@ -17,7 +17,7 @@ use super::driver::{would_block, CallerDriven, Processing};
 use super::readiness::Readiness;
 use super::stream::StreamIo;
 use crate::log;
-use crate::proto::{ChannelId, Connection, Event};
+use crate::proto::{ChannelId, Connection};
 use crate::{Error, ErrorKind, Result};
 
 /// Who must hear of a change, besides the waiters of the channels it touched.
@@ -161,9 +161,11 @@ impl SharedConnection {
         changed.clear();
         let mut connection = false;
         while let Some(event) = conn.poll_event() {
-            match event {
-                Event::Channel(id) => changed.push(id),
-                Event::Connection => connection = true,
+            match event.channel() {
+                // A channel's events come together: one wake-up each.
+                Some(id) if changed.last() == Some(&id) => {}
+                Some(id) => changed.push(id),
+                None => connection = true,
             }
         }
         if conn.error().is_some() {

@@ -15,6 +15,7 @@ use std::collections::{HashMap, VecDeque};
 use super::super::channel::ChannelId;
 use super::super::msg;
 use super::super::server::ServerEvent;
+use super::events::Event;
 use super::server_auth::PendingAuth;
 use super::Connection;
 use crate::wire::Reader;
@@ -152,6 +153,7 @@ impl Connection {
             ));
         }
         d.events.push_back(event);
+        self.events.note(Event::DecisionOwed);
         Ok(())
     }
 

@@ -4,6 +4,7 @@
 
 use std::collections::{HashMap, VecDeque};
 
+use super::events::Event;
 use super::Connection;
 use crate::proto::channel::ChannelId;
 use crate::proto::msg;
@@ -96,6 +97,7 @@ impl Connection {
         let channel = self.channels.incoming(sender, window, max_packet)?;
         let answer = if forwarded {
             self.incoming.accepted.push_back(channel);
+            self.events.note(Event::ChannelAccepted);
             self.channels.confirm(channel)
         } else {
             let why = match kind.as_str() {

@@ -17,6 +17,7 @@ use super::super::server::{
     WindowChange, X11Request,
 };
 use super::decisions::{Decisions, OwedRequest, Pending};
+use super::events::Event;
 use super::server_auth::ServerAuth;
 use super::Connection;
 use crate::crypto::rng::SecureRandom;
@@ -290,6 +291,7 @@ impl Connection {
         let payload = match result {
             OpenResult::Succeeded => {
                 self.incoming.accepted.push_back(channel);
+                self.events.note(Event::ChannelAccepted);
                 let state = self.server_state()?;
                 if session {
                     state.sessions.insert(channel, false);
