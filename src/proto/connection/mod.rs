@@ -20,6 +20,8 @@ mod channels;
 #[cfg(test)]
 mod decision_tests;
 mod decisions;
+#[cfg(test)]
+mod event_tests;
 mod events;
 mod global_requests;
 mod incoming;
