@@ -237,7 +237,7 @@ impl Channel {
         if registered {
             self.shared.with(|c| c.channel_wait_end(id, awaited));
         }
-        result.map_err(|e| again_on_zero_timeout(e, timeout))
+        result
     }
 
     fn read(&self, out: &mut [u8], stream: Stream) -> Result<usize> {
@@ -345,7 +345,6 @@ impl Channel {
                 }
                 (sent > 0).then_some(Ok(sent))
             })
-            .map_err(|e| again_on_zero_timeout(e, self.io_timeout()))
     }
 
     /// Sends all of `data`, waiting for window space as needed.
@@ -495,13 +494,4 @@ fn stalled(ch: &crate::proto::channel::Channel, blocking: Stream, what: &str) ->
 /// The error for a channel the connection no longer knows.
 fn gone() -> Error {
     Error::new(ErrorKind::Closed, "the channel is gone")
-}
-
-/// A zero timeout is non-blocking mode: "would block" rather than "timed out".
-fn again_on_zero_timeout(e: Error, timeout: Option<Duration>) -> Error {
-    if e.kind() == ErrorKind::Timeout && timeout == Some(Duration::ZERO) {
-        Error::new(ErrorKind::Again, "the operation would block")
-    } else {
-        e
-    }
 }

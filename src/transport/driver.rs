@@ -546,10 +546,11 @@ fn flush_or_end(shared: &SharedConnection, writer: &mut WriteSide) {
     }
 }
 
-/// The error for a call that a caller-driven transport cannot finish yet.
+/// The error for a non-blocking call (a caller-driven transport, or a zero timeout) that
+/// cannot finish without waiting.
 pub(super) fn would_block(what: &str) -> Error {
     Error::new(
         ErrorKind::Again,
-        format!("waiting for {what}: call again after processing the stream"),
+        format!("waiting for {what}: the call would block"),
     )
 }

@@ -238,12 +238,9 @@ impl SharedConnection {
         mut ready: impl FnMut(&mut Connection) -> Option<Result<R>>,
     ) -> Result<R> {
         let drives = self.drives_calls();
-        let returns_at_once = self.caller_driven && !drives;
-        let timeout = if returns_at_once {
-            Some(Duration::ZERO)
-        } else {
-            timeout
-        };
+        // Non-blocking: a caller-driven connection that is not blocking, or a zero timeout
+        // (a channel's non-blocking mode). Either way "would block", never "timed out".
+        let returns_at_once = (self.caller_driven && !drives) || timeout == Some(Duration::ZERO);
         let deadline = timeout.map(|t| Instant::now() + t);
         let mut conn = self.state.lock();
         self.prepare_log(&mut conn);
@@ -269,7 +266,7 @@ impl SharedConnection {
             self.wake_writer_if_needed(&conn);
             let now = Instant::now();
             match deadline {
-                Some(_) if returns_at_once => return Err(would_block(what)),
+                _ if returns_at_once => return Err(would_block(what)),
                 Some(d) if now >= d => {
                     return Err(Error::new(
                         ErrorKind::Timeout,
