@@ -103,6 +103,18 @@ impl ServerHandler for SlowForwards {
     }
 }
 
+/// This process's threads named `name`.
+fn threads_named(name: &str) -> usize {
+    std::fs::read_dir("/proc/self/task")
+        .expect("read /proc/self/task")
+        .filter(|task| {
+            let comm = task.as_ref().map(|t| t.path().join("comm")).ok();
+            comm.and_then(|c| std::fs::read_to_string(c).ok())
+                .is_some_and(|c| c.trim() == name)
+        })
+        .count()
+}
+
 /// Serves one connection on a threaded server transport: its session channel echoes what
 /// it receives (the "cat" it was asked to run), then reports exit status 0.
 fn serve_one(listener: TcpListener, gate: Arc<Gate>) -> std::thread::JoinHandle<()> {
@@ -187,12 +199,22 @@ fn a_slow_channel_open_decision_leaves_a_running_session_at_full_speed() {
         gate.is_holding_someone(),
         "the transfer finished while the decision was still being made"
     );
+    assert_eq!(threads_named("sekura-decide"), 1, "one decision thread");
 
     gate.open();
     let Err(refused) = forward.join().expect("forward thread") else {
         panic!("the handler refused the forward, yet it opened");
     };
     assert_eq!(refused.kind(), ErrorKind::Refused, "{refused}");
+    // With nothing left to decide the decision thread ends: idle connections hold none.
+    let quiet = std::time::Instant::now() + TIMEOUT;
+    while threads_named("sekura-decide") > 0 {
+        assert!(
+            std::time::Instant::now() < quiet,
+            "the decision thread stayed"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
     assert_eq!(
         session.recv_exit_status().expect("exit status"),
         ExitStatus::Code(0)

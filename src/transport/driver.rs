@@ -157,7 +157,7 @@ impl ReadSide {
     fn open_and_handle(&mut self, shared: &Arc<SharedConnection>, decided: DecidedBy<'_>) -> bool {
         loop {
             if self.opened.is_empty() {
-                if let (DecidedBy::DecisionThread, Some(reader)) = (decided, &mut self.packets) {
+                if let (DecidedBy::DecisionThread(_), Some(reader)) = (decided, &mut self.packets) {
                     // An answer given since may have changed how the packets read after it
                     // are opened (compression starting with authentication).
                     shared.state.lock().update_packet_reader(reader);
@@ -189,7 +189,7 @@ impl ReadSide {
             }
             self.decide(shared, decided);
             if stalled
-                && matches!(decided, DecidedBy::DecisionThread)
+                && matches!(decided, DecidedBy::DecisionThread(_))
                 && !wait_while_stalled(shared)
             {
                 return false;
@@ -266,9 +266,7 @@ impl ReadSide {
     fn decide(&mut self, shared: &Arc<SharedConnection>, decided: DecidedBy<'_>) {
         match decided {
             DecidedBy::Nobody => {}
-            DecidedBy::DecisionThread => {
-                shared.decisions_wake.notify_one();
-            }
+            DecidedBy::DecisionThread(server) => server.decide_on_a_thread(shared),
             DecidedBy::ThisThread(server) => {
                 let mut decided_any = false;
                 while let Some(event) = shared.with(Connection::take_server_event) {

@@ -6,6 +6,7 @@
 
 use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -34,8 +35,8 @@ pub(super) enum DecidedBy<'a> {
     /// On the thread processing the stream, after each batch of input (a caller-driven
     /// transport: callbacks run inside `process`).
     ThisThread(&'a ServerDecisions),
-    /// On the threaded transport's decision thread, woken when there is one to make.
-    DecisionThread,
+    /// On a decision thread of the threaded transport's, started while decisions are owed.
+    DecisionThread(&'a Arc<ServerDecisions>),
 }
 
 /// What a server transport decides with.
@@ -47,6 +48,47 @@ pub(super) struct ServerDecisions {
 }
 
 impl ServerDecisions {
+    /// Starts a decision thread if decisions are owed and none runs. It ends once none is
+    /// left, so an idle connection holds no thread for them.
+    pub fn decide_on_a_thread(self: &Arc<Self>, shared: &Arc<SharedConnection>) {
+        {
+            let conn = shared.state.lock();
+            if !conn.decision_owed() || shared.deciding.load(Ordering::Relaxed) {
+                return;
+            }
+            shared.deciding.store(true, Ordering::Relaxed);
+        }
+        let (on_thread, decisions) = (Arc::clone(shared), Arc::clone(self));
+        let spawned = std::thread::Builder::new()
+            .name("sekura-decide".into())
+            .spawn(move || decisions.decide_all(&on_thread));
+        if spawned.is_err() {
+            // No thread to be had: decide here, as a caller-driven transport does.
+            self.decide_all(shared);
+        }
+    }
+
+    /// Makes the decisions owed, in order, until none is left or the connection ended.
+    fn decide_all(&self, shared: &Arc<SharedConnection>) {
+        loop {
+            let event = {
+                let mut conn = shared.state.lock();
+                let ended = conn.error().is_some() || shared.stopped.load(Ordering::Acquire);
+                match conn.take_server_event() {
+                    Some(event) if !ended => event,
+                    _ => {
+                        shared.deciding.store(false, Ordering::Relaxed);
+                        return;
+                    }
+                }
+            };
+            self.decide(shared, event);
+            // The answer may have released input that changes anything, and lets a reader
+            // stalled behind it go on.
+            shared.wake_all();
+        }
+    }
+
     /// Asks the handler about `event` and hands the answer to the connection. A handler that
     /// panics ends this connection, never the process.
     pub fn decide(&self, shared: &Arc<SharedConnection>, event: ServerEvent) {

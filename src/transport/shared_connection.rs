@@ -42,8 +42,8 @@ pub(super) struct SharedConnection {
     channel_wakers: Mutex<HashMap<ChannelId, Arc<Condvar>>>,
     /// Signalled when there is output for the writer thread.
     pub writer_wake: Condvar,
-    /// Signalled when a server decision is owed, for a threaded transport's decision thread.
-    pub decisions_wake: Condvar,
+    /// A threaded server's decision thread is running; changed only under the state lock.
+    pub deciding: AtomicBool,
     pub io: StreamIo,
     /// Set when the transport stops: the writer flushes what is queued until `linger`.
     pub stopped: AtomicBool,
@@ -201,7 +201,6 @@ impl SharedConnection {
     /// made.
     pub fn wake_all(&self) {
         self.changed.notify_all();
-        self.decisions_wake.notify_all();
         for waker in self.channel_wakers.lock().values() {
             waker.notify_all();
         }
@@ -352,7 +351,7 @@ impl SharedConnection {
             changed: Condvar::new(),
             channel_wakers: Mutex::default(),
             writer_wake: Condvar::new(),
-            decisions_wake: Condvar::new(),
+            deciding: AtomicBool::new(false),
             io,
             stopped: AtomicBool::new(false),
             linger: Mutex::new(None),

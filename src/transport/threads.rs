@@ -2,8 +2,9 @@
 //! halves. One thread waits for input and runs the [`ReadSide`]; one waits for queued output
 //! and runs the [`WriteSide`]. A large send never waits behind a receive, and the reader
 //! never waits for the stream to drain (two peers each blocked writing to the other cannot
-//! happen here). A server has a third thread that makes its decisions, so that a slow
-//! handler holds back only what depends on its answer, never the reader.
+//! happen here). A server starts a thread for its decisions while some are owed (it ends
+//! when none is left), so that a slow handler holds back only what depends on its answer,
+//! never the reader.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -33,21 +34,17 @@ impl Threads {
         shared: Arc<SharedConnection>,
         server: Option<ServerDecisions>,
     ) -> Result<Threads> {
-        let decided = match server {
-            Some(server) => {
-                let shared = Arc::clone(&shared);
-                std::thread::Builder::new()
-                    .name("sekura-decide".into())
-                    .spawn(move || decision_loop(&shared, &server))?;
-                DecidedBy::DecisionThread
-            }
-            None => DecidedBy::Nobody,
-        };
         {
             let shared = Arc::clone(&shared);
+            let server = server.map(Arc::new);
             std::thread::Builder::new()
                 .name("sekura-read".into())
-                .spawn(move || read_loop(&shared, decided))?;
+                .spawn(move || {
+                    let decided = server
+                        .as_ref()
+                        .map_or(DecidedBy::Nobody, DecidedBy::DecisionThread);
+                    read_loop(&shared, decided)
+                })?;
         }
         {
             let shared = Arc::clone(&shared);
@@ -67,7 +64,7 @@ impl Threads {
     }
 }
 
-fn read_loop(shared: &Arc<SharedConnection>, decided: DecidedBy<'static>) {
+fn read_loop(shared: &Arc<SharedConnection>, decided: DecidedBy<'_>) {
     let mut reader = ReadSide::new();
     while wait_for_backlog(shared) {
         match shared.io.wait_readable(next_wakeup(shared)) {
@@ -93,28 +90,6 @@ fn read_loop(shared: &Arc<SharedConnection>, decided: DecidedBy<'static>) {
     }
     shared.wake_all();
     shared.writer_wake.notify_all();
-}
-
-/// Makes the server's decisions as the connection raises them, in order, until it ends.
-fn decision_loop(shared: &Arc<SharedConnection>, server: &ServerDecisions) {
-    loop {
-        let event = {
-            let mut conn = shared.state.lock();
-            loop {
-                if conn.error().is_some() || shared.stopped.load(Ordering::Acquire) {
-                    return;
-                }
-                if let Some(event) = conn.take_server_event() {
-                    break event;
-                }
-                shared.decisions_wake.wait(&mut conn);
-            }
-        };
-        server.decide(shared, event);
-        // The answer may have released input that changes anything, and lets a reader
-        // stalled behind it go on.
-        shared.wake_all();
-    }
 }
 
 /// Waits while the peer leaves more than [`READ_BACKLOG_LIMIT`] of our output unread,

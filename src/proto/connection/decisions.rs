@@ -122,6 +122,13 @@ impl Connection {
         self.server.as_mut()?.decisions.events.pop_front()
     }
 
+    /// Server: true while a decision is raised and not yet taken.
+    pub fn decision_owed(&self) -> bool {
+        self.server
+            .as_ref()
+            .is_some_and(|s| !s.decisions.events.is_empty())
+    }
+
     /// Server: true when so much input waits for decisions that no more should be handed
     /// in until one is answered.
     pub fn input_stalled(&self) -> bool {
