@@ -86,8 +86,8 @@ impl Transport {
         }
         let grace = config.login_grace;
         let mut conn = Connection::server(config, &self.connection_config(), Box::new(OsRandom))?;
-        conn.set_login_deadline(grace.map(|g| Instant::now() + g));
-        conn.set_banner(handler.banner());
+        conn.set_login_deadline(grace.map(|g| Instant::now() + g))?;
+        conn.set_banner(handler.banner())?;
         let server = ServerDecisions {
             handler,
             subsystems: Arc::clone(&self.subsystems),

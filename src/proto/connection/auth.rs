@@ -35,7 +35,7 @@ impl Connection {
 
     /// Sends a "none" request (learns the methods the server allows).
     pub fn auth_none(&mut self, user: &str) -> Result<()> {
-        self.check_alive()?;
+        self.client_call()?;
         let p = self.auth.none(user)?;
         self.send(p);
         Ok(())
@@ -43,7 +43,7 @@ impl Connection {
 
     /// Sends a password request.
     pub fn auth_password(&mut self, user: &str, password: &str) -> Result<()> {
-        self.check_alive()?;
+        self.client_call()?;
         let p = self.auth.password(user, password)?;
         self.send(p.to_vec());
         Ok(())
@@ -61,6 +61,7 @@ impl Connection {
     /// (an ssh-agent, a hardware token). The signature algorithm is the one the server
     /// announced in server-sig-algs (for RSA: rsa-sha2-512, then -256, else ssh-rsa).
     pub fn publickey_to_sign(&self, user: &str, key: &PublicKey) -> Result<PublicKeySigning> {
+        self.client_call()?;
         self.check_alive()?;
         let session_id = self
             .kex
@@ -85,7 +86,7 @@ impl Connection {
         blob: &[u8],
         signature: &[u8],
     ) -> Result<()> {
-        self.check_alive()?;
+        self.client_call()?;
         let p = self.auth.publickey(user, algorithm, blob, signature)?;
         self.send(p);
         Ok(())
@@ -109,7 +110,7 @@ impl Connection {
 
     /// Starts keyboard-interactive authentication.
     pub fn auth_keyboard_interactive(&mut self, user: &str) -> Result<()> {
-        self.check_alive()?;
+        self.client_call()?;
         let p = self.auth.keyboard_interactive(user)?;
         self.send(p);
         Ok(())
@@ -117,7 +118,7 @@ impl Connection {
 
     /// Answers the keyboard-interactive prompts in [`AuthStatus::InfoRequest`].
     pub fn auth_info_response(&mut self, answers: &[String]) -> Result<()> {
-        self.check_alive()?;
+        self.client_call()?;
         let p = self.auth.info_response(answers)?;
         self.send(p.to_vec());
         Ok(())

@@ -53,6 +53,7 @@ impl Connection {
 
     /// Sends global request `name` for `address:port`, wanting a reply; returns its id.
     fn forward_request(&mut self, name: &str, address: &str, port: u32) -> Result<u64> {
+        self.client_call()?;
         let mut data = Writer::new();
         data.string(address).u32(port);
         let id = self.global_request(name, true, data.as_bytes())?;

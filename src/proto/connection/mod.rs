@@ -184,6 +184,18 @@ impl Connection {
         self.error.clone().map_or(Ok(()), Err)
     }
 
+    /// For a call only a client makes: fails on a server connection, then as
+    /// [`Self::check_alive`].
+    fn client_call(&self) -> Result<()> {
+        if self.kex.role == Role::Server {
+            return Err(Error::new(
+                ErrorKind::State,
+                "a client's call, and this is a server connection",
+            ));
+        }
+        self.check_alive()
+    }
+
     /// Feeds bytes received from the peer, buffering any incomplete packet internally.
     pub fn handle_bytes(&mut self, data: &[u8]) -> Result<()> {
         self.check_alive()?;

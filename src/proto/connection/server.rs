@@ -88,7 +88,7 @@ impl Connection {
         };
         let mut conn = Connection::new(prefs, rng, Kex::new(Role::Server));
         conn.server = Some(Box::new(server));
-        conn.set_max_auth_tries(max_auth_tries);
+        conn.set_max_auth_tries(max_auth_tries)?;
         conn.configure(connection);
         let kexinit = conn.kex.start(&conn.prefs, conn.rng.as_mut());
         conn.write_now(&kexinit);
@@ -101,24 +101,21 @@ impl Connection {
     }
 
     /// Server: cuts the connection if it is still unauthenticated at `deadline`.
-    pub fn set_login_deadline(&mut self, deadline: Option<Instant>) {
-        if let Some(s) = self.server.as_mut() {
-            s.login_deadline = deadline;
-        }
+    pub fn set_login_deadline(&mut self, deadline: Option<Instant>) -> Result<()> {
+        self.server_state()?.login_deadline = deadline;
+        Ok(())
     }
 
     /// Server: failed authentication attempts allowed before the connection is cut.
-    pub fn set_max_auth_tries(&mut self, tries: u32) {
-        if let Some(s) = self.server.as_mut() {
-            s.auth.max_tries = tries.max(1);
-        }
+    pub fn set_max_auth_tries(&mut self, tries: u32) -> Result<()> {
+        self.server_state()?.auth.max_tries = tries.max(1);
+        Ok(())
     }
 
     /// Server: the text sent as USERAUTH_BANNER before the first authentication answer.
-    pub fn set_banner(&mut self, banner: Option<String>) {
-        if let Some(s) = self.server.as_mut() {
-            s.auth.banner = banner;
-        }
+    pub fn set_banner(&mut self, banner: Option<String>) -> Result<()> {
+        self.server_state()?.auth.banner = banner;
+        Ok(())
     }
 
     /// Server: the key the user authenticated with, if publickey was the method that
@@ -128,9 +125,12 @@ impl Connection {
     }
 
     pub(super) fn server_state(&mut self) -> Result<&mut ServerState> {
-        self.server
-            .as_deref_mut()
-            .ok_or_else(|| Error::new(ErrorKind::State, "not a server connection"))
+        self.server.as_deref_mut().ok_or_else(|| {
+            Error::new(
+                ErrorKind::State,
+                "a server's call, and this is a client connection",
+            )
+        })
     }
 
     /// Fails the connection when the login grace time is over.

@@ -361,7 +361,7 @@ fn answer_everything(server: &mut Connection) {
 #[test]
 fn only_the_first_none_is_free() {
     let (mut client, mut server) = established();
-    server.set_max_auth_tries(3);
+    server.set_max_auth_tries(3).unwrap();
     for attempt in 1..=4 {
         client.auth_none("u").unwrap();
         pump(&mut client, &mut server);
@@ -372,7 +372,7 @@ fn only_the_first_none_is_free() {
 #[test]
 fn refused_key_queries_count_as_attempts() {
     let (mut client, mut server) = established();
-    server.set_max_auth_tries(2);
+    server.set_max_auth_tries(2).unwrap();
     client.auth_none("u").unwrap();
     pump(&mut client, &mut server);
     for attempt in 1..=2 {
@@ -515,4 +515,26 @@ fn a_client_accepts_forwarded_tcpip_channels_only_for_its_forwards() {
         super::super::channel::ChannelState::OpenFailed { .. }
     ));
     assert!(client.error().is_none() && server.error().is_none());
+}
+
+#[test]
+fn a_call_for_the_other_role_is_an_error() {
+    let (mut client, mut server) = established();
+    let server_only = [
+        client.set_max_auth_tries(3),
+        client.set_banner(None),
+        client.set_login_deadline(None),
+    ];
+    let client_only = [
+        server.auth_none("u"),
+        server.auth_password("u", "p"),
+        server.auth_keyboard_interactive("u"),
+        server.request_port_forward("", 0).map(drop),
+    ];
+    for e in server_only.into_iter().chain(client_only) {
+        let e = e.expect_err("refused for this role");
+        assert_eq!(e.kind(), crate::ErrorKind::State, "{e}");
+        assert!(e.message().contains("connection"), "{e}");
+    }
+    assert!(transmit(&mut server).is_empty(), "the server sent nothing");
 }
