@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::path::Path;
+use std::sync::Arc;
 
 use ed25519_dalek::Signer as _;
 use p256::ecdsa::signature::hazmat::PrehashSigner;
@@ -18,16 +19,19 @@ use crate::error::{Error, ErrorKind, Result};
 /// about 13 KiB), small enough that a wrong path (a log, /dev/zero) fails fast.
 pub(crate) const MAX_KEY_FILE: usize = 1 << 20;
 
-/// A private key for user authentication and host keys. The key material is zeroized when
-/// the value is dropped: each variant's type clears itself on drop.
+/// A private key for user authentication and host keys. Cloning is cheap and shares the key
+/// material, which is zeroized when the last clone is dropped: each variant's type clears
+/// itself on drop.
 #[derive(Clone)]
 pub struct PrivateKey {
-    material: PrivateMaterial,
+    /// Shared by every clone: copies of a key (a server's host keys in each connection's
+    /// configuration, a C handle's key given to a transport) never copy the secret, and it
+    /// is zeroized once, when the last clone goes.
+    material: Arc<PrivateMaterial>,
     public: PublicKey,
 }
 
 /// The key material, one variant per [`KeyType`].
-#[derive(Clone)]
 pub(crate) enum PrivateMaterial {
     Ed25519(ed25519_dalek::SigningKey),
     EcdsaP256(p256::ecdsa::SigningKey),
@@ -77,7 +81,10 @@ impl PrivateKey {
     /// Pairs material with its public key.
     pub(crate) fn from_material(material: PrivateMaterial) -> Result<Self> {
         let public = PublicKey::from_material(material.public()?);
-        Ok(PrivateKey { material, public })
+        Ok(PrivateKey {
+            material: Arc::new(material),
+            public,
+        })
     }
 
     pub(crate) fn material(&self) -> &PrivateMaterial {
@@ -209,7 +216,7 @@ impl PrivateKey {
                 sig::encode_ecdsa(&r, &s)
             }};
         }
-        let inner = match &self.material {
+        let inner = match self.material.as_ref() {
             PrivateMaterial::Ed25519(k) => k.sign(data).to_bytes().to_vec(),
             PrivateMaterial::EcdsaP256(k) => sign_ecdsa!(p256, k),
             PrivateMaterial::EcdsaP384(k) => sign_ecdsa!(p384, k),
@@ -235,7 +242,7 @@ impl PrivateKey {
         let signing = ed25519_dalek::SigningKey::from_bytes(&seed);
         let public = PublicKey::from_material(PublicMaterial::Ed25519(signing.verifying_key()));
         PrivateKey {
-            material: PrivateMaterial::Ed25519(signing),
+            material: Arc::new(PrivateMaterial::Ed25519(signing)),
             public,
         }
     }
@@ -285,5 +292,22 @@ impl fmt::Debug for PrivateKey {
             self.public.key_type(),
             self.public.fingerprint_sha256()
         )
+    }
+}
+
+#[cfg(test)]
+mod sharing_tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::crypto::rng::OsRandom;
+
+    #[test]
+    fn clones_share_the_secret_rather_than_copy_it() {
+        let key = PrivateKey::generate(KeyType::Ed25519, None, &mut OsRandom).unwrap();
+        let copy = key.clone();
+        assert!(Arc::ptr_eq(&key.material, &copy.material));
+        assert_eq!(Arc::strong_count(&key.material), 2);
+        drop(copy);
+        assert_eq!(Arc::strong_count(&key.material), 1);
     }
 }
