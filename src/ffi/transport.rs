@@ -8,8 +8,7 @@ use parking_lot::Mutex;
 
 use super::agent::ssh_agent;
 use super::boundary::{
-    borrow, fail_with, free_handle, guard, out_arg, str_arg, to_c_string, to_code, to_handle,
-    Boxed, Castable, Opaque,
+    borrow, free_handle, guard, out_arg, str_arg, to_c_string, to_handle, Boxed, Castable, Opaque,
 };
 use super::callback_handler::CallbackHandler;
 use super::channel::ssh_channel;
@@ -143,18 +142,6 @@ pub extern "C" fn ssh_transport_new(fd: c_int) -> *mut ssh_transport {
         let transport = Transport::over(ByteStream::socket(socket));
         Ok(to_handle::<ssh_transport>(TransportHandle::new(transport)))
     })
-}
-
-/// Runs `f` on a borrowed transport, mapping errors to codes.
-pub(super) fn with_transport(
-    t: *const ssh_transport,
-    f: impl FnOnce(&Transport) -> crate::Result<()>,
-) -> c_int {
-    // SAFETY: t is NULL or a live handle per every caller's contract.
-    match unsafe { borrow::<ssh_transport>(t, "transport") } {
-        Ok(t) => to_code(f(&t.transport)),
-        Err(e) => fail_with(&e),
-    }
 }
 
 /// Sets how long handshake, authentication and channel-open calls wait, in ms (-1: forever).
