@@ -48,14 +48,6 @@ pub(crate) fn fail_with(e: &Error) -> c_int {
     fail(code_of(e.kind()), e.message())
 }
 
-/// `SSH_OK`, or the recorded code of the error.
-pub(crate) fn to_code(r: crate::Result<()>) -> c_int {
-    match r {
-        Ok(()) => SSH_OK,
-        Err(e) => fail_with(&e),
-    }
-}
-
 /// Runs `f` with this thread's last message.
 pub(crate) fn with_last_error<R>(f: impl FnOnce(c_int, &CStr) -> R) -> R {
     LAST_ERROR.with(|e| {
@@ -168,10 +160,8 @@ impl<T> FromResult<*const T> for *const T {
 /// every argument check is a `?`. A panic becomes [`CReturn::failed`] with
 /// `SSH_ERR_INTERNAL`, its message the last error: it never unwinds into C.
 pub(crate) fn guard<T, R: FromResult<T>>(body: impl FnOnce() -> crate::Result<T>) -> R {
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(body)) {
-        Ok(r) => R::from_result(r),
-        Err(payload) => R::failed(panicked(payload.as_ref())),
-    }
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| R::from_result(body())))
+        .unwrap_or_else(|payload| R::failed(panicked(payload.as_ref())))
 }
 
 /// Records a caught panic as the last error and returns `SSH_ERR_INTERNAL`.
@@ -183,35 +173,6 @@ fn panicked(payload: &(dyn std::any::Any + Send)) -> c_int {
         .unwrap_or_else(|| "unknown panic".to_owned());
     fail(SSH_ERR_INTERNAL, &format!("internal error (panic): {what}"))
 }
-
-/// Runs an `extern "C"` body that returns its C value itself; a panic as in [`guard`].
-pub(crate) fn guard_value<R: CReturn>(body: impl FnOnce() -> R) -> R {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(body))
-        .unwrap_or_else(|payload| R::failed(panicked(payload.as_ref())))
-}
-
-/// Wraps an `extern "C"` function body in [`guard_value`].
-macro_rules! ffi {
-    ($($body:tt)*) => {
-        $crate::ffi::boundary::guard_value(move || { $($body)* })
-    };
-}
-pub(crate) use ffi;
-
-/// Returns early with `SSH_ERR_INVALID_ARG` (or the fallback of the return type, for
-/// constructors) when an argument check fails.
-macro_rules! try_arg {
-    ($expr:expr, $fallback:expr) => {
-        match $expr {
-            Ok(v) => v,
-            Err(e) => {
-                $crate::ffi::boundary::fail_with(&e);
-                return $fallback;
-            }
-        }
-    };
-}
-pub(crate) use try_arg;
 
 /// How a handle owns the value behind it (rustls-ffi's ownership kinds).
 pub(crate) trait Ownership {
