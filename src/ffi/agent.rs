@@ -7,12 +7,12 @@ use std::time::Duration;
 use parking_lot::Mutex;
 
 use super::boundary::{
-    borrow, fail, fail_with, ffi, free_handle, opt_str_arg, out_arg, slice_arg, str_arg,
-    to_c_bytes, to_c_string, to_handle, try_arg, Boxed, Castable, Opaque,
+    borrow, free_handle, guard, opt_str_arg, out_arg, slice_arg, str_arg, to_c_bytes, to_c_string,
+    to_handle, Boxed, Castable, Opaque,
 };
 use super::pkey::{public_key_handle, ssh_pkey};
-use super::result::*;
 use crate::agent::{Agent, AgentKey};
+use crate::{Error, ErrorKind};
 
 /// A connection to an ssh-agent.
 ///
@@ -40,15 +40,6 @@ impl Castable for ssh_agent {
     type RustType = AgentHandle;
 }
 
-/// Borrows the handle, or records the error and returns its code.
-///
-/// # Safety
-/// `agent` must be NULL or a live `ssh_agent`.
-unsafe fn agent_arg<'a>(agent: *const ssh_agent) -> Result<&'a AgentHandle, c_int> {
-    // SAFETY: forwarded contract.
-    unsafe { borrow::<ssh_agent>(agent, "agent") }.map_err(|e| fail_with(&e))
-}
-
 /// Connects to the ssh-agent listening on the Unix socket `path`, or, when `path` is NULL,
 /// the one named by the `SSH_AUTH_SOCK` environment variable. Returns NULL on failure:
 /// `SSH_ERR_IO` with a last error starting "ssh-agent unavailable" (variable not set, no
@@ -62,19 +53,16 @@ unsafe fn agent_arg<'a>(agent: *const ssh_agent) -> Result<&'a AgentHandle, c_in
 /// `path` must be NULL or a NUL-terminated string.
 #[no_mangle]
 pub unsafe extern "C" fn ssh_agent_connect(path: *const c_char) -> *mut ssh_agent {
-    ffi! {
-        let null = std::ptr::null_mut();
+    guard(|| {
         // SAFETY: per the contract above.
-        let path = try_arg!(unsafe { opt_str_arg(path, "path") }, null);
-        let agent = try_arg!(
-            match path {
-                Some(path) => Agent::connect_path(path),
-                None => Agent::connect(),
-            },
-            null
-        );
-        to_handle::<ssh_agent>(AgentHandle { agent, identities: Mutex::new(None) })
-    }
+        let path = unsafe { opt_str_arg(path, "path") }?;
+        let agent = match path {
+            Some(path) => Agent::connect_path(path),
+            None => Agent::connect(),
+        }?;
+        let identities = Mutex::new(None);
+        Ok(to_handle::<ssh_agent>(AgentHandle { agent, identities }))
+    })
 }
 
 /// Sets how long one request to the agent may take, in ms (more than 0; the default is
@@ -87,19 +75,16 @@ pub unsafe extern "C" fn ssh_agent_connect(path: *const c_char) -> *mut ssh_agen
 /// `agent` must be NULL or a live `ssh_agent`.
 #[no_mangle]
 pub unsafe extern "C" fn ssh_agent_set_timeout(agent: *mut ssh_agent, timeout_ms: c_int) -> c_int {
-    ffi! {
+    guard(|| {
         // SAFETY: per the contract above.
-        let handle = match unsafe { agent_arg(agent) } {
-            Ok(h) => h,
-            Err(code) => return code,
-        };
+        let handle = unsafe { borrow::<ssh_agent>(agent, "agent") }?;
         let Some(ms) = u64::try_from(timeout_ms).ok().filter(|&ms| ms > 0) else {
             let message = format!("agent timeout must be more than 0 ms, not {timeout_ms}");
-            return fail(SSH_ERR_INVALID_ARG, &message);
+            return Err(Error::invalid_arg(message));
         };
         handle.agent.set_timeout(Duration::from_millis(ms));
-        SSH_OK
-    }
+        Ok(())
+    })
 }
 
 /// Asks the agent for its keys and returns how many there are (0 or more), or a negative
@@ -115,21 +100,14 @@ pub unsafe extern "C" fn ssh_agent_set_timeout(agent: *mut ssh_agent, timeout_ms
 /// `agent` must be NULL or a live `ssh_agent`.
 #[no_mangle]
 pub unsafe extern "C" fn ssh_agent_count_identities(agent: *mut ssh_agent) -> c_int {
-    ffi! {
+    guard(|| {
         // SAFETY: per the contract above.
-        let handle = match unsafe { agent_arg(agent) } {
-            Ok(h) => h,
-            Err(code) => return code,
-        };
-        match handle.agent.identities() {
-            Ok(list) => {
-                let count = c_int::try_from(list.len()).unwrap_or(c_int::MAX);
-                *handle.identities.lock() = Some(list);
-                count
-            }
-            Err(e) => fail_with(&e),
-        }
-    }
+        let handle = unsafe { borrow::<ssh_agent>(agent, "agent") }?;
+        let list = handle.agent.identities()?;
+        let count = c_int::try_from(list.len()).unwrap_or(c_int::MAX);
+        *handle.identities.lock() = Some(list);
+        Ok(count)
+    })
 }
 
 /// The `index`-th key (from 0) of the list fetched by the last `ssh_agent_count_identities`
@@ -152,25 +130,22 @@ pub unsafe extern "C" fn ssh_agent_get_identity(
     out_key: *mut *mut ssh_pkey,
     out_comment: *mut *mut c_char,
 ) -> c_int {
-    ffi! {
+    guard(|| {
         // SAFETY: per the contract above.
-        let handle = match unsafe { agent_arg(agent) } {
-            Ok(h) => h,
-            Err(code) => return code,
-        };
+        let handle = unsafe { borrow::<ssh_agent>(agent, "agent") }?;
         // SAFETY: per the contract above.
-        let out_key = try_arg!(unsafe { out_arg(out_key, "out_key") }, SSH_ERR_INVALID_ARG);
+        let out_key = unsafe { out_arg(out_key, "out_key") }?;
         let mut cached = handle.identities.lock();
         let list = match &mut *cached {
             Some(list) => list,
-            None => match handle.agent.identities() {
-                Ok(list) => cached.insert(list),
-                Err(e) => return fail_with(&e),
-            },
+            None => cached.insert(handle.agent.identities()?),
         };
         let Some(key) = list.get(index) else {
-            let message = format!("the agent has {} keys; there is no index {index}", list.len());
-            return fail(SSH_ERR_EOF, &message);
+            let message = format!(
+                "the agent has {} keys; there is no index {index}",
+                list.len()
+            );
+            return Err(Error::new(ErrorKind::Eof, message));
         };
         out_key.write(public_key_handle(key.public.clone()));
         // SAFETY: per the contract above; NULL means the comment is not wanted.
@@ -178,8 +153,8 @@ pub unsafe extern "C" fn ssh_agent_get_identity(
         if let Some(out_comment) = out_comment {
             out_comment.write(to_c_string(&key.comment));
         }
-        SSH_OK
-    }
+        Ok(())
+    })
 }
 
 /// Has the agent sign `data` (`data_len` bytes) with the private half of `key` (a key from
@@ -210,31 +185,26 @@ pub unsafe extern "C" fn ssh_agent_sign(
     out_sig: *mut *mut u8,
     out_sig_len: *mut usize,
 ) -> c_int {
-    ffi! {
+    guard(|| {
         // SAFETY: per the contract above.
-        let handle = match unsafe { agent_arg(agent) } {
-            Ok(h) => h,
-            Err(code) => return code,
-        };
+        let handle = unsafe { borrow::<ssh_agent>(agent, "agent") }?;
         // SAFETY: per the contract above.
-        let key = try_arg!(unsafe { borrow::<ssh_pkey>(key, "key") }, SSH_ERR_INVALID_ARG);
+        let key = unsafe { borrow::<ssh_pkey>(key, "key") }?;
         // SAFETY: per the contract above.
-        let algorithm = try_arg!(unsafe { str_arg(algorithm, "algorithm") }, SSH_ERR_INVALID_ARG);
+        let algorithm = unsafe { str_arg(algorithm, "algorithm") }?;
         // SAFETY: per the contract above.
-        let data = try_arg!(unsafe { slice_arg(data, data_len, "data") }, SSH_ERR_INVALID_ARG);
+        let data = unsafe { slice_arg(data, data_len, "data") }?;
         // SAFETY: per the contract above.
-        let out_sig = try_arg!(unsafe { out_arg(out_sig, "out_sig") }, SSH_ERR_INVALID_ARG);
+        let out_sig = unsafe { out_arg(out_sig, "out_sig") }?;
         // SAFETY: per the contract above.
-        let out_len = try_arg!(unsafe { out_arg(out_sig_len, "out_sig_len") }, SSH_ERR_INVALID_ARG);
-        match handle.agent.sign_with_public_key(&key.public, data, algorithm) {
-            Ok(signature) => {
-                out_sig.write(to_c_bytes(&signature));
-                out_len.write(signature.len());
-                SSH_OK
-            }
-            Err(e) => fail_with(&e),
-        }
-    }
+        let out_len = unsafe { out_arg(out_sig_len, "out_sig_len") }?;
+        let signature = handle
+            .agent
+            .sign_with_public_key(&key.public, data, algorithm)?;
+        out_sig.write(to_c_bytes(&signature));
+        out_len.write(signature.len());
+        Ok(())
+    })
 }
 
 /// Closes the connection to the agent.
@@ -246,6 +216,9 @@ pub unsafe extern "C" fn ssh_agent_sign(
 /// `agent` must be NULL or a live `ssh_agent`, not used afterwards.
 #[no_mangle]
 pub unsafe extern "C" fn ssh_agent_free(agent: *mut ssh_agent) {
-    // SAFETY: forwarded contract.
-    ffi! { unsafe { free_handle(agent) } }
+    guard(|| {
+        // SAFETY: forwarded contract.
+        unsafe { free_handle(agent) };
+        Ok(())
+    })
 }

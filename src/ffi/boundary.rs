@@ -48,14 +48,6 @@ pub(crate) fn fail_with(e: &Error) -> c_int {
     fail(code_of(e.kind()), e.message())
 }
 
-/// `SSH_OK`, or the recorded code of the error.
-pub(crate) fn to_code(r: crate::Result<()>) -> c_int {
-    match r {
-        Ok(()) => SSH_OK,
-        Err(e) => fail_with(&e),
-    }
-}
-
 /// Runs `f` with this thread's last message.
 pub(crate) fn with_last_error<R>(f: impl FnOnce(c_int, &CStr) -> R) -> R {
     LAST_ERROR.with(|e| {
@@ -64,84 +56,123 @@ pub(crate) fn with_last_error<R>(f: impl FnOnce(c_int, &CStr) -> R) -> R {
     })
 }
 
-/// What an `extern "C"` function returns when its body panicked.
-pub(crate) trait PanicFallback {
-    fn fallback() -> Self;
+/// The return type of an `extern "C"` function, as far as failures go.
+pub(crate) trait CReturn {
+    /// What the function returns for a failure whose `code` is already the last error
+    /// (`SSH_ERR_INTERNAL` after a panic).
+    fn failed(code: c_int) -> Self;
 }
 
-impl PanicFallback for c_int {
-    fn fallback() -> Self {
-        SSH_ERR_INTERNAL
+impl CReturn for c_int {
+    fn failed(code: c_int) -> Self {
+        code
     }
 }
 
-impl PanicFallback for isize {
-    fn fallback() -> Self {
-        SSH_ERR_INTERNAL as isize
+impl CReturn for isize {
+    fn failed(code: c_int) -> Self {
+        code as isize
     }
 }
 
-impl PanicFallback for bool {
-    fn fallback() -> Self {
+impl CReturn for bool {
+    fn failed(_: c_int) -> Self {
         false
     }
 }
 
-impl PanicFallback for () {
-    fn fallback() -> Self {}
+impl CReturn for () {
+    fn failed(_: c_int) -> Self {}
 }
 
-impl<T> PanicFallback for *mut T {
-    fn fallback() -> Self {
+impl<T> CReturn for *mut T {
+    fn failed(_: c_int) -> Self {
         std::ptr::null_mut()
     }
 }
 
-impl<T> PanicFallback for *const T {
-    fn fallback() -> Self {
+impl<T> CReturn for *const T {
+    fn failed(_: c_int) -> Self {
         std::ptr::null()
     }
 }
 
-/// Runs an `extern "C"` body; a panic becomes the return type's fallback value and its
-/// message the last error. Never lets a panic unwind into C.
-pub(crate) fn guard<R: PanicFallback>(body: impl FnOnce() -> R) -> R {
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(body)) {
-        Ok(r) => r,
-        Err(payload) => {
-            let what = payload
-                .downcast_ref::<&str>()
-                .map(|s| (*s).to_owned())
-                .or_else(|| payload.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "unknown panic".to_owned());
-            fail(SSH_ERR_INTERNAL, &format!("internal error (panic): {what}"));
-            R::fallback()
+/// How an `extern "C"` function returns its body's `crate::Result<T>`.
+pub(crate) trait FromResult<T>: CReturn + Sized {
+    /// What the function returns for the body's success value.
+    fn from_ok(value: T) -> Self;
+
+    /// The success value as [`FromResult::from_ok`] makes it; an error is recorded as the
+    /// last error and its code returned as [`CReturn::failed`] makes it.
+    fn from_result(r: crate::Result<T>) -> Self {
+        match r {
+            Ok(value) => Self::from_ok(value),
+            Err(e) => Self::failed(fail_with(&e)),
         }
     }
 }
 
-/// Wraps an `extern "C"` function body in [`guard`].
-macro_rules! ffi {
-    ($($body:tt)*) => {
-        $crate::ffi::boundary::guard(move || { $($body)* })
-    };
+/// `SSH_OK`.
+impl FromResult<()> for c_int {
+    fn from_ok((): ()) -> Self {
+        SSH_OK
+    }
 }
-pub(crate) use ffi;
 
-/// Returns early with `SSH_ERR_INVALID_ARG` (or the fallback of the return type, for
-/// constructors) when an argument check fails.
-macro_rules! try_arg {
-    ($expr:expr, $fallback:expr) => {
-        match $expr {
-            Ok(v) => v,
-            Err(e) => {
-                $crate::ffi::boundary::fail_with(&e);
-                return $fallback;
-            }
-        }
-    };
+/// A count, a status such as `SSH_KNOWNHOSTS_MISMATCH`, or a code the body recorded with
+/// [`fail`]: returned as it is.
+impl FromResult<c_int> for c_int {
+    fn from_ok(value: c_int) -> Self {
+        value
+    }
 }
-pub(crate) use try_arg;
+
+/// A byte count for `ssize_t`, capped at its largest value.
+impl FromResult<usize> for isize {
+    fn from_ok(n: usize) -> Self {
+        isize::try_from(n).unwrap_or(isize::MAX)
+    }
+}
+
+impl FromResult<bool> for bool {
+    fn from_ok(value: bool) -> Self {
+        value
+    }
+}
+
+impl FromResult<()> for () {
+    fn from_ok((): ()) -> Self {}
+}
+
+impl<T> FromResult<*mut T> for *mut T {
+    fn from_ok(value: *mut T) -> Self {
+        value
+    }
+}
+
+impl<T> FromResult<*const T> for *const T {
+    fn from_ok(value: *const T) -> Self {
+        value
+    }
+}
+
+/// Runs an `extern "C"` function's body and converts its result with [`FromResult`], so that
+/// every argument check is a `?`. A panic becomes [`CReturn::failed`] with
+/// `SSH_ERR_INTERNAL`, its message the last error: it never unwinds into C.
+pub(crate) fn guard<T, R: FromResult<T>>(body: impl FnOnce() -> crate::Result<T>) -> R {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| R::from_result(body())))
+        .unwrap_or_else(|payload| R::failed(panicked(payload.as_ref())))
+}
+
+/// Records a caught panic as the last error and returns `SSH_ERR_INTERNAL`.
+fn panicked(payload: &(dyn std::any::Any + Send)) -> c_int {
+    let what = payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".to_owned());
+    fail(SSH_ERR_INTERNAL, &format!("internal error (panic): {what}"))
+}
 
 /// How a handle owns the value behind it (rustls-ffi's ownership kinds).
 pub(crate) trait Ownership {

@@ -6,8 +6,8 @@ use std::time::Duration;
 use libc::ssize_t;
 
 use super::boundary::{
-    borrow, fail, fail_with, ffi, free_handle, out_arg, slice_arg, slice_mut_arg, str_arg,
-    to_c_string, to_code, Boxed, Castable, Opaque,
+    borrow, fail, free_handle, guard, out_arg, slice_arg, slice_mut_arg, str_arg, to_c_string,
+    Boxed, Castable, Opaque,
 };
 use super::result::*;
 use crate::proto::ExitStatus;
@@ -27,25 +27,6 @@ impl Castable for ssh_channel {
     type RustType = Channel;
 }
 
-/// Runs `f` on a borrowed channel, mapping errors to codes.
-pub(super) fn with_channel(
-    c: *const ssh_channel,
-    f: impl FnOnce(&Channel) -> crate::Result<()>,
-) -> c_int {
-    // SAFETY: c is NULL or a live handle per every caller's contract.
-    match unsafe { borrow::<ssh_channel>(c, "channel") } {
-        Ok(c) => to_code(f(c)),
-        Err(e) => fail_with(&e),
-    }
-}
-
-fn count(r: crate::Result<usize>) -> ssize_t {
-    match r {
-        Ok(n) => ssize_t::try_from(n).unwrap_or(ssize_t::MAX),
-        Err(e) => fail_with(&e) as ssize_t,
-    }
-}
-
 /// Sets the timeout of this channel's blocking calls in ms: -1 blocks (the default), 0 makes
 /// them non-blocking (`SSH_ERR_AGAIN` instead of waiting), n waits at most n ms
 /// (`SSH_ERR_TIMEOUT`).
@@ -57,18 +38,20 @@ fn count(r: crate::Result<usize>) -> ssize_t {
 /// `c` must be NULL or a live `ssh_channel`.
 #[no_mangle]
 pub unsafe extern "C" fn ssh_channel_settimeout(c: *mut ssh_channel, timeout_ms: c_int) -> c_int {
-    ffi! {
-        with_channel(c, |c| {
-            let timeout = match timeout_ms {
-                -1 => None,
-                ms => Some(Duration::from_millis(u64::try_from(ms).map_err(|_| {
-                    crate::Error::invalid_arg(format!("timeout {ms} ms: use -1 (block), 0 (non-blocking) or a positive count"))
-                })?)),
-            };
-            c.set_timeout(timeout);
-            Ok(())
-        })
-    }
+    guard(|| {
+        // SAFETY: per the contract above.
+        let c = unsafe { borrow::<ssh_channel>(c, "channel") }?;
+        let timeout = match timeout_ms {
+            -1 => None,
+            ms => Some(Duration::from_millis(u64::try_from(ms).map_err(|_| {
+                crate::Error::invalid_arg(format!(
+                    "timeout {ms} ms: use -1 (block), 0 (non-blocking) or a positive count"
+                ))
+            })?)),
+        };
+        c.set_timeout(timeout);
+        Ok(())
+    })
 }
 
 /// Runs `command` on the server; `SSH_ERR_REFUSED` if the server declines.
@@ -80,29 +63,25 @@ pub unsafe extern "C" fn ssh_channel_settimeout(c: *mut ssh_channel, timeout_ms:
 /// `c` must be NULL or a live `ssh_channel`; `command` NUL-terminated.
 #[no_mangle]
 pub unsafe extern "C" fn ssh_channel_exec(c: *mut ssh_channel, command: *const c_char) -> c_int {
-    ffi! {
+    guard(|| {
         // SAFETY: per the contract above.
-        let command = match unsafe { str_arg(command, "command") } { Ok(s) => s, Err(e) => return fail_with(&e) };
-        with_channel(c, |c| c.exec(command))
-    }
+        let command = unsafe { str_arg(command, "command") }?;
+        // SAFETY: as above.
+        let c = unsafe { borrow::<ssh_channel>(c, "channel") }?;
+        c.exec(command)
+    })
 }
 
-fn recv_into(c: *mut ssh_channel, buf: *mut u8, len: usize, stderr: bool) -> ssize_t {
+fn recv_into(c: *mut ssh_channel, buf: *mut u8, len: usize, stderr: bool) -> crate::Result<usize> {
     // SAFETY: c and buf per the callers' contracts.
-    let (c, buf) = match unsafe {
-        (
-            borrow::<ssh_channel>(c, "channel"),
-            slice_mut_arg(buf, len, "buf"),
-        )
-    } {
-        (Ok(c), Ok(b)) => (c, b),
-        (Err(e), _) | (_, Err(e)) => return fail_with(&e) as ssize_t,
-    };
-    count(if stderr {
+    let c = unsafe { borrow::<ssh_channel>(c, "channel") }?;
+    // SAFETY: as above.
+    let buf = unsafe { slice_mut_arg(buf, len, "buf") }?;
+    if stderr {
         c.recv_stderr(buf)
     } else {
         c.recv(buf)
-    })
+    }
 }
 
 /// Reads the command's standard output into `buf`: returns the count, 0 at EOF, or a
@@ -119,7 +98,7 @@ pub unsafe extern "C" fn ssh_channel_recv(
     buf: *mut u8,
     len: usize,
 ) -> ssize_t {
-    ffi! { recv_into(c, buf, len, false) }
+    guard(|| recv_into(c, buf, len, false))
 }
 
 /// Reads the command's standard error, like `ssh_channel_recv`.
@@ -135,7 +114,7 @@ pub unsafe extern "C" fn ssh_channel_recv_stderr(
     buf: *mut u8,
     len: usize,
 ) -> ssize_t {
-    ffi! { recv_into(c, buf, len, true) }
+    guard(|| recv_into(c, buf, len, true))
 }
 
 /// Sends what the channel window allows of `buf` now; returns the count (possibly less than
@@ -152,14 +131,13 @@ pub unsafe extern "C" fn ssh_channel_send(
     buf: *const u8,
     len: usize,
 ) -> ssize_t {
-    ffi! {
+    guard(|| {
         // SAFETY: per the contract above.
-        let (c, buf) = match unsafe { (borrow::<ssh_channel>(c, "channel"), slice_arg(buf, len, "buf")) } {
-            (Ok(c), Ok(b)) => (c, b),
-            (Err(e), _) | (_, Err(e)) => return fail_with(&e) as ssize_t,
-        };
-        count(c.send(buf))
-    }
+        let c = unsafe { borrow::<ssh_channel>(c, "channel") }?;
+        // SAFETY: as above.
+        let buf = unsafe { slice_arg(buf, len, "buf") }?;
+        c.send(buf)
+    })
 }
 
 /// Sends all of `buf`, waiting for window space as needed.
@@ -175,11 +153,13 @@ pub unsafe extern "C" fn ssh_channel_sendall(
     buf: *const u8,
     len: usize,
 ) -> c_int {
-    ffi! {
+    guard(|| {
         // SAFETY: per the contract above.
-        let buf = match unsafe { slice_arg(buf, len, "buf") } { Ok(b) => b, Err(e) => return fail_with(&e) };
-        with_channel(c, |c| c.sendall(buf))
-    }
+        let buf = unsafe { slice_arg(buf, len, "buf") }?;
+        // SAFETY: as above.
+        let c = unsafe { borrow::<ssh_channel>(c, "channel") }?;
+        c.sendall(buf)
+    })
 }
 
 /// Tells the server no more data follows (the command sees end of input).
@@ -191,7 +171,11 @@ pub unsafe extern "C" fn ssh_channel_sendall(
 /// `c` must be NULL or a live `ssh_channel`.
 #[no_mangle]
 pub unsafe extern "C" fn ssh_channel_send_eof(c: *mut ssh_channel) -> c_int {
-    ffi! { with_channel(c, Channel::send_eof) }
+    guard(|| {
+        // SAFETY: per the contract above.
+        let c = unsafe { borrow::<ssh_channel>(c, "channel") }?;
+        c.send_eof()
+    })
 }
 
 /// True once the command's end is known (exit status, signal, or close without either), so
@@ -204,8 +188,12 @@ pub unsafe extern "C" fn ssh_channel_send_eof(c: *mut ssh_channel) -> c_int {
 /// `c` must be NULL or a live `ssh_channel`.
 #[no_mangle]
 pub unsafe extern "C" fn ssh_channel_exit_status_ready(c: *const ssh_channel) -> bool {
-    // SAFETY: per the contract above.
-    ffi! { unsafe { borrow::<ssh_channel>(c, "channel") }.is_ok_and(Channel::exit_status_ready) }
+    guard(|| {
+        // SAFETY: per the contract above.
+        let c = unsafe { borrow::<ssh_channel>(c, "channel") };
+        // NULL answers false without being a failure: the last error stays as it was.
+        Ok(c.is_ok_and(Channel::exit_status_ready))
+    })
 }
 
 /// Waits (per `ssh_channel_settimeout`) for how the command ended. `SSH_OK` with its exit
@@ -223,22 +211,24 @@ pub unsafe extern "C" fn ssh_channel_recv_exit_status(
     c: *mut ssh_channel,
     out_status: *mut c_int,
 ) -> c_int {
-    ffi! {
+    guard(|| {
         // SAFETY: per the contract above.
-        let (c, out) = match unsafe { (borrow::<ssh_channel>(c, "channel"), out_arg(out_status, "out_status")) } {
-            (Ok(c), Ok(o)) => (c, o),
-            (Err(e), _) | (_, Err(e)) => return fail_with(&e),
-        };
+        let c = unsafe { borrow::<ssh_channel>(c, "channel") }?;
+        // SAFETY: as above.
+        let out = unsafe { out_arg(out_status, "out_status") }?;
+        // The two codes no error kind has are recorded here and returned as the value.
         match c.recv_exit_status() {
             Ok(ExitStatus::Code(code)) => {
                 out.write(c_int::try_from(code).unwrap_or(c_int::MAX));
-                SSH_OK
+                Ok(SSH_OK)
             }
-            Ok(exit @ ExitStatus::Signal { .. }) => fail(SSH_ERR_EXIT_SIGNAL, &format!("remote command {exit}")),
-            Err(e) if e.kind() == ErrorKind::Eof => fail(SSH_ERR_NO_EXIT_STATUS, e.message()),
-            Err(e) => fail_with(&e),
+            Ok(exit @ ExitStatus::Signal { .. }) => {
+                Ok(fail(SSH_ERR_EXIT_SIGNAL, &format!("remote command {exit}")))
+            }
+            Err(e) if e.kind() == ErrorKind::Eof => Ok(fail(SSH_ERR_NO_EXIT_STATUS, e.message())),
+            Err(e) => Err(e),
         }
-    }
+    })
 }
 
 /// The name of the signal that killed the command, without "SIG" ("TERM", "KILL"), after
@@ -254,17 +244,22 @@ pub unsafe extern "C" fn ssh_channel_get_exit_signal(
     c: *const ssh_channel,
     out_signal: *mut *mut c_char,
 ) -> c_int {
-    ffi! {
+    guard(|| {
         // SAFETY: per the contract above.
-        let out = match unsafe { out_arg(out_signal, "out_signal") } { Ok(o) => o, Err(e) => return fail_with(&e) };
-        with_channel(c, |c| match c.exit_status() {
+        let out = unsafe { out_arg(out_signal, "out_signal") }?;
+        // SAFETY: as above.
+        let c = unsafe { borrow::<ssh_channel>(c, "channel") }?;
+        match c.exit_status() {
             Some(ExitStatus::Signal { name, .. }) => {
                 out.write(to_c_string(&name));
                 Ok(())
             }
-            _ => Err(crate::Error::new(ErrorKind::State, "the command was not killed by a signal (or has not ended)")),
-        })
-    }
+            _ => Err(crate::Error::new(
+                ErrorKind::State,
+                "the command was not killed by a signal (or has not ended)",
+            )),
+        }
+    })
 }
 
 /// Closes the channel. Data already received stays readable.
@@ -276,7 +271,11 @@ pub unsafe extern "C" fn ssh_channel_get_exit_signal(
 /// `c` must be NULL or a live `ssh_channel`.
 #[no_mangle]
 pub unsafe extern "C" fn ssh_channel_close(c: *mut ssh_channel) -> c_int {
-    ffi! { with_channel(c, Channel::close) }
+    guard(|| {
+        // SAFETY: per the contract above.
+        let c = unsafe { borrow::<ssh_channel>(c, "channel") }?;
+        c.close()
+    })
 }
 
 /// Closes the channel if it is still open.
@@ -288,6 +287,9 @@ pub unsafe extern "C" fn ssh_channel_close(c: *mut ssh_channel) -> c_int {
 /// `c` must be NULL or a live `ssh_channel`, not used afterwards.
 #[no_mangle]
 pub unsafe extern "C" fn ssh_channel_free(c: *mut ssh_channel) {
-    // SAFETY: forwarded contract.
-    ffi! { unsafe { free_handle(c) } }
+    guard(|| {
+        // SAFETY: forwarded contract.
+        unsafe { free_handle(c) };
+        Ok(())
+    })
 }

@@ -3,8 +3,8 @@
 
 use std::ffi::c_int;
 
-use super::boundary::{borrow, ffi};
-use super::channel::{ssh_channel, with_channel};
+use super::boundary::{borrow, guard};
+use super::channel::ssh_channel;
 use crate::proto::StderrMode;
 use crate::transport::Channel;
 
@@ -27,17 +27,21 @@ pub const SSH_STDERR_DISCARD: c_int = 2;
 /// `c` must be NULL or a live `ssh_channel`.
 #[no_mangle]
 pub unsafe extern "C" fn ssh_channel_set_stderr_mode(c: *mut ssh_channel, mode: c_int) -> c_int {
-    ffi! {
-        with_channel(c, |c| {
-            let mode = match mode {
-                SSH_STDERR_SEPARATE => StderrMode::Separate,
-                SSH_STDERR_MERGE => StderrMode::Merge,
-                SSH_STDERR_DISCARD => StderrMode::Discard,
-                other => return Err(crate::Error::invalid_arg(format!("unknown stderr mode {other}"))),
-            };
-            c.set_stderr_mode(mode)
-        })
-    }
+    guard(|| {
+        // SAFETY: per the contract above.
+        let c = unsafe { borrow::<ssh_channel>(c, "channel") }?;
+        let mode = match mode {
+            SSH_STDERR_SEPARATE => StderrMode::Separate,
+            SSH_STDERR_MERGE => StderrMode::Merge,
+            SSH_STDERR_DISCARD => StderrMode::Discard,
+            other => {
+                return Err(crate::Error::invalid_arg(format!(
+                    "unknown stderr mode {other}"
+                )))
+            }
+        };
+        c.set_stderr_mode(mode)
+    })
 }
 
 /// Sets how many bytes an unread stream may hold past the SSH window while a call waits for
@@ -52,7 +56,11 @@ pub unsafe extern "C" fn ssh_channel_set_stderr_mode(c: *mut ssh_channel, mode: 
 /// `c` must be NULL or a live `ssh_channel`.
 #[no_mangle]
 pub unsafe extern "C" fn ssh_channel_set_buffer_limit(c: *mut ssh_channel, bytes: usize) -> c_int {
-    ffi! { with_channel(c, |c| c.set_buffer_limit(bytes)) }
+    guard(|| {
+        // SAFETY: per the contract above.
+        let c = unsafe { borrow::<ssh_channel>(c, "channel") }?;
+        c.set_buffer_limit(bytes)
+    })
 }
 
 /// True when `ssh_channel_send` would take some data without waiting: the channel is open,
@@ -65,6 +73,10 @@ pub unsafe extern "C" fn ssh_channel_set_buffer_limit(c: *mut ssh_channel, bytes
 /// `c` must be NULL or a live `ssh_channel`.
 #[no_mangle]
 pub unsafe extern "C" fn ssh_channel_send_ready(c: *const ssh_channel) -> bool {
-    // SAFETY: per the contract above.
-    ffi! { unsafe { borrow::<ssh_channel>(c, "channel") }.is_ok_and(Channel::send_ready) }
+    guard(|| {
+        // SAFETY: per the contract above.
+        let c = unsafe { borrow::<ssh_channel>(c, "channel") };
+        // NULL answers false without being a failure: the last error stays as it was.
+        Ok(c.is_ok_and(Channel::send_ready))
+    })
 }

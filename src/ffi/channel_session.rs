@@ -7,9 +7,9 @@ use std::ffi::{c_char, c_int};
 
 use libc::ssize_t;
 
-use super::boundary::{borrow, fail_with, ffi, opt_str_arg, out_arg, slice_arg, str_arg};
-use super::channel::{ssh_channel, with_channel};
-use crate::transport::{Channel, PtyRequest, WindowChange, X11Request};
+use super::boundary::{borrow, guard, opt_str_arg, out_arg, slice_arg, str_arg};
+use super::channel::ssh_channel;
+use crate::transport::{PtyRequest, WindowChange, X11Request};
 
 /// The channel's number: the `channel_id` the server callbacks received for it.
 ///
@@ -20,11 +20,14 @@ use crate::transport::{Channel, PtyRequest, WindowChange, X11Request};
 /// `c` must be NULL or a live `ssh_channel`; `out_id` NULL or writable.
 #[no_mangle]
 pub unsafe extern "C" fn ssh_channel_get_id(c: *const ssh_channel, out_id: *mut u32) -> c_int {
-    ffi! {
+    guard(|| {
         // SAFETY: per the contract above.
-        let out = match unsafe { out_arg(out_id, "out_id") } { Ok(o) => o, Err(e) => return fail_with(&e) };
-        with_channel(c, |c| { out.write(c.id()); Ok(()) })
-    }
+        let out = unsafe { out_arg(out_id, "out_id") }?;
+        // SAFETY: as above.
+        let c = unsafe { borrow::<ssh_channel>(c, "channel") }?;
+        out.write(c.id());
+        Ok(())
+    })
 }
 
 /// A descriptor for select, poll or epoll, level-triggered: readable while the channel has
@@ -42,11 +45,14 @@ pub unsafe extern "C" fn ssh_channel_get_id(c: *const ssh_channel, out_id: *mut 
 /// `c` must be NULL or a live `ssh_channel`; `out_fd` NULL or writable.
 #[no_mangle]
 pub unsafe extern "C" fn ssh_channel_fileno(c: *const ssh_channel, out_fd: *mut c_int) -> c_int {
-    ffi! {
+    guard(|| {
         // SAFETY: per the contract above.
-        let out = match unsafe { out_arg(out_fd, "out_fd") } { Ok(o) => o, Err(e) => return fail_with(&e) };
-        with_channel(c, |c| { out.write(c.fileno()?); Ok(()) })
-    }
+        let out = unsafe { out_arg(out_fd, "out_fd") }?;
+        // SAFETY: as above.
+        let c = unsafe { borrow::<ssh_channel>(c, "channel") }?;
+        out.write(c.fileno()?);
+        Ok(())
+    })
 }
 
 /// Server side: sends what the window allows of `buf` as standard error, like
@@ -63,18 +69,13 @@ pub unsafe extern "C" fn ssh_channel_send_stderr(
     buf: *const u8,
     len: usize,
 ) -> ssize_t {
-    ffi! {
-        let err = |e: &crate::Error| fail_with(e) as ssize_t;
+    guard(|| {
         // SAFETY: per the contract above.
-        let (c, buf) = match unsafe { (borrow::<ssh_channel>(c, "channel"), slice_arg(buf, len, "buf")) } {
-            (Ok(c), Ok(b)) => (c, b),
-            (Err(e), _) | (_, Err(e)) => return err(&e),
-        };
-        match c.send_stderr(buf) {
-            Ok(n) => ssize_t::try_from(n).unwrap_or(ssize_t::MAX),
-            Err(e) => err(&e),
-        }
-    }
+        let c = unsafe { borrow::<ssh_channel>(c, "channel") }?;
+        // SAFETY: as above.
+        let buf = unsafe { slice_arg(buf, len, "buf") }?;
+        c.send_stderr(buf)
+    })
 }
 
 /// Server side: sends all of `buf` as standard error, waiting for window space as needed.
@@ -90,11 +91,13 @@ pub unsafe extern "C" fn ssh_channel_sendall_stderr(
     buf: *const u8,
     len: usize,
 ) -> c_int {
-    ffi! {
+    guard(|| {
         // SAFETY: per the contract above.
-        let buf = match unsafe { slice_arg(buf, len, "buf") } { Ok(b) => b, Err(e) => return fail_with(&e) };
-        with_channel(c, |c| c.sendall_stderr(buf))
-    }
+        let buf = unsafe { slice_arg(buf, len, "buf") }?;
+        // SAFETY: as above.
+        let c = unsafe { borrow::<ssh_channel>(c, "channel") }?;
+        c.sendall_stderr(buf)
+    })
 }
 
 /// Server side: reports the command's exit code to the client. Send it before closing the
@@ -107,7 +110,11 @@ pub unsafe extern "C" fn ssh_channel_sendall_stderr(
 /// `c` must be NULL or a live `ssh_channel`.
 #[no_mangle]
 pub unsafe extern "C" fn ssh_channel_send_exit_status(c: *mut ssh_channel, status: u32) -> c_int {
-    ffi! { with_channel(c, |c| c.send_exit_status(status)) }
+    guard(|| {
+        // SAFETY: per the contract above.
+        let c = unsafe { borrow::<ssh_channel>(c, "channel") }?;
+        c.send_exit_status(status)
+    })
 }
 
 /// Server side: reports that the command was killed by `signal`, named without "SIG"
@@ -126,14 +133,15 @@ pub unsafe extern "C" fn ssh_channel_send_exit_signal(
     core_dumped: bool,
     message: *const c_char,
 ) -> c_int {
-    ffi! {
+    guard(|| {
         // SAFETY: per the contract above.
-        let (signal, message) = match unsafe { (str_arg(signal, "signal"), opt_str_arg(message, "message")) } {
-            (Ok(s), Ok(m)) => (s, m.unwrap_or_default()),
-            (Err(e), _) | (_, Err(e)) => return fail_with(&e),
-        };
-        with_channel(c, |c| c.send_exit_signal(signal, core_dumped, message))
-    }
+        let signal = unsafe { str_arg(signal, "signal") }?;
+        // SAFETY: as above.
+        let message = unsafe { opt_str_arg(message, "message") }?.unwrap_or_default();
+        // SAFETY: as above.
+        let c = unsafe { borrow::<ssh_channel>(c, "channel") }?;
+        c.send_exit_signal(signal, core_dumped, message)
+    })
 }
 
 /// Client side: asks for a pseudo-terminal of type `term` ("xterm-256color") and size, with
@@ -158,12 +166,11 @@ pub unsafe extern "C" fn ssh_channel_request_pty(
     modes: *const u8,
     modes_len: usize,
 ) -> c_int {
-    ffi! {
+    guard(|| {
         // SAFETY: per the contract above.
-        let (term, modes) = match unsafe { (str_arg(term, "term"), slice_arg(modes, modes_len, "modes")) } {
-            (Ok(t), Ok(m)) => (t, m),
-            (Err(e), _) | (_, Err(e)) => return fail_with(&e),
-        };
+        let term = unsafe { str_arg(term, "term") }?;
+        // SAFETY: as above.
+        let modes = unsafe { slice_arg(modes, modes_len, "modes") }?;
         let pty = PtyRequest {
             term: term.to_owned(),
             width_chars,
@@ -172,8 +179,10 @@ pub unsafe extern "C" fn ssh_channel_request_pty(
             height_pixels,
             modes: modes.to_vec(),
         };
-        with_channel(c, |c| c.get_pty(&pty))
-    }
+        // SAFETY: as above.
+        let c = unsafe { borrow::<ssh_channel>(c, "channel") }?;
+        c.get_pty(&pty)
+    })
 }
 
 /// Client side: starts the user's login shell. `SSH_ERR_REFUSED` if the server declines.
@@ -185,7 +194,11 @@ pub unsafe extern "C" fn ssh_channel_request_pty(
 /// `c` must be NULL or a live `ssh_channel`.
 #[no_mangle]
 pub unsafe extern "C" fn ssh_channel_invoke_shell(c: *mut ssh_channel) -> c_int {
-    ffi! { with_channel(c, Channel::invoke_shell) }
+    guard(|| {
+        // SAFETY: per the contract above.
+        let c = unsafe { borrow::<ssh_channel>(c, "channel") }?;
+        c.invoke_shell()
+    })
 }
 
 /// Client side: starts subsystem `name` ("sftp"). `SSH_ERR_REFUSED` if the server declines.
@@ -200,11 +213,13 @@ pub unsafe extern "C" fn ssh_channel_invoke_subsystem(
     c: *mut ssh_channel,
     name: *const c_char,
 ) -> c_int {
-    ffi! {
+    guard(|| {
         // SAFETY: per the contract above.
-        let name = match unsafe { str_arg(name, "name") } { Ok(n) => n, Err(e) => return fail_with(&e) };
-        with_channel(c, |c| c.invoke_subsystem(name))
-    }
+        let name = unsafe { str_arg(name, "name") }?;
+        // SAFETY: as above.
+        let c = unsafe { borrow::<ssh_channel>(c, "channel") }?;
+        c.invoke_subsystem(name)
+    })
 }
 
 /// Client side: sets environment variable `name` to `value` for the command or shell to
@@ -222,14 +237,15 @@ pub unsafe extern "C" fn ssh_channel_set_env(
     name: *const c_char,
     value: *const c_char,
 ) -> c_int {
-    ffi! {
+    guard(|| {
         // SAFETY: per the contract above.
-        let (name, value) = match unsafe { (str_arg(name, "name"), str_arg(value, "value")) } {
-            (Ok(n), Ok(v)) => (n, v),
-            (Err(e), _) | (_, Err(e)) => return fail_with(&e),
-        };
-        with_channel(c, |c| c.set_environment_variable(name, value))
-    }
+        let name = unsafe { str_arg(name, "name") }?;
+        // SAFETY: as above.
+        let value = unsafe { str_arg(value, "value") }?;
+        // SAFETY: as above.
+        let c = unsafe { borrow::<ssh_channel>(c, "channel") }?;
+        c.set_environment_variable(name, value)
+    })
 }
 
 /// Client side: tells the server the terminal's new size. Sent without waiting for an
@@ -248,10 +264,17 @@ pub unsafe extern "C" fn ssh_channel_resize_pty(
     width_pixels: u32,
     height_pixels: u32,
 ) -> c_int {
-    ffi! {
-        let size = WindowChange { width_chars, height_rows, width_pixels, height_pixels };
-        with_channel(c, |c| c.resize_pty(&size))
-    }
+    guard(|| {
+        let size = WindowChange {
+            width_chars,
+            height_rows,
+            width_pixels,
+            height_pixels,
+        };
+        // SAFETY: per the contract above.
+        let c = unsafe { borrow::<ssh_channel>(c, "channel") }?;
+        c.resize_pty(&size)
+    })
 }
 
 /// Client side: asks for X11 forwarding with an authentication protocol
@@ -272,20 +295,21 @@ pub unsafe extern "C" fn ssh_channel_request_x11(
     auth_cookie: *const c_char,
     screen: u32,
 ) -> c_int {
-    ffi! {
+    guard(|| {
         // SAFETY: per the contract above.
-        let (protocol, cookie) = match unsafe { (str_arg(auth_protocol, "auth_protocol"), str_arg(auth_cookie, "auth_cookie")) } {
-            (Ok(p), Ok(k)) => (p, k),
-            (Err(e), _) | (_, Err(e)) => return fail_with(&e),
-        };
+        let protocol = unsafe { str_arg(auth_protocol, "auth_protocol") }?;
+        // SAFETY: as above.
+        let cookie = unsafe { str_arg(auth_cookie, "auth_cookie") }?;
         let x11 = X11Request {
             single_connection,
             auth_protocol: protocol.to_owned(),
             auth_cookie: cookie.to_owned(),
             screen,
         };
-        with_channel(c, |c| c.request_x11(&x11))
-    }
+        // SAFETY: as above.
+        let c = unsafe { borrow::<ssh_channel>(c, "channel") }?;
+        c.request_x11(&x11)
+    })
 }
 
 /// Client side: asks for ssh-agent forwarding. `SSH_ERR_REFUSED` if the server declines.
@@ -297,5 +321,9 @@ pub unsafe extern "C" fn ssh_channel_request_x11(
 /// `c` must be NULL or a live `ssh_channel`.
 #[no_mangle]
 pub unsafe extern "C" fn ssh_channel_request_forward_agent(c: *mut ssh_channel) -> c_int {
-    ffi! { with_channel(c, Channel::request_forward_agent) }
+    guard(|| {
+        // SAFETY: per the contract above.
+        let c = unsafe { borrow::<ssh_channel>(c, "channel") }?;
+        c.request_forward_agent()
+    })
 }

@@ -8,10 +8,8 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 
-use super::boundary::{
-    borrow, fail_with, ffi, free_handle, str_arg, to_code, to_handle, Boxed, Castable, Opaque,
-};
-use super::transport::{ssh_transport, with_transport};
+use super::boundary::{borrow, free_handle, guard, str_arg, to_handle, Boxed, Castable, Opaque};
+use super::transport::ssh_transport;
 use super::transport_long_lived::algorithm_kind;
 use crate::proto::{ChannelLimits, ConnectionConfig, DEFAULT_REKEY_BYTES};
 
@@ -33,12 +31,10 @@ impl Castable for ssh_connection_config {
 fn with_config(
     cfg: *const ssh_connection_config,
     f: impl FnOnce(&mut ConnectionConfig) -> crate::Result<()>,
-) -> c_int {
+) -> crate::Result<()> {
     // SAFETY: cfg is NULL or a live handle per every caller's contract.
-    match unsafe { borrow::<ssh_connection_config>(cfg, "config") } {
-        Ok(shared) => to_code(f(Arc::make_mut(&mut shared.lock()))),
-        Err(e) => fail_with(&e),
-    }
+    let shared = unsafe { borrow::<ssh_connection_config>(cfg, "config") }?;
+    f(Arc::make_mut(&mut shared.lock()))
 }
 
 /// Sets `kind`'s (`SSH_ALG_*`) ordered algorithm list from comma-separated wire names.
@@ -62,7 +58,7 @@ pub(super) fn set_channel_limits(c: &mut ConnectionConfig, window: u32, max_pack
 /// Thread safety: any thread.
 #[no_mangle]
 pub extern "C" fn ssh_connection_config_new() -> *mut ssh_connection_config {
-    ffi! { to_handle::<ssh_connection_config>(Mutex::default()) }
+    guard(|| Ok(to_handle::<ssh_connection_config>(Mutex::default())))
 }
 
 /// Sets the ordered algorithm list of `kind` (`SSH_ALG_*`) from a comma-separated list of
@@ -79,11 +75,11 @@ pub unsafe extern "C" fn ssh_connection_config_set_preferred(
     kind: c_int,
     names: *const c_char,
 ) -> c_int {
-    ffi! {
+    guard(|| {
         // SAFETY: per the contract above.
-        let names = match unsafe { str_arg(names, "names") } { Ok(n) => n, Err(e) => return fail_with(&e) };
+        let names = unsafe { str_arg(names, "names") }?;
         with_config(cfg, |c| set_preferred(c, kind, names))
-    }
+    })
 }
 
 /// Renews keys after `bytes` of traffic in both directions (0: the default, 1 GiB; always
@@ -101,13 +97,17 @@ pub unsafe extern "C" fn ssh_connection_config_set_rekey_limits(
     bytes: u64,
     seconds: u32,
 ) -> c_int {
-    ffi! {
+    guard(|| {
         with_config(cfg, |c| {
-            c.rekey_bytes = if bytes == 0 { DEFAULT_REKEY_BYTES } else { bytes };
+            c.rekey_bytes = if bytes == 0 {
+                DEFAULT_REKEY_BYTES
+            } else {
+                bytes
+            };
             c.rekey_interval = (seconds > 0).then(|| Duration::from_secs(u64::from(seconds)));
             Ok(())
         })
-    }
+    })
 }
 
 /// Sends keepalive@openssh.com after `seconds` without traffic from the peer and ends the
@@ -125,12 +125,13 @@ pub unsafe extern "C" fn ssh_connection_config_set_keepalive(
     seconds: u32,
     max_missed: u32,
 ) -> c_int {
-    ffi! {
+    guard(|| {
         with_config(cfg, |c| {
-            c.keepalive = (seconds > 0).then(|| (Duration::from_secs(u64::from(seconds)), max_missed.max(1)));
+            let interval = Duration::from_secs(u64::from(seconds));
+            c.keepalive = (seconds > 0).then(|| (interval, max_missed.max(1)));
             Ok(())
         })
-    }
+    })
 }
 
 /// Sets the window granted to each channel and the largest data packet accepted on it, as
@@ -147,12 +148,12 @@ pub unsafe extern "C" fn ssh_connection_config_set_channel_limits(
     window: u32,
     max_packet: u32,
 ) -> c_int {
-    ffi! {
+    guard(|| {
         with_config(cfg, |c| {
             set_channel_limits(c, window, max_packet);
             Ok(())
         })
-    }
+    })
 }
 
 /// Gives a transport `cfg` (in place of its algorithms, key renewal, keepalive and channel
@@ -170,11 +171,14 @@ pub unsafe extern "C" fn ssh_transport_set_connection_config(
     t: *mut ssh_transport,
     cfg: *const ssh_connection_config,
 ) -> c_int {
-    ffi! {
+    guard(|| {
         // SAFETY: per the contract above.
-        let shared = match unsafe { borrow::<ssh_connection_config>(cfg, "config") } { Ok(c) => Arc::clone(&c.lock()), Err(e) => return fail_with(&e) };
-        with_transport(t, |t| t.set_connection_config(shared))
-    }
+        let cfg = unsafe { borrow::<ssh_connection_config>(cfg, "config") }?;
+        let shared = Arc::clone(&cfg.lock());
+        // SAFETY: as above.
+        let t = unsafe { borrow::<ssh_transport>(t, "transport") }?;
+        t.set_connection_config(shared)
+    })
 }
 
 /// Frees the configuration; transports given it keep their share. NULL is ignored.
@@ -186,6 +190,9 @@ pub unsafe extern "C" fn ssh_transport_set_connection_config(
 /// `cfg` must be NULL or a live `ssh_connection_config`, not used afterwards.
 #[no_mangle]
 pub unsafe extern "C" fn ssh_connection_config_free(cfg: *mut ssh_connection_config) {
-    // SAFETY: forwarded contract.
-    ffi! { unsafe { free_handle(cfg) } }
+    guard(|| {
+        // SAFETY: forwarded contract.
+        unsafe { free_handle(cfg) };
+        Ok(())
+    })
 }

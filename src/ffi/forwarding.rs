@@ -3,9 +3,9 @@
 
 use std::ffi::{c_char, c_int};
 
-use super::boundary::{borrow, fail_with, ffi, out_arg, str_arg, to_handle, try_arg};
+use super::boundary::{borrow, guard, out_arg, str_arg, to_handle};
 use super::channel::ssh_channel;
-use super::transport::{ssh_transport, with_transport};
+use super::transport::ssh_transport;
 use crate::transport::{Channel, Transport};
 
 /// Opens a "direct-tcpip" channel: the server connects to `host`:`port` for us, on behalf
@@ -26,8 +26,10 @@ pub unsafe extern "C" fn ssh_transport_open_direct_tcpip(
     origin_host: *const c_char,
     origin_port: u32,
 ) -> *mut ssh_channel {
+    let to = (host, "host", port);
+    let from = (origin_host, origin_port);
     // SAFETY: forwarded contract.
-    ffi! { unsafe { open_tcpip(t, (host, "host", port), (origin_host, origin_port), Transport::open_direct_tcpip) } }
+    guard(|| unsafe { open_tcpip(t, to, from, Transport::open_direct_tcpip) })
 }
 
 /// Client: asks the server to listen on `address`:`port` (port 0: one it chooses) and
@@ -48,16 +50,16 @@ pub unsafe extern "C" fn ssh_transport_request_port_forward(
     port: u32,
     out_port: *mut u32,
 ) -> c_int {
-    ffi! {
+    guard(|| {
         // SAFETY: per the contract above.
-        let out = match unsafe { out_arg(out_port, "out_port") } { Ok(o) => o, Err(e) => return fail_with(&e) };
+        let out = unsafe { out_arg(out_port, "out_port") }?;
         // SAFETY: per the contract above.
-        let address = match unsafe { str_arg(address, "address") } { Ok(a) => a, Err(e) => return fail_with(&e) };
-        with_transport(t, |t| {
-            out.write(t.request_port_forward(address, port)?);
-            Ok(())
-        })
-    }
+        let address = unsafe { str_arg(address, "address") }?;
+        // SAFETY: as above.
+        let t = unsafe { borrow::<ssh_transport>(t, "transport") }?;
+        out.write(t.request_port_forward(address, port)?);
+        Ok(())
+    })
 }
 
 /// Client: stops the forward of `address`:`port`; its connections are refused from now on.
@@ -73,11 +75,13 @@ pub unsafe extern "C" fn ssh_transport_cancel_port_forward(
     address: *const c_char,
     port: u32,
 ) -> c_int {
-    ffi! {
+    guard(|| {
         // SAFETY: per the contract above.
-        let address = match unsafe { str_arg(address, "address") } { Ok(a) => a, Err(e) => return fail_with(&e) };
-        with_transport(t, |t| t.cancel_port_forward(address, port))
-    }
+        let address = unsafe { str_arg(address, "address") }?;
+        // SAFETY: as above.
+        let t = unsafe { borrow::<ssh_transport>(t, "transport") }?;
+        t.cancel_port_forward(address, port)
+    })
 }
 
 /// Server: opens a "forwarded-tcpip" channel to the client for a connection that reached
@@ -98,8 +102,10 @@ pub unsafe extern "C" fn ssh_transport_open_forwarded_tcpip(
     origin_host: *const c_char,
     origin_port: u32,
 ) -> *mut ssh_channel {
+    let to = (address, "address", port);
+    let from = (origin_host, origin_port);
     // SAFETY: forwarded contract.
-    ffi! { unsafe { open_tcpip(t, (address, "address", port), (origin_host, origin_port), Transport::open_forwarded_tcpip) } }
+    guard(|| unsafe { open_tcpip(t, to, from, Transport::open_forwarded_tcpip) })
 }
 
 /// A Rust endpoint pair: (host, port).
@@ -115,14 +121,13 @@ unsafe fn open_tcpip(
     to: (*const c_char, &str, u32),
     from: (*const c_char, u32),
     open: impl FnOnce(&Transport, Endpoint<'_>, Endpoint<'_>) -> crate::Result<Channel>,
-) -> *mut ssh_channel {
-    let null = std::ptr::null_mut();
+) -> crate::Result<*mut ssh_channel> {
     // SAFETY: per the contract above.
-    let t = try_arg!(unsafe { borrow::<ssh_transport>(t, "transport") }, null);
+    let t = unsafe { borrow::<ssh_transport>(t, "transport") }?;
     // SAFETY: per the contract above.
-    let host = try_arg!(unsafe { str_arg(to.0, to.1) }, null);
+    let host = unsafe { str_arg(to.0, to.1) }?;
     // SAFETY: per the contract above.
-    let origin = try_arg!(unsafe { str_arg(from.0, "origin_host") }, null);
-    let channel = try_arg!(open(t, (host, to.2), (origin, from.1)), null);
-    to_handle::<ssh_channel>(channel)
+    let origin = unsafe { str_arg(from.0, "origin_host") }?;
+    let channel = open(t, (host, to.2), (origin, from.1))?;
+    Ok(to_handle::<ssh_channel>(channel))
 }

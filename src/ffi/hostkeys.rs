@@ -6,13 +6,14 @@ use std::path::Path;
 use parking_lot::Mutex;
 
 use super::boundary::{
-    borrow, fail, fail_with, ffi, free_handle, out_arg, str_arg, to_c_string, to_handle, try_arg,
-    Boxed, Castable, Opaque,
+    borrow, fail, free_handle, guard, out_arg, str_arg, to_c_string, to_handle, Boxed, Castable,
+    Opaque,
 };
 use super::pkey::{public_key_handle, ssh_pkey};
 use super::result::*;
 use crate::hostkeys::{self, HostKeyCheck, HostKeyStatus, HostKeys};
 use crate::keys::PublicKey;
+use crate::{Error, ErrorKind};
 
 /// Known hosts loaded from OpenSSH known_hosts files: a user file that can be changed and
 /// saved, and system files that are only consulted.
@@ -28,24 +29,6 @@ impl Castable for ssh_hostkeys {
     type RustType = Mutex<HostKeys>;
 }
 
-/// Runs `f` on the known hosts behind `hk`, mapping errors to codes.
-///
-/// # Safety
-/// `hk` must be NULL or a live `ssh_hostkeys`.
-unsafe fn with_hostkeys(
-    hk: *const ssh_hostkeys,
-    f: impl FnOnce(&mut HostKeys) -> crate::Result<c_int>,
-) -> c_int {
-    // SAFETY: forwarded contract.
-    match unsafe { borrow::<ssh_hostkeys>(hk, "hostkeys") } {
-        Ok(hk) => match f(&mut hk.lock()) {
-            Ok(code) => code,
-            Err(e) => fail_with(&e),
-        },
-        Err(e) => fail_with(&e),
-    }
-}
-
 /// A count as a non-negative `int`.
 fn count_code(n: usize) -> c_int {
     c_int::try_from(n).unwrap_or(c_int::MAX)
@@ -58,7 +41,7 @@ fn count_code(n: usize) -> c_int {
 /// Thread safety: any thread.
 #[no_mangle]
 pub extern "C" fn ssh_hostkeys_new() -> *mut ssh_hostkeys {
-    ffi! { to_handle::<ssh_hostkeys>(Mutex::new(HostKeys::new())) }
+    guard(|| Ok(to_handle::<ssh_hostkeys>(Mutex::new(HostKeys::new()))))
 }
 
 /// Loads a user known_hosts file (such as `~/.ssh/known_hosts`; Paramiko's
@@ -74,12 +57,13 @@ pub extern "C" fn ssh_hostkeys_new() -> *mut ssh_hostkeys {
 /// `hk` must be NULL or a live `ssh_hostkeys`; `path` NULL or a NUL-terminated string.
 #[no_mangle]
 pub unsafe extern "C" fn ssh_hostkeys_load(hk: *mut ssh_hostkeys, path: *const c_char) -> c_int {
-    ffi! {
+    guard(|| {
         // SAFETY: per the contract above.
-        let path = try_arg!(unsafe { str_arg(path, "path") }, SSH_ERR_INVALID_ARG);
-        // SAFETY: per the contract above.
-        unsafe { with_hostkeys(hk, |known| known.load(Path::new(path)).map(|()| SSH_OK)) }
-    }
+        let path = unsafe { str_arg(path, "path") }?;
+        // SAFETY: as above.
+        let known = unsafe { borrow::<ssh_hostkeys>(hk, "hostkeys") }?;
+        known.lock().load(Path::new(path))
+    })
 }
 
 /// Loads a system known_hosts file (such as `/etc/ssh/ssh_known_hosts`; Paramiko's
@@ -97,12 +81,13 @@ pub unsafe extern "C" fn ssh_hostkeys_load_system(
     hk: *mut ssh_hostkeys,
     path: *const c_char,
 ) -> c_int {
-    ffi! {
+    guard(|| {
         // SAFETY: per the contract above.
-        let path = try_arg!(unsafe { str_arg(path, "path") }, SSH_ERR_INVALID_ARG);
-        // SAFETY: per the contract above.
-        unsafe { with_hostkeys(hk, |known| known.load_system(Path::new(path)).map(|()| SSH_OK)) }
-    }
+        let path = unsafe { str_arg(path, "path") }?;
+        // SAFETY: as above.
+        let known = unsafe { borrow::<ssh_hostkeys>(hk, "hostkeys") }?;
+        known.lock().load_system(Path::new(path))
+    })
 }
 
 /// Checks the server key `key` for `host` on `port` (22 or 0: the bare name, as OpenSSH
@@ -126,19 +111,17 @@ pub unsafe extern "C" fn ssh_hostkeys_check(
     port: u16,
     key: *const ssh_pkey,
 ) -> c_int {
-    ffi! {
+    guard(|| {
         // SAFETY: per the contract above.
-        let host = try_arg!(unsafe { str_arg(host, "host") }, SSH_ERR_INVALID_ARG);
+        let host = unsafe { str_arg(host, "host") }?;
         // SAFETY: per the contract above.
-        let key = try_arg!(unsafe { borrow::<ssh_pkey>(key, "key") }, SSH_ERR_INVALID_ARG);
-        // SAFETY: per the contract above.
-        unsafe {
-            with_hostkeys(hk, |known| {
-                let check = known.check_detailed(host, port, &key.public);
-                Ok(check_code(&check, &hostkeys::lookup_name(host, port), &key.public))
-            })
-        }
-    }
+        let key = unsafe { borrow::<ssh_pkey>(key, "key") }?;
+        // SAFETY: as above.
+        let known = unsafe { borrow::<ssh_hostkeys>(hk, "hostkeys") }?;
+        let check = known.lock().check_detailed(host, port, &key.public);
+        let name = hostkeys::lookup_name(host, port);
+        Ok(check_code(&check, &name, &key.public))
+    })
 }
 
 /// The `SSH_KNOWNHOSTS_*` code of a check, recording the refusal for every verdict but a
@@ -176,16 +159,15 @@ pub unsafe extern "C" fn ssh_hostkeys_add(
     key: *const ssh_pkey,
     hashed: bool,
 ) -> c_int {
-    ffi! {
+    guard(|| {
         // SAFETY: per the contract above.
-        let host = try_arg!(unsafe { str_arg(host, "host") }, SSH_ERR_INVALID_ARG);
+        let host = unsafe { str_arg(host, "host") }?;
         // SAFETY: per the contract above.
-        let key = try_arg!(unsafe { borrow::<ssh_pkey>(key, "key") }, SSH_ERR_INVALID_ARG);
-        // SAFETY: per the contract above.
-        unsafe {
-            with_hostkeys(hk, |known| known.add(host, port, &key.public, hashed).map(|()| SSH_OK))
-        }
-    }
+        let key = unsafe { borrow::<ssh_pkey>(key, "key") }?;
+        // SAFETY: as above.
+        let known = unsafe { borrow::<ssh_hostkeys>(hk, "hostkeys") }?;
+        known.lock().add(host, port, &key.public, hashed)
+    })
 }
 
 /// Removes the user entries for `host` on `port` as `ssh-keygen -R` does: every line without
@@ -205,12 +187,13 @@ pub unsafe extern "C" fn ssh_hostkeys_remove(
     host: *const c_char,
     port: u16,
 ) -> c_int {
-    ffi! {
+    guard(|| {
         // SAFETY: per the contract above.
-        let host = try_arg!(unsafe { str_arg(host, "host") }, SSH_ERR_INVALID_ARG);
-        // SAFETY: per the contract above.
-        unsafe { with_hostkeys(hk, |known| Ok(count_code(known.remove(host, port)))) }
-    }
+        let host = unsafe { str_arg(host, "host") }?;
+        // SAFETY: as above.
+        let known = unsafe { borrow::<ssh_hostkeys>(hk, "hostkeys") }?;
+        Ok(count_code(known.lock().remove(host, port)))
+    })
 }
 
 /// Writes the user entries to `path`: the lines of the user files loaded, byte for byte as
@@ -226,12 +209,13 @@ pub unsafe extern "C" fn ssh_hostkeys_remove(
 /// `hk` must be NULL or a live `ssh_hostkeys`; `path` NULL or a NUL-terminated string.
 #[no_mangle]
 pub unsafe extern "C" fn ssh_hostkeys_save(hk: *mut ssh_hostkeys, path: *const c_char) -> c_int {
-    ffi! {
+    guard(|| {
         // SAFETY: per the contract above.
-        let path = try_arg!(unsafe { str_arg(path, "path") }, SSH_ERR_INVALID_ARG);
-        // SAFETY: per the contract above.
-        unsafe { with_hostkeys(hk, |known| known.save(Path::new(path)).map(|()| SSH_OK)) }
-    }
+        let path = unsafe { str_arg(path, "path") }?;
+        // SAFETY: as above.
+        let known = unsafe { borrow::<ssh_hostkeys>(hk, "hostkeys") }?;
+        known.lock().save(Path::new(path))
+    })
 }
 
 /// The number of entries holding a key Sekura can use (plain, `@cert-authority` and
@@ -244,36 +228,32 @@ pub unsafe extern "C" fn ssh_hostkeys_save(hk: *mut ssh_hostkeys, path: *const c
 /// `hk` must be NULL or a live `ssh_hostkeys`.
 #[no_mangle]
 pub unsafe extern "C" fn ssh_hostkeys_count(hk: *const ssh_hostkeys) -> c_int {
-    // SAFETY: per the contract above.
-    ffi! { unsafe { with_hostkeys(hk, |known| Ok(count_code(known.len()))) } }
+    guard(|| {
+        // SAFETY: per the contract above.
+        let known = unsafe { borrow::<ssh_hostkeys>(hk, "hostkeys") }?;
+        Ok(count_code(known.lock().len()))
+    })
 }
 
-/// Writes the `index`-th key (from 0) of `list` to `out_key`, or returns `SSH_ERR_EOF`.
+/// Writes the `index`-th key (from 0) of `list` to `out_key`, or fails with `SSH_ERR_EOF`.
 fn nth_key(
     list: &[PublicKey],
     index: usize,
     name: &str,
     what: &str,
     out_key: *mut *mut ssh_pkey,
-) -> c_int {
+) -> crate::Result<()> {
     // SAFETY: out_key is NULL or writable per the callers' contracts.
-    let out = match unsafe { out_arg(out_key, "out_key") } {
-        Ok(out) => out,
-        Err(e) => return fail_with(&e),
-    };
-    match list.get(index) {
-        Some(key) => {
-            out.write(public_key_handle(key.clone()));
-            SSH_OK
-        }
-        None => fail(
-            SSH_ERR_EOF,
-            &format!(
-                "{name} has {} {what}; there is no index {index}",
-                list.len()
-            ),
-        ),
-    }
+    let out = unsafe { out_arg(out_key, "out_key") }?;
+    let key = list.get(index).ok_or_else(|| {
+        let message = format!(
+            "{name} has {} {what}; there is no index {index}",
+            list.len()
+        );
+        Error::new(ErrorKind::Eof, message)
+    })?;
+    out.write(public_key_handle(key.clone()));
+    Ok(())
 }
 
 /// The `index`-th key (from 0) known for `host` on `port` (Paramiko's `lookup`), in file
@@ -297,17 +277,15 @@ pub unsafe extern "C" fn ssh_hostkeys_lookup(
     index: usize,
     out_key: *mut *mut ssh_pkey,
 ) -> c_int {
-    ffi! {
+    guard(|| {
         // SAFETY: per the contract above.
-        let host = try_arg!(unsafe { str_arg(host, "host") }, SSH_ERR_INVALID_ARG);
+        let host = unsafe { str_arg(host, "host") }?;
         let name = hostkeys::lookup_name(host, port);
-        // SAFETY: per the contract above.
-        unsafe {
-            with_hostkeys(hk, |known| {
-                Ok(nth_key(&known.lookup(host, port), index, &name, "known keys", out_key))
-            })
-        }
-    }
+        // SAFETY: as above.
+        let known = unsafe { borrow::<ssh_hostkeys>(hk, "hostkeys") }?;
+        let list = known.lock().lookup(host, port);
+        nth_key(&list, index, &name, "known keys", out_key)
+    })
 }
 
 /// The `index`-th certificate authority key (from 0) trusted for host certificates of
@@ -329,18 +307,15 @@ pub unsafe extern "C" fn ssh_hostkeys_lookup_ca(
     index: usize,
     out_key: *mut *mut ssh_pkey,
 ) -> c_int {
-    ffi! {
+    guard(|| {
         // SAFETY: per the contract above.
-        let host = try_arg!(unsafe { str_arg(host, "host") }, SSH_ERR_INVALID_ARG);
+        let host = unsafe { str_arg(host, "host") }?;
         let name = hostkeys::lookup_name(host, port);
-        // SAFETY: per the contract above.
-        unsafe {
-            with_hostkeys(hk, |known| {
-                let list = known.cert_authorities_for(host, port);
-                Ok(nth_key(&list, index, &name, "certificate authorities", out_key))
-            })
-        }
-    }
+        // SAFETY: as above.
+        let known = unsafe { borrow::<ssh_hostkeys>(hk, "hostkeys") }?;
+        let list = known.lock().cert_authorities_for(host, port);
+        nth_key(&list, index, &name, "certificate authorities", out_key)
+    })
 }
 
 /// OpenSSH's hashed form of a host name, `|1|salt|hash` (HMAC-SHA1 keyed with a fresh random
@@ -357,14 +332,14 @@ pub unsafe extern "C" fn ssh_hostkeys_hash_host(
     host: *const c_char,
     out: *mut *mut c_char,
 ) -> c_int {
-    ffi! {
+    guard(|| {
         // SAFETY: per the contract above.
-        let host = try_arg!(unsafe { str_arg(host, "host") }, SSH_ERR_INVALID_ARG);
+        let host = unsafe { str_arg(host, "host") }?;
         // SAFETY: per the contract above.
-        let out = try_arg!(unsafe { out_arg(out, "out") }, SSH_ERR_INVALID_ARG);
+        let out = unsafe { out_arg(out, "out") }?;
         out.write(to_c_string(&hostkeys::hash_host_random(host)));
-        SSH_OK
-    }
+        Ok(())
+    })
 }
 
 /// Discards the known hosts; nothing is saved.
@@ -376,6 +351,9 @@ pub unsafe extern "C" fn ssh_hostkeys_hash_host(
 /// `hk` must be NULL or a live `ssh_hostkeys`, not used afterwards.
 #[no_mangle]
 pub unsafe extern "C" fn ssh_hostkeys_free(hk: *mut ssh_hostkeys) {
-    // SAFETY: forwarded contract.
-    ffi! { unsafe { free_handle(hk) } }
+    guard(|| {
+        // SAFETY: forwarded contract.
+        unsafe { free_handle(hk) };
+        Ok(())
+    })
 }

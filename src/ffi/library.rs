@@ -2,7 +2,7 @@
 
 use std::ffi::{c_char, c_int, CString};
 
-use super::boundary::{ffi, with_last_error};
+use super::boundary::{guard, with_last_error};
 use super::result::describe;
 
 /// The library version, "MAJOR.MINOR.PATCH".
@@ -36,7 +36,7 @@ pub extern "C" fn sekura_result_str(result: c_int) -> *const c_char {
 /// Thread safety: any thread; each thread has its own last error.
 #[no_mangle]
 pub extern "C" fn sekura_last_error() -> *const c_char {
-    ffi! { with_last_error(|_, message| message.as_ptr()) }
+    guard(|| Ok(with_last_error(|_, message| message.as_ptr())))
 }
 
 /// The `ssh_result` code of the calling thread's last failed Sekura call, `SSH_OK` if none;
@@ -46,7 +46,7 @@ pub extern "C" fn sekura_last_error() -> *const c_char {
 /// Thread safety: any thread; each thread has its own last result.
 #[no_mangle]
 pub extern "C" fn sekura_last_result() -> c_int {
-    ffi! { with_last_error(|code, _| code) }
+    guard(|| Ok(with_last_error(|code, _| code)))
 }
 
 /// Frees a string returned by Sekura.
@@ -58,12 +58,13 @@ pub extern "C" fn sekura_last_result() -> c_int {
 /// `s` must be NULL or a string allocated by Sekura and not yet freed.
 #[no_mangle]
 pub unsafe extern "C" fn sekura_string_free(s: *mut c_char) {
-    ffi! {
+    guard(|| {
         if !s.is_null() {
             // SAFETY: the caller guarantees s came from CString::into_raw in Sekura.
             drop(unsafe { CString::from_raw(s) });
         }
-    }
+        Ok(())
+    })
 }
 
 /// Frees a byte buffer returned by Sekura, given with its length.
@@ -75,6 +76,9 @@ pub unsafe extern "C" fn sekura_string_free(s: *mut c_char) {
 /// `ptr` must be NULL or a buffer allocated by Sekura of exactly `len` bytes, not yet freed.
 #[no_mangle]
 pub unsafe extern "C" fn sekura_bytes_free(ptr: *mut u8, len: usize) {
-    // SAFETY: forwarded contract.
-    ffi! { unsafe { super::boundary::free_c_bytes(ptr, len) } }
+    guard(|| {
+        // SAFETY: forwarded contract.
+        unsafe { super::boundary::free_c_bytes(ptr, len) };
+        Ok(())
+    })
 }

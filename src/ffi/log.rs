@@ -3,7 +3,7 @@
 use std::ffi::{c_char, c_int, c_void, CString};
 use std::sync::Arc;
 
-use super::boundary::{borrow, fail_with, ffi, str_arg, to_code};
+use super::boundary::{borrow, guard, str_arg};
 use super::transport::ssh_transport;
 use crate::log::{self, Level};
 
@@ -73,7 +73,7 @@ pub extern "C" fn sekura_set_log_callback(
     callback: sekura_log_callback,
     userdata: *mut c_void,
 ) {
-    ffi! {
+    guard(|| {
         match (Level::from_int(level), callback) {
             (Some(level), Some(callback)) => {
                 let sink = CallbackSink { callback, userdata };
@@ -81,7 +81,8 @@ pub extern "C" fn sekura_set_log_callback(
             }
             _ => log::set_sink(Level::Error, None),
         }
-    }
+        Ok(())
+    })
 }
 
 /// Names this transport's log messages (the `logger` argument of the callback), e.g.
@@ -97,13 +98,14 @@ pub unsafe extern "C" fn ssh_transport_set_log_name(
     t: *mut ssh_transport,
     name: *const c_char,
 ) -> c_int {
-    ffi! {
+    guard(|| {
         // SAFETY: per the contract above.
-        match unsafe { (borrow::<ssh_transport>(t, "transport"), str_arg(name, "name")) } {
-            (Ok(t), Ok(name)) => to_code({ t.set_log_name(name); Ok(()) }),
-            (Err(e), _) | (_, Err(e)) => fail_with(&e),
-        }
-    }
+        let t = unsafe { borrow::<ssh_transport>(t, "transport") }?;
+        // SAFETY: as above.
+        let name = unsafe { str_arg(name, "name") }?;
+        t.set_log_name(name);
+        Ok(())
+    })
 }
 
 /// Turns packet hexdumps at `SEKURA_LOG_TRACE` on or off for this transport. Passwords and
@@ -116,11 +118,10 @@ pub unsafe extern "C" fn ssh_transport_set_log_name(
 /// `t` must be NULL or a live `ssh_transport`.
 #[no_mangle]
 pub unsafe extern "C" fn ssh_transport_set_hexdump(t: *mut ssh_transport, on: bool) -> c_int {
-    ffi! {
+    guard(|| {
         // SAFETY: per the contract above.
-        match unsafe { borrow::<ssh_transport>(t, "transport") } {
-            Ok(t) => to_code({ t.set_hexdump(on); Ok(()) }),
-            Err(e) => fail_with(&e),
-        }
-    }
+        let t = unsafe { borrow::<ssh_transport>(t, "transport") }?;
+        t.set_hexdump(on);
+        Ok(())
+    })
 }

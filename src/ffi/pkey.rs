@@ -11,10 +11,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 use super::boundary::{
-    borrow, fail, fail_with, ffi, free_handle, opt_str_arg, share, slice_arg, str_arg, to_c_string,
-    to_code, to_shared_handle, try_arg, Castable, Opaque, Shared,
+    borrow, free_handle, guard, opt_str_arg, share, slice_arg, str_arg, to_c_string,
+    to_shared_handle, Castable, Opaque, Shared,
 };
-use super::result::*;
 use crate::crypto::rng::OsRandom;
 use crate::hostkeys;
 use crate::keys::{Certificate, KeyType, PrivateKey, PublicKey};
@@ -101,16 +100,6 @@ fn certificate_handle(cert: Certificate) -> *mut ssh_pkey {
     }))
 }
 
-/// Returns early from a function returning `c_int` with the error's code.
-macro_rules! try_code {
-    ($expr:expr) => {
-        match $expr {
-            Ok(v) => v,
-            Err(e) => return fail_with(&e),
-        }
-    };
-}
-
 mod cert;
 mod info;
 #[cfg(test)]
@@ -135,16 +124,14 @@ fn cert_of(key: &Pkey) -> crate::Result<&Certificate> {
         .ok_or_else(|| Error::invalid_arg("key is not a certificate"))
 }
 
-/// A string made from a borrowed key, or NULL with the error recorded.
-fn key_string(key: *const ssh_pkey, f: impl FnOnce(&Pkey) -> crate::Result<String>) -> *mut c_char {
+/// A string for C made from a borrowed key.
+fn key_string(
+    key: *const ssh_pkey,
+    f: impl FnOnce(&Pkey) -> crate::Result<String>,
+) -> crate::Result<*mut c_char> {
     // SAFETY: key is NULL or a live ssh_pkey per the callers' contracts.
-    match unsafe { key_arg(key, "key") }.and_then(f) {
-        Ok(s) => to_c_string(&s),
-        Err(e) => {
-            fail_with(&e);
-            std::ptr::null_mut()
-        }
-    }
+    let key = unsafe { key_arg(key, "key") }?;
+    Ok(to_c_string(&f(key)?))
 }
 
 /// Loads a private key file in any format OpenSSH or OpenSSL writes: OpenSSH
@@ -165,15 +152,14 @@ pub unsafe extern "C" fn ssh_pkey_from_file(
     path: *const c_char,
     passphrase: *const c_char,
 ) -> *mut ssh_pkey {
-    ffi! {
-        let null = std::ptr::null_mut();
+    guard(|| {
         // SAFETY: C strings per the contract above.
-        let path = try_arg!(unsafe { str_arg(path, "path") }, null);
+        let path = unsafe { str_arg(path, "path") }?;
         // SAFETY: as above.
-        let passphrase = try_arg!(unsafe { opt_str_arg(passphrase, "passphrase") }, null);
-        let key = try_arg!(PrivateKey::from_file(Path::new(path), passphrase.map(str::as_bytes)), null);
-        private_key_handle(key)
-    }
+        let passphrase = unsafe { opt_str_arg(passphrase, "passphrase") }?;
+        let key = PrivateKey::from_file(Path::new(path), passphrase.map(str::as_bytes))?;
+        Ok(private_key_handle(key))
+    })
 }
 
 /// Loads a private key from the `len` bytes of a key file's contents at `data`; formats
@@ -190,18 +176,17 @@ pub unsafe extern "C" fn ssh_pkey_from_memory(
     len: usize,
     passphrase: *const c_char,
 ) -> *mut ssh_pkey {
-    ffi! {
-        let null = std::ptr::null_mut();
+    guard(|| {
         if data.is_null() {
-            fail(SSH_ERR_INVALID_ARG, "data is NULL");
-            return null;
+            return Err(Error::invalid_arg("data is NULL"));
         }
         // SAFETY: per the contract above.
-        let data = try_arg!(unsafe { slice_arg(data, len, "data") }, null);
+        let data = unsafe { slice_arg(data, len, "data") }?;
         // SAFETY: as above.
-        let passphrase = try_arg!(unsafe { opt_str_arg(passphrase, "passphrase") }, null);
-        private_key_handle(try_arg!(PrivateKey::from_bytes(data, passphrase.map(str::as_bytes)), null))
-    }
+        let passphrase = unsafe { opt_str_arg(passphrase, "passphrase") }?;
+        let key = PrivateKey::from_bytes(data, passphrase.map(str::as_bytes))?;
+        Ok(private_key_handle(key))
+    })
 }
 
 /// Parses public key text: a `.pub` line (`type base64 comment`), an authorized_keys line
@@ -216,12 +201,11 @@ pub unsafe extern "C" fn ssh_pkey_from_memory(
 /// `text` must be NULL or a NUL-terminated string.
 #[no_mangle]
 pub unsafe extern "C" fn ssh_pkey_from_public_string(text: *const c_char) -> *mut ssh_pkey {
-    ffi! {
-        let null = std::ptr::null_mut();
+    guard(|| {
         // SAFETY: per the contract above.
-        let text = try_arg!(unsafe { str_arg(text, "text") }, null);
-        try_arg!(public_from_text(text), null)
-    }
+        let text = unsafe { str_arg(text, "text") }?;
+        public_from_text(text)
+    })
 }
 
 /// A handle for public key text: a certificate line or any form `PublicKey::from_text` takes.
@@ -244,12 +228,11 @@ fn public_from_text(text: &str) -> crate::Result<*mut ssh_pkey> {
 /// `path` must be NULL or a NUL-terminated string.
 #[no_mangle]
 pub unsafe extern "C" fn ssh_pkey_from_public_file(path: *const c_char) -> *mut ssh_pkey {
-    ffi! {
-        let null = std::ptr::null_mut();
+    guard(|| {
         // SAFETY: per the contract above.
-        let path = try_arg!(unsafe { str_arg(path, "path") }, null);
-        try_arg!(public_file(path), null)
-    }
+        let path = unsafe { str_arg(path, "path") }?;
+        public_file(path)
+    })
 }
 
 fn public_file(path: &str) -> crate::Result<*mut ssh_pkey> {
@@ -271,12 +254,11 @@ fn public_file(path: &str) -> crate::Result<*mut ssh_pkey> {
 /// `path` must be NULL or a NUL-terminated string.
 #[no_mangle]
 pub unsafe extern "C" fn ssh_pkey_cert_from_file(path: *const c_char) -> *mut ssh_pkey {
-    ffi! {
-        let null = std::ptr::null_mut();
+    guard(|| {
         // SAFETY: per the contract above.
-        let path = try_arg!(unsafe { str_arg(path, "path") }, null);
-        try_arg!(Certificate::from_file(Path::new(path)).map(certificate_handle), null)
-    }
+        let path = unsafe { str_arg(path, "path") }?;
+        Certificate::from_file(Path::new(path)).map(certificate_handle)
+    })
 }
 
 /// Parses an SSH wire blob (RFC 4253 §6.6): a public key, or an OpenSSH certificate.
@@ -289,17 +271,18 @@ pub unsafe extern "C" fn ssh_pkey_cert_from_file(path: *const c_char) -> *mut ss
 /// `blob` must be valid for `len` bytes.
 #[no_mangle]
 pub unsafe extern "C" fn ssh_pkey_from_blob(blob: *const u8, len: usize) -> *mut ssh_pkey {
-    ffi! {
-        let null = std::ptr::null_mut();
+    guard(|| {
         // SAFETY: per the contract above.
-        let blob = try_arg!(unsafe { slice_arg(blob, len, "blob") }, null);
-        let name = crate::wire::Reader::new(blob).utf8("key type").unwrap_or_default();
+        let blob = unsafe { slice_arg(blob, len, "blob") }?;
+        let name = crate::wire::Reader::new(blob)
+            .utf8("key type")
+            .unwrap_or_default();
         if KeyType::from_certificate_name(name).is_some() {
-            try_arg!(Certificate::from_blob(blob).map(certificate_handle), null)
+            Certificate::from_blob(blob).map(certificate_handle)
         } else {
-            try_arg!(PublicKey::from_blob(blob).map(public_key_handle), null)
+            PublicKey::from_blob(blob).map(public_key_handle)
         }
-    }
+    })
 }
 
 /// Generates a new private key. `type` is "ed25519", "ecdsa", "rsa" or "dsa" (or a key type
@@ -314,13 +297,16 @@ pub unsafe extern "C" fn ssh_pkey_from_blob(blob: *const u8, len: usize) -> *mut
 /// `type` must be NULL or a NUL-terminated string.
 #[no_mangle]
 pub unsafe extern "C" fn ssh_pkey_generate(r#type: *const c_char, bits: c_int) -> *mut ssh_pkey {
-    ffi! {
-        let null = std::ptr::null_mut();
+    guard(|| {
         // SAFETY: per the contract above.
-        let name = try_arg!(unsafe { str_arg(r#type, "type") }, null);
-        let (key_type, bits) = try_arg!(generate_args(name, bits), null);
-        private_key_handle(try_arg!(PrivateKey::generate(key_type, bits, &mut OsRandom), null))
-    }
+        let name = unsafe { str_arg(r#type, "type") }?;
+        let (key_type, bits) = generate_args(name, bits)?;
+        Ok(private_key_handle(PrivateKey::generate(
+            key_type,
+            bits,
+            &mut OsRandom,
+        )?))
+    })
 }
 
 /// The key type and size `ssh_pkey_generate` was asked for.
@@ -360,11 +346,11 @@ fn generate_args(name: &str, bits: c_int) -> crate::Result<(KeyType, Option<usiz
 /// `key` must be NULL or a live `ssh_pkey`.
 #[no_mangle]
 pub unsafe extern "C" fn ssh_pkey_ref(key: *const ssh_pkey) -> *mut ssh_pkey {
-    ffi! {
+    guard(|| {
         // SAFETY: per the contract above.
-        let shared = try_arg!(unsafe { share::<ssh_pkey>(key, "key") }, std::ptr::null_mut());
-        to_shared_handle::<ssh_pkey>(shared)
-    }
+        let shared = unsafe { share::<ssh_pkey>(key, "key") }?;
+        Ok(to_shared_handle::<ssh_pkey>(shared))
+    })
 }
 
 /// Discards a reference to a key: private, public or certificate.
@@ -376,8 +362,11 @@ pub unsafe extern "C" fn ssh_pkey_ref(key: *const ssh_pkey) -> *mut ssh_pkey {
 /// `key` must be NULL or a live `ssh_pkey`, not used afterwards.
 #[no_mangle]
 pub unsafe extern "C" fn ssh_pkey_free(key: *mut ssh_pkey) {
-    // SAFETY: forwarded contract.
-    ffi! { unsafe { free_handle(key) } }
+    guard(|| {
+        // SAFETY: forwarded contract.
+        unsafe { free_handle(key) };
+        Ok(())
+    })
 }
 
 /// Checks `key` for `host` and `port` against an OpenSSH known_hosts file (plain and hashed
@@ -398,20 +387,21 @@ pub unsafe extern "C" fn ssh_knownhosts_check(
     port: u16,
     key: *const ssh_pkey,
 ) -> c_int {
-    ffi! {
+    guard(|| {
         // SAFETY: per the contract above.
-        let (path, host, key) = match unsafe { (str_arg(path, "path"), str_arg(host, "host"), borrow::<ssh_pkey>(key, "key")) } {
-            (Ok(p), Ok(h), Ok(k)) => (p, h, k),
-            (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => return super::boundary::fail_with(&e),
+        let path = unsafe { str_arg(path, "path") }?;
+        // SAFETY: as above.
+        let host = unsafe { str_arg(host, "host") }?;
+        // SAFETY: as above.
+        let key = unsafe { borrow::<ssh_pkey>(key, "key") }?;
+        let status = hostkeys::check_known_hosts(Path::new(path), host, port, &key.public)?;
+        let check = hostkeys::HostKeyCheck {
+            status,
+            file: Some(path.into()),
         };
-        match hostkeys::check_known_hosts(Path::new(path), host, port, &key.public) {
-            Ok(status) => {
-                let check = hostkeys::HostKeyCheck { status, file: Some(path.into()) };
-                super::hostkeys::check_code(&check, &hostkeys::lookup_name(host, port), &key.public)
-            }
-            Err(e) => super::boundary::fail_with(&e),
-        }
-    }
+        let name = hostkeys::lookup_name(host, port);
+        Ok(super::hostkeys::check_code(&check, &name, &key.public))
+    })
 }
 
 /// Appends a plain known_hosts line for `host` and `port` with `key`, creating the file with
@@ -430,12 +420,13 @@ pub unsafe extern "C" fn ssh_knownhosts_add(
     port: u16,
     key: *const ssh_pkey,
 ) -> c_int {
-    ffi! {
+    guard(|| {
         // SAFETY: per the contract above.
-        let (path, host, key) = match unsafe { (str_arg(path, "path"), str_arg(host, "host"), borrow::<ssh_pkey>(key, "key")) } {
-            (Ok(p), Ok(h), Ok(k)) => (p, h, k),
-            (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => return super::boundary::fail_with(&e),
-        };
-        to_code(hostkeys::add_known_host(Path::new(path), host, port, &key.public))
-    }
+        let path = unsafe { str_arg(path, "path") }?;
+        // SAFETY: as above.
+        let host = unsafe { str_arg(host, "host") }?;
+        // SAFETY: as above.
+        let key = unsafe { borrow::<ssh_pkey>(key, "key") }?;
+        hostkeys::add_known_host(Path::new(path), host, port, &key.public)
+    })
 }

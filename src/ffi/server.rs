@@ -5,16 +5,13 @@ use std::ffi::{c_char, c_int, c_void, CString};
 use std::path::Path;
 use std::sync::Arc;
 
-use super::boundary::{
-    borrow, fail, fail_with, ffi, out_arg, slice_arg, str_arg, to_code, to_handle, try_arg,
-};
+use super::boundary::{borrow, guard, out_arg, slice_arg, str_arg, to_handle};
 use super::callback_handler::CallbackHandler;
 use super::channel::ssh_channel;
 use super::pkey::{host_key_arg, public_key_handle, ssh_pkey};
-use super::result::*;
 use super::server_callbacks::{ssh_global_reply, ssh_kbdint_query, ssh_server_callbacks};
 use super::transport::duration_from_ms;
-use super::transport::{ssh_transport, with_transport};
+use super::transport::ssh_transport;
 use crate::transport::Channel;
 use crate::Error;
 
@@ -36,15 +33,15 @@ pub type ssh_subsystem_callback = Option<
 /// `cb` must be NULL or point to writable memory of `sizeof(ssh_server_callbacks)` bytes.
 #[no_mangle]
 pub unsafe extern "C" fn ssh_server_callbacks_init(cb: *mut ssh_server_callbacks) -> c_int {
-    ffi! {
+    guard(|| {
         // SAFETY: per the contract above.
-        let out = match unsafe { out_arg(cb, "callbacks") } { Ok(o) => o, Err(e) => return fail_with(&e) };
+        let out = unsafe { out_arg(cb, "callbacks") }?;
         // Every member accepts all-zero bytes: NULL pointers, None functions, a zero size.
         *out = std::mem::MaybeUninit::zeroed();
         // SAFETY: just zeroed, which is a valid ssh_server_callbacks.
         unsafe { out.assume_init_mut() }.struct_size = std::mem::size_of::<ssh_server_callbacks>();
-        SSH_OK
-    }
+        Ok(())
+    })
 }
 
 /// Copies the first `struct_size` bytes of the caller's struct over a zeroed one, so that
@@ -87,11 +84,13 @@ pub unsafe extern "C" fn ssh_transport_add_server_key(
     t: *mut ssh_transport,
     key: *const ssh_pkey,
 ) -> c_int {
-    ffi! {
+    guard(|| {
         // SAFETY: per the contract above.
-        let private = match unsafe { host_key_arg(key) } { Ok(k) => k, Err(e) => return fail_with(&e) };
-        with_transport(t, |t| t.add_server_key(private.clone()))
-    }
+        let private = unsafe { host_key_arg(key) }?;
+        // SAFETY: as above.
+        let t = unsafe { borrow::<ssh_transport>(t, "transport") }?;
+        t.add_server_key(private.clone())
+    })
 }
 
 /// The host key the key exchange used, after `ssh_transport_start_server`.
@@ -106,14 +105,14 @@ pub unsafe extern "C" fn ssh_transport_get_server_key(
     t: *const ssh_transport,
     out_key: *mut *mut ssh_pkey,
 ) -> c_int {
-    ffi! {
+    guard(|| {
         // SAFETY: per the contract above.
-        let out = match unsafe { out_arg(out_key, "out_key") } { Ok(o) => o, Err(e) => return fail_with(&e) };
-        with_transport(t, |t| {
-            out.write(public_key_handle(t.server_key()?));
-            Ok(())
-        })
-    }
+        let out = unsafe { out_arg(out_key, "out_key") }?;
+        // SAFETY: as above.
+        let t = unsafe { borrow::<ssh_transport>(t, "transport") }?;
+        out.write(public_key_handle(t.server_key()?));
+        Ok(())
+    })
 }
 
 /// Loads Diffie-Hellman groups for group exchange from a file in /etc/ssh/moduli format
@@ -132,18 +131,18 @@ pub unsafe extern "C" fn ssh_transport_load_server_moduli(
     path: *const c_char,
     out_count: *mut usize,
 ) -> c_int {
-    ffi! {
+    guard(|| {
         // SAFETY: per the contract above.
-        let path = match unsafe { str_arg(path, "path") } { Ok(p) => p, Err(e) => return fail_with(&e) };
-        with_transport(t, |t| {
-            let count = t.load_server_moduli(Path::new(path))?;
-            if !out_count.is_null() {
-                // SAFETY: non-NULL and writable per the contract.
-                unsafe { *out_count = count };
-            }
-            Ok(())
-        })
-    }
+        let path = unsafe { str_arg(path, "path") }?;
+        // SAFETY: as above.
+        let t = unsafe { borrow::<ssh_transport>(t, "transport") }?;
+        let count = t.load_server_moduli(Path::new(path))?;
+        if !out_count.is_null() {
+            // SAFETY: non-NULL and writable per the contract.
+            unsafe { *out_count = count };
+        }
+        Ok(())
+    })
 }
 
 /// Failed authentication attempts allowed before the connection is cut (OpenSSH's
@@ -161,12 +160,12 @@ pub unsafe extern "C" fn ssh_transport_set_auth_limits(
     max_tries: u32,
     login_grace_ms: c_int,
 ) -> c_int {
-    ffi! {
-        with_transport(t, |t| {
-            t.set_auth_limits(max_tries, duration_from_ms(login_grace_ms));
-            Ok(())
-        })
-    }
+    guard(|| {
+        // SAFETY: per the contract above.
+        let t = unsafe { borrow::<ssh_transport>(t, "transport") }?;
+        t.set_auth_limits(max_tries, duration_from_ms(login_grace_ms));
+        Ok(())
+    })
 }
 
 /// The userdata of a subsystem callback, moved to the handler threads.
@@ -203,13 +202,16 @@ pub unsafe extern "C" fn ssh_transport_set_subsystem_handler(
     callback: ssh_subsystem_callback,
     userdata: *mut c_void,
 ) -> c_int {
-    ffi! {
+    guard(|| {
         // SAFETY: per the contract above.
-        let name = match unsafe { str_arg(name, "name") } { Ok(n) => n, Err(e) => return fail_with(&e) };
-        let Some(callback) = callback else { return fail(SSH_ERR_INVALID_ARG, "callback is NULL") };
+        let name = unsafe { str_arg(name, "name") }?;
+        let callback = callback.ok_or_else(|| Error::invalid_arg("callback is NULL"))?;
         let userdata = SubsystemUserdata(userdata);
-        with_transport(t, |t| {
-            t.set_subsystem_handler(name, Arc::new(move |channel: Channel, name: &str| {
+        // SAFETY: as above.
+        let t = unsafe { borrow::<ssh_transport>(t, "transport") }?;
+        t.set_subsystem_handler(
+            name,
+            Arc::new(move |channel: Channel, name: &str| {
                 let c_name = CString::new(name).unwrap_or_default();
                 let handle = to_handle::<ssh_channel>(channel);
                 // SAFETY: the handle and name are valid during the call, per the callback's
@@ -217,10 +219,10 @@ pub unsafe extern "C" fn ssh_transport_set_subsystem_handler(
                 unsafe { callback(userdata.get(), handle, c_name.as_ptr()) };
                 // SAFETY: made above, not used by C after its callback returned.
                 unsafe { super::boundary::free_handle(handle) };
-            }));
-            Ok(())
-        })
-    }
+            }),
+        );
+        Ok(())
+    })
 }
 
 /// Runs the version exchange and the first key exchange as a server on a transport made by
@@ -246,12 +248,11 @@ pub unsafe extern "C" fn ssh_transport_start_server(
     t: *mut ssh_transport,
     callbacks: *const ssh_server_callbacks,
 ) -> c_int {
-    ffi! {
+    guard(|| {
         // SAFETY: per the contract above.
-        let (t, cb) = match unsafe { (borrow::<ssh_transport>(t, "transport"), copy_callbacks(callbacks)) } {
-            (Ok(t), Ok(cb)) => (t, cb),
-            (Err(e), _) | (_, Err(e)) => return fail_with(&e),
-        };
+        let t = unsafe { borrow::<ssh_transport>(t, "transport") }?;
+        // SAFETY: as above.
+        let cb = unsafe { copy_callbacks(callbacks) }?;
         // A caller-driven start that would have blocked goes on with the callbacks it had.
         let handler = match t.last_server_handler() {
             Some(handler) if t.is_starting() => handler,
@@ -261,8 +262,8 @@ pub unsafe extern "C" fn ssh_transport_start_server(
                 handler
             }
         };
-        to_code(t.start_server(handler))
-    }
+        t.start_server(handler)
+    })
 }
 
 /// The next channel the peer opened that was accepted, waiting at most `timeout_ms` (-1:
@@ -281,13 +282,12 @@ pub unsafe extern "C" fn ssh_transport_accept(
     t: *mut ssh_transport,
     timeout_ms: c_int,
 ) -> *mut ssh_channel {
-    ffi! {
-        let null = std::ptr::null_mut();
+    guard(|| {
         // SAFETY: per the contract above.
-        let t = try_arg!(unsafe { borrow::<ssh_transport>(t, "transport") }, null);
-        let channel = try_arg!(t.accept(duration_from_ms(timeout_ms)), null);
-        to_handle::<ssh_channel>(channel)
-    }
+        let t = unsafe { borrow::<ssh_transport>(t, "transport") }?;
+        let channel = t.accept(duration_from_ms(timeout_ms))?;
+        Ok(to_handle::<ssh_channel>(channel))
+    })
 }
 
 /// Borrows the builder a callback was given.
@@ -318,18 +318,17 @@ pub unsafe extern "C" fn ssh_kbdint_query_set_text(
     name: *const c_char,
     instructions: *const c_char,
 ) -> c_int {
-    ffi! {
+    guard(|| {
         // SAFETY: per the contract above.
-        let (q, name, instructions) = match unsafe {
-            (builder(query, "query"), str_arg(name, "name"), str_arg(instructions, "instructions"))
-        } {
-            (Ok(q), Ok(n), Ok(i)) => (q, n, i),
-            (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => return fail_with(&e),
-        };
+        let q = unsafe { builder(query, "query") }?;
+        // SAFETY: as above.
+        let name = unsafe { str_arg(name, "name") }?;
+        // SAFETY: as above.
+        let instructions = unsafe { str_arg(instructions, "instructions") }?;
         q.name = name.to_owned();
         q.instructions = instructions.to_owned();
-        SSH_OK
-    }
+        Ok(())
+    })
 }
 
 /// Adds a prompt to a keyboard-interactive round; `echo` says whether the client may show
@@ -347,15 +346,14 @@ pub unsafe extern "C" fn ssh_kbdint_query_add_prompt(
     prompt: *const c_char,
     echo: bool,
 ) -> c_int {
-    ffi! {
+    guard(|| {
         // SAFETY: per the contract above.
-        let (q, prompt) = match unsafe { (builder(query, "query"), str_arg(prompt, "prompt")) } {
-            (Ok(q), Ok(p)) => (q, p),
-            (Err(e), _) | (_, Err(e)) => return fail_with(&e),
-        };
+        let q = unsafe { builder(query, "query") }?;
+        // SAFETY: as above.
+        let prompt = unsafe { str_arg(prompt, "prompt") }?;
         q.prompts.push((prompt.to_owned(), echo));
-        SSH_OK
-    }
+        Ok(())
+    })
 }
 
 /// Sets the data sent back with an accepted global request (replacing any set before).
@@ -372,13 +370,12 @@ pub unsafe extern "C" fn ssh_global_reply_set(
     data: *const u8,
     len: usize,
 ) -> c_int {
-    ffi! {
+    guard(|| {
         // SAFETY: per the contract above.
-        let (r, data) = match unsafe { (builder(reply, "reply"), slice_arg(data, len, "data")) } {
-            (Ok(r), Ok(d)) => (r, d),
-            (Err(e), _) | (_, Err(e)) => return fail_with(&e),
-        };
+        let r = unsafe { builder(reply, "reply") }?;
+        // SAFETY: as above.
+        let data = unsafe { slice_arg(data, len, "data") }?;
         *r = data.to_vec();
-        SSH_OK
-    }
+        Ok(())
+    })
 }

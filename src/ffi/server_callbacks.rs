@@ -200,8 +200,9 @@ pub struct ssh_server_global_params {
 /// a caller-driven transport), one at a time, in the order the client's requests arrive,
 /// and may call the non-blocking functions of the same transport and its channels. A slow
 /// callback holds back only what depends on its answer (later authentication attempts, its
-/// own channel's requests and data, later global requests); other channels' data flows. A channel's requests may arrive before `ssh_transport_accept`
-/// has returned that channel: match them by `channel_id` (`ssh_channel_get_id`).
+/// own channel's requests and data, later global requests); other channels' data flows. A
+/// channel's requests may arrive before `ssh_transport_accept` has returned that channel:
+/// match them by `channel_id` (`ssh_channel_get_id`).
 ///
 /// Thread safety: the library calls the members from the transport's thread, so `userdata`
 /// must be usable there.

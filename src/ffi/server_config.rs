@@ -8,12 +8,10 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
-use super::boundary::{
-    borrow, fail_with, ffi, free_handle, str_arg, to_code, to_handle, Boxed, Castable, Opaque,
-};
+use super::boundary::{borrow, free_handle, guard, str_arg, to_handle, Boxed, Castable, Opaque};
 use super::connection_config::{set_channel_limits, set_preferred};
 use super::pkey::{host_key_arg, ssh_pkey};
-use super::transport::{duration_from_ms, ssh_transport, with_transport};
+use super::transport::{duration_from_ms, ssh_transport};
 use crate::proto::server::ServerConfig;
 use crate::proto::ConnectionConfig;
 use crate::transport::read_moduli_file;
@@ -43,19 +41,17 @@ pub struct ServerSetup {
 fn with_setup(
     cfg: *const ssh_server_config,
     f: impl FnOnce(&mut ServerSetup) -> crate::Result<()>,
-) -> c_int {
+) -> crate::Result<()> {
     // SAFETY: cfg is NULL or a live handle per every caller's contract.
-    match unsafe { borrow::<ssh_server_config>(cfg, "config") } {
-        Ok(shared) => to_code(f(&mut shared.lock())),
-        Err(e) => fail_with(&e),
-    }
+    let shared = unsafe { borrow::<ssh_server_config>(cfg, "config") }?;
+    f(&mut shared.lock())
 }
 
 /// Runs `f` on the server part behind `cfg`, copying it first if a transport holds it.
 fn with_config(
     cfg: *const ssh_server_config,
     f: impl FnOnce(&mut ServerConfig) -> crate::Result<()>,
-) -> c_int {
+) -> crate::Result<()> {
     with_setup(cfg, |setup| f(Arc::make_mut(&mut setup.server)))
 }
 
@@ -63,7 +59,7 @@ fn with_config(
 fn with_connection(
     cfg: *const ssh_server_config,
     f: impl FnOnce(&mut ConnectionConfig) -> crate::Result<()>,
-) -> c_int {
+) -> crate::Result<()> {
     with_setup(cfg, |setup| f(Arc::make_mut(&mut setup.connection)))
 }
 
@@ -74,7 +70,7 @@ fn with_connection(
 /// Thread safety: any thread.
 #[no_mangle]
 pub extern "C" fn ssh_server_config_new() -> *mut ssh_server_config {
-    ffi! { to_handle::<ssh_server_config>(Mutex::default()) }
+    guard(|| Ok(to_handle::<ssh_server_config>(Mutex::default())))
 }
 
 /// Adds a host key (with its private part); one of a type already added replaces it.
@@ -89,14 +85,14 @@ pub unsafe extern "C" fn ssh_server_config_add_host_key(
     cfg: *mut ssh_server_config,
     key: *const ssh_pkey,
 ) -> c_int {
-    ffi! {
+    guard(|| {
         // SAFETY: per the contract above.
-        let private = match unsafe { host_key_arg(key) } { Ok(k) => k, Err(e) => return fail_with(&e) };
+        let private = unsafe { host_key_arg(key) }?;
         with_config(cfg, |c| {
             c.add_host_key(private.clone());
             Ok(())
         })
-    }
+    })
 }
 
 /// Loads Diffie-Hellman groups for group exchange from a file in /etc/ssh/moduli format;
@@ -114,9 +110,9 @@ pub unsafe extern "C" fn ssh_server_config_load_moduli(
     path: *const c_char,
     out_count: *mut usize,
 ) -> c_int {
-    ffi! {
+    guard(|| {
         // SAFETY: per the contract above.
-        let path = match unsafe { str_arg(path, "path") } { Ok(p) => p, Err(e) => return fail_with(&e) };
+        let path = unsafe { str_arg(path, "path") }?;
         with_config(cfg, |c| {
             c.moduli = read_moduli_file(Path::new(path))?;
             if !out_count.is_null() {
@@ -125,7 +121,7 @@ pub unsafe extern "C" fn ssh_server_config_load_moduli(
             }
             Ok(())
         })
-    }
+    })
 }
 
 /// Failed authentication attempts allowed before a connection is cut (at least 1), and
@@ -142,13 +138,13 @@ pub unsafe extern "C" fn ssh_server_config_set_auth_limits(
     max_tries: u32,
     login_grace_ms: c_int,
 ) -> c_int {
-    ffi! {
+    guard(|| {
         with_config(cfg, |c| {
             c.max_auth_tries = max_tries.max(1);
             c.login_grace = duration_from_ms(login_grace_ms);
             Ok(())
         })
-    }
+    })
 }
 
 /// Sets the ordered algorithm list of `kind` (`SSH_ALG_*`) from a comma-separated list of
@@ -165,11 +161,11 @@ pub unsafe extern "C" fn ssh_server_config_set_preferred(
     kind: c_int,
     names: *const c_char,
 ) -> c_int {
-    ffi! {
+    guard(|| {
         // SAFETY: per the contract above.
-        let names = match unsafe { str_arg(names, "names") } { Ok(n) => n, Err(e) => return fail_with(&e) };
+        let names = unsafe { str_arg(names, "names") }?;
         with_connection(cfg, |c| set_preferred(c, kind, names))
-    }
+    })
 }
 
 /// Sets the window granted to each channel and the largest data packet accepted on it, as
@@ -186,12 +182,12 @@ pub unsafe extern "C" fn ssh_server_config_set_channel_limits(
     window: u32,
     max_packet: u32,
 ) -> c_int {
-    ffi! {
+    guard(|| {
         with_connection(cfg, |c| {
             set_channel_limits(c, window, max_packet);
             Ok(())
         })
-    }
+    })
 }
 
 /// Gives a server transport `cfg` (its host keys, moduli, limits, algorithms and channel
@@ -209,21 +205,19 @@ pub unsafe extern "C" fn ssh_transport_set_server_config(
     t: *mut ssh_transport,
     cfg: *const ssh_server_config,
 ) -> c_int {
-    ffi! {
+    guard(|| {
         // SAFETY: per the contract above.
-        let (server, connection) = match unsafe { borrow::<ssh_server_config>(cfg, "config") } {
-            Ok(c) => {
-                let setup = c.lock();
-                (Arc::clone(&setup.server), Arc::clone(&setup.connection))
-            }
-            Err(e) => return fail_with(&e),
+        let cfg = unsafe { borrow::<ssh_server_config>(cfg, "config") }?;
+        let (server, connection) = {
+            let setup = cfg.lock();
+            (Arc::clone(&setup.server), Arc::clone(&setup.connection))
         };
-        with_transport(t, |t| {
-            t.set_connection_config(connection)?;
-            t.set_server_config(server);
-            Ok(())
-        })
-    }
+        // SAFETY: as above.
+        let t = unsafe { borrow::<ssh_transport>(t, "transport") }?;
+        t.set_connection_config(connection)?;
+        t.set_server_config(server);
+        Ok(())
+    })
 }
 
 /// Frees the configuration; transports given it keep their share. NULL is ignored.
@@ -235,6 +229,9 @@ pub unsafe extern "C" fn ssh_transport_set_server_config(
 /// `cfg` must be NULL or a live `ssh_server_config`, not used afterwards.
 #[no_mangle]
 pub unsafe extern "C" fn ssh_server_config_free(cfg: *mut ssh_server_config) {
-    // SAFETY: forwarded contract.
-    ffi! { unsafe { free_handle(cfg) } }
+    guard(|| {
+        // SAFETY: forwarded contract.
+        unsafe { free_handle(cfg) };
+        Ok(())
+    })
 }

@@ -8,13 +8,11 @@ use parking_lot::Mutex;
 
 use super::agent::ssh_agent;
 use super::boundary::{
-    borrow, fail, fail_with, ffi, free_handle, out_arg, str_arg, to_c_string, to_code, to_handle,
-    try_arg, Boxed, Castable, Opaque,
+    borrow, free_handle, guard, out_arg, str_arg, to_c_string, to_handle, Boxed, Castable, Opaque,
 };
 use super::callback_handler::CallbackHandler;
 use super::channel::ssh_channel;
 use super::pkey::{public_key_handle, ssh_pkey};
-use super::result::*;
 use crate::proto::InfoRequest;
 use crate::transport::{ByteStream, Transport};
 use crate::Error;
@@ -119,13 +117,12 @@ pub unsafe extern "C" fn ssh_transport_connect(
     port: u16,
     timeout_ms: c_int,
 ) -> *mut ssh_transport {
-    ffi! {
-        let null = std::ptr::null_mut();
+    guard(|| {
         // SAFETY: per the contract above.
-        let host = try_arg!(unsafe { str_arg(host, "host") }, null);
-        let t = try_arg!(Transport::connect(host, port, duration_from_ms(timeout_ms)), null);
-        to_handle::<ssh_transport>(TransportHandle::new(t))
-    }
+        let host = unsafe { str_arg(host, "host") }?;
+        let t = Transport::connect(host, port, duration_from_ms(timeout_ms))?;
+        Ok(to_handle::<ssh_transport>(TransportHandle::new(t)))
+    })
 }
 
 /// Wraps a connected stream socket (TCP, Unix, one end of a socketpair); the transport takes
@@ -136,27 +133,15 @@ pub unsafe extern "C" fn ssh_transport_connect(
 /// Thread safety: any thread.
 #[no_mangle]
 pub extern "C" fn ssh_transport_new(fd: c_int) -> *mut ssh_transport {
-    ffi! {
+    guard(|| {
         if fd < 0 {
-            fail_with(&Error::invalid_arg("fd is negative"));
-            return std::ptr::null_mut();
+            return Err(Error::invalid_arg("fd is negative"));
         }
         // SAFETY: the caller hands over an open socket descriptor it no longer uses.
         let socket = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
-        to_handle::<ssh_transport>(TransportHandle::new(Transport::over(ByteStream::socket(socket))))
-    }
-}
-
-/// Runs `f` on a borrowed transport, mapping errors to codes.
-pub(super) fn with_transport(
-    t: *const ssh_transport,
-    f: impl FnOnce(&Transport) -> crate::Result<()>,
-) -> c_int {
-    // SAFETY: t is NULL or a live handle per every caller's contract.
-    match unsafe { borrow::<ssh_transport>(t, "transport") } {
-        Ok(t) => to_code(f(&t.transport)),
-        Err(e) => fail_with(&e),
-    }
+        let transport = Transport::over(ByteStream::socket(socket));
+        Ok(to_handle::<ssh_transport>(TransportHandle::new(transport)))
+    })
 }
 
 /// Sets how long handshake, authentication and channel-open calls wait, in ms (-1: forever).
@@ -171,7 +156,12 @@ pub unsafe extern "C" fn ssh_transport_set_timeout(
     t: *mut ssh_transport,
     timeout_ms: c_int,
 ) -> c_int {
-    ffi! { with_transport(t, |t| { t.set_timeout(duration_from_ms(timeout_ms)); Ok(()) }) }
+    guard(|| {
+        // SAFETY: per the contract above.
+        let t = unsafe { borrow::<ssh_transport>(t, "transport") }?;
+        t.set_timeout(duration_from_ms(timeout_ms));
+        Ok(())
+    })
 }
 
 /// Sets the ordered algorithm list of `kind` (`SSH_ALG_KEX`, `SSH_ALG_HOSTKEY`,
@@ -191,18 +181,14 @@ pub unsafe extern "C" fn ssh_transport_set_preferred(
     kind: c_int,
     names: *const c_char,
 ) -> c_int {
-    ffi! {
-        let kind = match super::transport_long_lived::algorithm_kind(kind) {
-            Ok(k) => k,
-            Err(e) => return fail_with(&e),
-        };
+    guard(|| {
+        let kind = super::transport_long_lived::algorithm_kind(kind)?;
         // SAFETY: per the contract above.
-        let names = match unsafe { str_arg(names, "names") } {
-            Ok(n) => n,
-            Err(e) => return fail_with(&e),
-        };
-        with_transport(t, |t| t.set_preferred(kind, names))
-    }
+        let names = unsafe { str_arg(names, "names") }?;
+        // SAFETY: as above.
+        let t = unsafe { borrow::<ssh_transport>(t, "transport") }?;
+        t.set_preferred(kind, names)
+    })
 }
 
 /// Negotiates as a client: version exchange, key exchange, and verification of the server's
@@ -216,7 +202,11 @@ pub unsafe extern "C" fn ssh_transport_set_preferred(
 /// `t` must be NULL or a live `ssh_transport`.
 #[no_mangle]
 pub unsafe extern "C" fn ssh_transport_start_client(t: *mut ssh_transport) -> c_int {
-    ffi! { with_transport(t, Transport::start_client) }
+    guard(|| {
+        // SAFETY: per the contract above.
+        let t = unsafe { borrow::<ssh_transport>(t, "transport") }?;
+        t.start_client()
+    })
 }
 
 /// The server's host key, after `ssh_transport_start_client`.
@@ -231,17 +221,14 @@ pub unsafe extern "C" fn ssh_transport_get_remote_server_key(
     t: *mut ssh_transport,
     out_key: *mut *mut ssh_pkey,
 ) -> c_int {
-    ffi! {
+    guard(|| {
         // SAFETY: per the contract above.
-        let out = match unsafe { out_arg(out_key, "out_key") } {
-            Ok(o) => o,
-            Err(e) => return fail_with(&e),
-        };
-        with_transport(t, |t| {
-            out.write(public_key_handle(t.remote_server_key()?));
-            Ok(())
-        })
-    }
+        let out = unsafe { out_arg(out_key, "out_key") }?;
+        // SAFETY: as above.
+        let t = unsafe { borrow::<ssh_transport>(t, "transport") }?;
+        out.write(public_key_handle(t.remote_server_key()?));
+        Ok(())
+    })
 }
 
 /// Tries "none" authentication for `username`. On `SSH_ERR_AUTH_DENIED`,
@@ -257,11 +244,13 @@ pub unsafe extern "C" fn ssh_transport_auth_none(
     t: *mut ssh_transport,
     username: *const c_char,
 ) -> c_int {
-    ffi! {
+    guard(|| {
         // SAFETY: per the contract above.
-        let user = match unsafe { str_arg(username, "username") } { Ok(u) => u, Err(e) => return fail_with(&e) };
-        with_transport(t, |t| t.auth_none(user))
-    }
+        let user = unsafe { str_arg(username, "username") }?;
+        // SAFETY: as above.
+        let t = unsafe { borrow::<ssh_transport>(t, "transport") }?;
+        t.auth_none(user)
+    })
 }
 
 /// Password authentication.
@@ -277,14 +266,15 @@ pub unsafe extern "C" fn ssh_transport_auth_password(
     username: *const c_char,
     password: *const c_char,
 ) -> c_int {
-    ffi! {
+    guard(|| {
         // SAFETY: per the contract above.
-        let (user, password) = match unsafe { (str_arg(username, "username"), str_arg(password, "password")) } {
-            (Ok(u), Ok(p)) => (u, p),
-            (Err(e), _) | (_, Err(e)) => return fail_with(&e),
-        };
-        with_transport(t, |t| t.auth_password(user, password))
-    }
+        let user = unsafe { str_arg(username, "username") }?;
+        // SAFETY: as above.
+        let password = unsafe { str_arg(password, "password") }?;
+        // SAFETY: as above.
+        let t = unsafe { borrow::<ssh_transport>(t, "transport") }?;
+        t.auth_password(user, password)
+    })
 }
 
 /// Public key authentication with a private key from `ssh_pkey_from_file`. For RSA the
@@ -303,20 +293,20 @@ pub unsafe extern "C" fn ssh_transport_auth_publickey(
     username: *const c_char,
     key: *const ssh_pkey,
 ) -> c_int {
-    ffi! {
+    guard(|| {
         // SAFETY: per the contract above.
-        let (user, key) = match unsafe { (str_arg(username, "username"), borrow::<ssh_pkey>(key, "key")) } {
-            (Ok(u), Ok(k)) => (u, k),
-            (Err(e), _) | (_, Err(e)) => return fail_with(&e),
-        };
-        let Some(private) = key.private.as_ref() else {
-            return fail(SSH_ERR_INVALID_ARG, "key has no private part");
-        };
-        with_transport(t, |t| match &key.certificate {
+        let user = unsafe { str_arg(username, "username") }?;
+        // SAFETY: as above.
+        let key = unsafe { borrow::<ssh_pkey>(key, "key") }?;
+        let private = key.private.as_ref();
+        let private = private.ok_or_else(|| Error::invalid_arg("key has no private part"))?;
+        // SAFETY: as above.
+        let t = unsafe { borrow::<ssh_transport>(t, "transport") }?;
+        match &key.certificate {
             Some(cert) => t.auth_publickey_certificate(user, private, cert),
             None => t.auth_publickey(user, private),
-        })
-    }
+        }
+    })
 }
 
 /// Public key authentication with the identities an ssh-agent holds, in the agent's order,
@@ -334,14 +324,15 @@ pub unsafe extern "C" fn ssh_transport_auth_agent(
     username: *const c_char,
     agent: *const ssh_agent,
 ) -> c_int {
-    ffi! {
+    guard(|| {
         // SAFETY: per the contract above.
-        let (user, agent) = match unsafe { (str_arg(username, "username"), borrow::<ssh_agent>(agent, "agent")) } {
-            (Ok(u), Ok(a)) => (u, a),
-            (Err(e), _) | (_, Err(e)) => return fail_with(&e),
-        };
-        with_transport(t, |t| t.auth_agent(user, agent.agent()))
-    }
+        let user = unsafe { str_arg(username, "username") }?;
+        // SAFETY: as above.
+        let agent = unsafe { borrow::<ssh_agent>(agent, "agent") }?;
+        // SAFETY: as above.
+        let t = unsafe { borrow::<ssh_transport>(t, "transport") }?;
+        t.auth_agent(user, agent.agent())
+    })
 }
 
 /// Sets the answer to prompt `index` of the current round.
@@ -357,19 +348,21 @@ pub unsafe extern "C" fn ssh_kbdint_answers_set(
     index: usize,
     answer: *const c_char,
 ) -> c_int {
-    ffi! {
+    guard(|| {
         // SAFETY: per the contract above; answers points at the Vec the callback was given.
-        let list = match unsafe { answers.cast::<Vec<String>>().as_mut() } {
-            Some(l) => l,
-            None => return fail(SSH_ERR_INVALID_ARG, "answers is NULL"),
-        };
+        let list = unsafe { answers.cast::<Vec<String>>().as_mut() }
+            .ok_or_else(|| Error::invalid_arg("answers is NULL"))?;
         // SAFETY: per the contract above.
-        let answer = match unsafe { str_arg(answer, "answer") } { Ok(a) => a, Err(e) => return fail_with(&e) };
-        match list.get_mut(index) {
-            Some(slot) => { *slot = answer.to_owned(); SSH_OK }
-            None => fail(SSH_ERR_INVALID_ARG, &format!("prompt index {index} out of range ({} prompts)", list.len())),
-        }
-    }
+        let answer = unsafe { str_arg(answer, "answer") }?;
+        let prompts = list.len();
+        let slot = list.get_mut(index).ok_or_else(|| {
+            Error::invalid_arg(format!(
+                "prompt index {index} out of range ({prompts} prompts)"
+            ))
+        })?;
+        *slot = answer.to_owned();
+        Ok(())
+    })
 }
 
 /// Keyboard-interactive authentication: `callback` answers each round of prompts.
@@ -388,12 +381,14 @@ pub unsafe extern "C" fn ssh_transport_auth_interactive(
     callback: ssh_kbdint_callback,
     userdata: *mut c_void,
 ) -> c_int {
-    ffi! {
+    guard(|| {
         // SAFETY: per the contract above.
-        let user = match unsafe { str_arg(username, "username") } { Ok(u) => u, Err(e) => return fail_with(&e) };
-        let Some(callback) = callback else { return fail(SSH_ERR_INVALID_ARG, "callback is NULL") };
-        with_transport(t, |t| t.auth_interactive(user, |req| call_kbdint(callback, userdata, req)))
-    }
+        let user = unsafe { str_arg(username, "username") }?;
+        let callback = callback.ok_or_else(|| Error::invalid_arg("callback is NULL"))?;
+        // SAFETY: as above.
+        let t = unsafe { borrow::<ssh_transport>(t, "transport") }?;
+        t.auth_interactive(user, |req| call_kbdint(callback, userdata, req))
+    })
 }
 
 fn call_kbdint(
@@ -448,19 +443,24 @@ pub unsafe extern "C" fn ssh_transport_get_auth_methods(
     out_methods: *mut *mut c_char,
     out_partial: *mut bool,
 ) -> c_int {
-    ffi! {
+    guard(|| {
         // SAFETY: per the contract above.
-        let out = match unsafe { out_arg(out_methods, "out_methods") } { Ok(o) => o, Err(e) => return fail_with(&e) };
-        with_transport(t, |t| {
-            let denied = t.auth_denied().ok_or_else(|| crate::Error::new(crate::ErrorKind::State, "no authentication attempt was refused"))?;
-            out.write(to_c_string(&denied.methods.join(",")));
-            if !out_partial.is_null() {
-                // SAFETY: non-NULL and writable per the contract.
-                unsafe { *out_partial = denied.partial };
-            }
-            Ok(())
-        })
-    }
+        let out = unsafe { out_arg(out_methods, "out_methods") }?;
+        // SAFETY: as above.
+        let t = unsafe { borrow::<ssh_transport>(t, "transport") }?;
+        let denied = t.auth_denied().ok_or_else(|| {
+            Error::new(
+                crate::ErrorKind::State,
+                "no authentication attempt was refused",
+            )
+        })?;
+        out.write(to_c_string(&denied.methods.join(",")));
+        if !out_partial.is_null() {
+            // SAFETY: non-NULL and writable per the contract.
+            unsafe { *out_partial = denied.partial };
+        }
+        Ok(())
+    })
 }
 
 /// True while the connection is up (started and not closed or failed).
@@ -472,8 +472,12 @@ pub unsafe extern "C" fn ssh_transport_get_auth_methods(
 /// `t` must be NULL or a live `ssh_transport`.
 #[no_mangle]
 pub unsafe extern "C" fn ssh_transport_is_active(t: *const ssh_transport) -> bool {
-    // SAFETY: per the contract above.
-    ffi! { unsafe { borrow::<ssh_transport>(t, "transport") }.is_ok_and(|t| t.is_active()) }
+    guard(|| {
+        // SAFETY: per the contract above.
+        let t = unsafe { borrow::<ssh_transport>(t, "transport") };
+        // NULL answers false without being a failure: the last error stays as it was.
+        Ok(t.is_ok_and(|t| t.is_active()))
+    })
 }
 
 /// True once authentication succeeded and the connection is up.
@@ -485,8 +489,12 @@ pub unsafe extern "C" fn ssh_transport_is_active(t: *const ssh_transport) -> boo
 /// `t` must be NULL or a live `ssh_transport`.
 #[no_mangle]
 pub unsafe extern "C" fn ssh_transport_is_authenticated(t: *const ssh_transport) -> bool {
-    // SAFETY: per the contract above.
-    ffi! { unsafe { borrow::<ssh_transport>(t, "transport") }.is_ok_and(|t| t.is_authenticated()) }
+    guard(|| {
+        // SAFETY: per the contract above.
+        let t = unsafe { borrow::<ssh_transport>(t, "transport") };
+        // NULL answers false without being a failure: the last error stays as it was.
+        Ok(t.is_ok_and(|t| t.is_authenticated()))
+    })
 }
 
 /// Opens a session channel. Returns NULL on failure (`sekura_last_error()` says why).
@@ -498,13 +506,12 @@ pub unsafe extern "C" fn ssh_transport_is_authenticated(t: *const ssh_transport)
 /// `t` must be NULL or a live `ssh_transport`.
 #[no_mangle]
 pub unsafe extern "C" fn ssh_transport_open_session(t: *mut ssh_transport) -> *mut ssh_channel {
-    ffi! {
-        let null = std::ptr::null_mut();
+    guard(|| {
         // SAFETY: per the contract above.
-        let t = try_arg!(unsafe { borrow::<ssh_transport>(t, "transport") }, null);
-        let channel = try_arg!(t.open_session(), null);
-        to_handle::<ssh_channel>(channel)
-    }
+        let t = unsafe { borrow::<ssh_transport>(t, "transport") }?;
+        let channel = t.open_session()?;
+        Ok(to_handle::<ssh_channel>(channel))
+    })
 }
 
 /// Sends DISCONNECT and closes the connection; its channels then return `SSH_ERR_CLOSED`.
@@ -517,7 +524,12 @@ pub unsafe extern "C" fn ssh_transport_open_session(t: *mut ssh_transport) -> *m
 /// `t` must be NULL or a live `ssh_transport`.
 #[no_mangle]
 pub unsafe extern "C" fn ssh_transport_close(t: *mut ssh_transport) -> c_int {
-    ffi! { with_transport(t, |t| { t.close(); Ok(()) }) }
+    guard(|| {
+        // SAFETY: per the contract above.
+        let t = unsafe { borrow::<ssh_transport>(t, "transport") }?;
+        t.close();
+        Ok(())
+    })
 }
 
 /// Closes the connection if it is still open. Its channels stay valid handles that return
@@ -531,6 +543,9 @@ pub unsafe extern "C" fn ssh_transport_close(t: *mut ssh_transport) -> c_int {
 /// `t` must be NULL or a live `ssh_transport`, not used afterwards.
 #[no_mangle]
 pub unsafe extern "C" fn ssh_transport_free(t: *mut ssh_transport) {
-    // SAFETY: forwarded contract.
-    ffi! { unsafe { free_handle(t) } }
+    guard(|| {
+        // SAFETY: forwarded contract.
+        unsafe { free_handle(t) };
+        Ok(())
+    })
 }

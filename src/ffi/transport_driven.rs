@@ -5,8 +5,8 @@
 use std::ffi::c_int;
 use std::os::fd::{BorrowedFd, RawFd};
 
-use super::boundary::{borrow, fail_with, ffi, out_arg, to_handle, try_arg};
-use super::transport::{ssh_transport, with_transport, TransportHandle};
+use super::boundary::{borrow, guard, out_arg, to_handle};
+use super::transport::{ssh_transport, TransportHandle};
 use crate::transport::{ByteStream, Transport};
 use crate::Error;
 
@@ -25,18 +25,22 @@ use crate::Error;
 /// Thread safety: any thread; the transport is then meant for the loop's thread.
 #[no_mangle]
 pub extern "C" fn ssh_transport_new_driven(fd: c_int) -> *mut ssh_transport {
-    ffi! {
-        let null = std::ptr::null_mut();
+    guard(|| {
         let fd: RawFd = fd;
         if fd < 0 {
-            fail_with(&Error::invalid_arg("fd is negative"));
-            return null;
+            return Err(Error::invalid_arg("fd is negative"));
         }
         // SAFETY: the caller's descriptor is open for the duration of this call.
         let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
-        let own = try_arg!(borrowed.try_clone_to_owned().map_err(|e| crate::Error::new(crate::ErrorKind::Io, format!("cannot duplicate fd {fd}: {e}"))), null);
-        to_handle::<ssh_transport>(TransportHandle::new(Transport::caller_driven(ByteStream::socket(own))))
-    }
+        let own = borrowed.try_clone_to_owned().map_err(|e| {
+            Error::new(
+                crate::ErrorKind::Io,
+                format!("cannot duplicate fd {fd}: {e}"),
+            )
+        })?;
+        let transport = Transport::caller_driven(ByteStream::socket(own));
+        Ok(to_handle::<ssh_transport>(TransportHandle::new(transport)))
+    })
 }
 
 /// The poll(2) events (`POLLIN`, `POLLOUT`) a caller-driven transport waits for on its
@@ -50,18 +54,14 @@ pub extern "C" fn ssh_transport_new_driven(fd: c_int) -> *mut ssh_transport {
 /// `t` must be NULL or a live `ssh_transport`.
 #[no_mangle]
 pub unsafe extern "C" fn ssh_transport_wanted_events(t: *const ssh_transport) -> c_int {
-    ffi! {
+    guard(|| {
         // SAFETY: per the contract above.
-        match unsafe { borrow::<ssh_transport>(t, "transport") } {
-            Ok(t) => {
-                let wanted = t.wanted();
-                let read = if wanted.read { c_int::from(libc::POLLIN) } else { 0 };
-                let write = if wanted.write { c_int::from(libc::POLLOUT) } else { 0 };
-                read | write
-            }
-            Err(e) => fail_with(&e),
-        }
-    }
+        let t = unsafe { borrow::<ssh_transport>(t, "transport") }?;
+        let wanted = t.wanted();
+        let read = if wanted.read { libc::POLLIN } else { 0 };
+        let write = if wanted.write { libc::POLLOUT } else { 0 };
+        Ok(c_int::from(read | write))
+    })
 }
 
 /// Writes into `*out_ms` how long the loop may wait before calling `ssh_transport_process`
@@ -78,19 +78,19 @@ pub unsafe extern "C" fn ssh_transport_next_timeout(
     t: *const ssh_transport,
     out_ms: *mut c_int,
 ) -> c_int {
-    ffi! {
+    guard(|| {
         // SAFETY: per the contract above.
-        let out = match unsafe { out_arg(out_ms, "out_ms") } { Ok(o) => o, Err(e) => return fail_with(&e) };
-        with_transport(t, |t| {
-            let ms = t.next_timeout().map_or(-1, |d| {
-                // Round up, so that a loop woken by the timeout finds the timer due.
-                let ms = d.as_micros().div_ceil(1000);
-                c_int::try_from(ms).unwrap_or(c_int::MAX)
-            });
-            out.write(ms);
-            Ok(())
-        })
-    }
+        let out = unsafe { out_arg(out_ms, "out_ms") }?;
+        // SAFETY: as above.
+        let t = unsafe { borrow::<ssh_transport>(t, "transport") }?;
+        let ms = t.next_timeout().map_or(-1, |d| {
+            // Round up, so that a loop woken by the timeout finds the timer due.
+            let ms = d.as_micros().div_ceil(1000);
+            c_int::try_from(ms).unwrap_or(c_int::MAX)
+        });
+        out.write(ms);
+        Ok(())
+    })
 }
 
 /// Does what the transport's descriptor and timers have ready, without waiting: reads and
@@ -106,5 +106,9 @@ pub unsafe extern "C" fn ssh_transport_next_timeout(
 /// `t` must be NULL or a live `ssh_transport`.
 #[no_mangle]
 pub unsafe extern "C" fn ssh_transport_process(t: *mut ssh_transport) -> c_int {
-    ffi! { with_transport(t, Transport::process) }
+    guard(|| {
+        // SAFETY: per the contract above.
+        let t = unsafe { borrow::<ssh_transport>(t, "transport") }?;
+        t.process()
+    })
 }

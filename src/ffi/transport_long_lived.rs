@@ -4,9 +4,9 @@
 use std::ffi::{c_char, c_int};
 use std::time::Duration;
 
-use super::boundary::{fail, fail_with, ffi, out_arg, slice_arg, str_arg, to_c_string};
+use super::boundary::{borrow, guard, opt_str_arg, out_arg, slice_arg, str_arg, to_c_string};
 use super::result::*;
-use super::transport::{ssh_transport, with_transport};
+use super::transport::ssh_transport;
 use crate::proto::AlgorithmKind;
 use crate::transport::Transport;
 use crate::{Error, ErrorKind};
@@ -38,14 +38,14 @@ pub unsafe extern "C" fn ssh_transport_get_preferred(
     kind: c_int,
     out_names: *mut *mut c_char,
 ) -> c_int {
-    ffi! {
+    guard(|| {
         // SAFETY: per the contract above.
-        let out = match unsafe { out_arg(out_names, "out_names") } { Ok(o) => o, Err(e) => return fail_with(&e) };
-        with_transport(t, |t| {
-            out.write(to_c_string(&t.preferred(algorithm_kind(kind)?).join(",")));
-            Ok(())
-        })
-    }
+        let out = unsafe { out_arg(out_names, "out_names") }?;
+        // SAFETY: as above.
+        let t = unsafe { borrow::<ssh_transport>(t, "transport") }?;
+        out.write(to_c_string(&t.preferred(algorithm_kind(kind)?).join(",")));
+        Ok(())
+    })
 }
 
 /// Every algorithm Sekura implements for `kind`, legacy ones included, as a comma-separated
@@ -61,17 +61,13 @@ pub unsafe extern "C" fn ssh_transport_get_supported(
     kind: c_int,
     out_names: *mut *mut c_char,
 ) -> c_int {
-    ffi! {
+    guard(|| {
         // SAFETY: per the contract above.
-        let out = match unsafe { out_arg(out_names, "out_names") } { Ok(o) => o, Err(e) => return fail_with(&e) };
-        match algorithm_kind(kind) {
-            Ok(k) => {
-                out.write(to_c_string(&k.supported_names().join(",")));
-                SSH_OK
-            }
-            Err(e) => fail_with(&e),
-        }
-    }
+        let out = unsafe { out_arg(out_names, "out_names") }?;
+        let kind = algorithm_kind(kind)?;
+        out.write(to_c_string(&kind.supported_names().join(",")));
+        Ok(())
+    })
 }
 
 /// Offers compression (zlib@openssh.com, then zlib) when `enabled`, or only "none". Takes
@@ -87,9 +83,11 @@ pub unsafe extern "C" fn ssh_transport_use_compression(
     t: *mut ssh_transport,
     enabled: bool,
 ) -> c_int {
-    ffi! {
-        with_transport(t, |t| t.use_compression(enabled))
-    }
+    guard(|| {
+        // SAFETY: per the contract above.
+        let t = unsafe { borrow::<ssh_transport>(t, "transport") }?;
+        t.use_compression(enabled)
+    })
 }
 
 /// Forces a key re-exchange and returns once the new keys are in use.
@@ -102,7 +100,11 @@ pub unsafe extern "C" fn ssh_transport_use_compression(
 /// `t` must be NULL or a live `ssh_transport`.
 #[no_mangle]
 pub unsafe extern "C" fn ssh_transport_renegotiate_keys(t: *mut ssh_transport) -> c_int {
-    ffi! { with_transport(t, Transport::renegotiate_keys) }
+    guard(|| {
+        // SAFETY: per the contract above.
+        let t = unsafe { borrow::<ssh_transport>(t, "transport") }?;
+        t.renegotiate_keys()
+    })
 }
 
 /// Renews keys after `bytes` of traffic in both directions (0: the default, 1 GiB; always
@@ -119,11 +121,17 @@ pub unsafe extern "C" fn ssh_transport_set_rekey_limits(
     bytes: u64,
     seconds: u32,
 ) -> c_int {
-    ffi! {
-        let bytes = if bytes == 0 { crate::proto::DEFAULT_REKEY_BYTES } else { bytes };
+    guard(|| {
+        let bytes = if bytes == 0 {
+            crate::proto::DEFAULT_REKEY_BYTES
+        } else {
+            bytes
+        };
         let interval = (seconds > 0).then(|| Duration::from_secs(u64::from(seconds)));
-        with_transport(t, |t| t.set_rekey_limits(bytes, interval))
-    }
+        // SAFETY: per the contract above.
+        let t = unsafe { borrow::<ssh_transport>(t, "transport") }?;
+        t.set_rekey_limits(bytes, interval)
+    })
 }
 
 /// Sends keepalive@openssh.com after `seconds` without traffic from the server; after
@@ -141,7 +149,11 @@ pub unsafe extern "C" fn ssh_transport_set_keepalive(
     seconds: u32,
     max_missed: u32,
 ) -> c_int {
-    ffi! { with_transport(t, |t| t.set_keepalive(Duration::from_secs(u64::from(seconds)), max_missed)) }
+    guard(|| {
+        // SAFETY: per the contract above.
+        let t = unsafe { borrow::<ssh_transport>(t, "transport") }?;
+        t.set_keepalive(Duration::from_secs(u64::from(seconds)), max_missed)
+    })
 }
 
 /// Sets the window granted to each channel opened from now on (by either side) and the
@@ -159,7 +171,11 @@ pub unsafe extern "C" fn ssh_transport_set_channel_limits(
     window: u32,
     max_packet: u32,
 ) -> c_int {
-    ffi! { with_transport(t, |t| t.set_channel_limits(window, max_packet)) }
+    guard(|| {
+        // SAFETY: per the contract above.
+        let t = unsafe { borrow::<ssh_transport>(t, "transport") }?;
+        t.set_channel_limits(window, max_packet)
+    })
 }
 
 /// Sends an IGNORE message carrying `len` random bytes (cover traffic; no answer comes).
@@ -171,7 +187,11 @@ pub unsafe extern "C" fn ssh_transport_set_channel_limits(
 /// `t` must be NULL or a live `ssh_transport`.
 #[no_mangle]
 pub unsafe extern "C" fn ssh_transport_send_ignore(t: *mut ssh_transport, len: usize) -> c_int {
-    ffi! { with_transport(t, |t| t.send_ignore(len)) }
+    guard(|| {
+        // SAFETY: per the contract above.
+        let t = unsafe { borrow::<ssh_transport>(t, "transport") }?;
+        t.send_ignore(len)
+    })
 }
 
 /// Sends the global request `name` with request-specific `data`. With `want_reply` waits
@@ -195,45 +215,40 @@ pub unsafe extern "C" fn ssh_transport_global_request(
     out_reply: *mut *mut u8,
     out_reply_len: *mut usize,
 ) -> c_int {
-    ffi! {
+    guard(|| {
         // SAFETY: per the contract above.
-        let (name, data) = match unsafe { (str_arg(name, "name"), slice_arg(data, len, "data")) } {
-            (Ok(n), Ok(d)) => (n, d),
-            (Err(e), _) | (_, Err(e)) => return fail_with(&e),
-        };
-        with_transport(t, |t| {
-            if let Some(reply) = t.global_request(name, data, want_reply)? {
-                if !out_reply.is_null() && !out_reply_len.is_null() {
-                    // SAFETY: non-NULL and writable per the contract.
-                    unsafe {
-                        *out_reply_len = reply.len();
-                        *out_reply = super::boundary::to_c_bytes(&reply);
-                    }
+        let name = unsafe { str_arg(name, "name") }?;
+        // SAFETY: as above.
+        let data = unsafe { slice_arg(data, len, "data") }?;
+        // SAFETY: as above.
+        let t = unsafe { borrow::<ssh_transport>(t, "transport") }?;
+        if let Some(reply) = t.global_request(name, data, want_reply)? {
+            if !out_reply.is_null() && !out_reply_len.is_null() {
+                // SAFETY: non-NULL and writable per the contract.
+                unsafe {
+                    *out_reply_len = reply.len();
+                    *out_reply = super::boundary::to_c_bytes(&reply);
                 }
             }
-            Ok(())
-        })
-    }
+        }
+        Ok(())
+    })
 }
 
+/// Writes the string `get` finds into `*out`; none is `SSH_ERR_STATE`, "no `what`".
 fn string_out(
     t: *const ssh_transport,
     out: *mut *mut c_char,
     what: &str,
     get: impl FnOnce(&Transport) -> Option<String>,
-) -> c_int {
+) -> crate::Result<()> {
     // SAFETY: out is NULL or writable per the callers' contracts.
-    let out = match unsafe { out_arg(out, "out") } {
-        Ok(o) => o,
-        Err(e) => return fail_with(&e),
-    };
-    with_transport(t, |t| match get(t) {
-        Some(s) => {
-            out.write(to_c_string(&s));
-            Ok(())
-        }
-        None => Err(Error::new(ErrorKind::State, format!("no {what}"))),
-    })
+    let out = unsafe { out_arg(out, "out") }?;
+    // SAFETY: t is NULL or a live handle per the callers' contracts.
+    let t = unsafe { borrow::<ssh_transport>(t, "transport") }?;
+    let s = get(t).ok_or_else(|| Error::new(ErrorKind::State, format!("no {what}")))?;
+    out.write(to_c_string(&s));
+    Ok(())
 }
 
 /// The banner the server sent during authentication. `SSH_ERR_STATE` if it sent none.
@@ -248,7 +263,7 @@ pub unsafe extern "C" fn ssh_transport_get_banner(
     t: *const ssh_transport,
     out_banner: *mut *mut c_char,
 ) -> c_int {
-    ffi! { string_out(t, out_banner, "banner", Transport::banner) }
+    guard(|| string_out(t, out_banner, "banner", Transport::banner))
 }
 
 /// The user name of the last authentication attempt.
@@ -263,7 +278,7 @@ pub unsafe extern "C" fn ssh_transport_get_username(
     t: *const ssh_transport,
     out_username: *mut *mut c_char,
 ) -> c_int {
-    ffi! { string_out(t, out_username, "user name", Transport::username) }
+    guard(|| string_out(t, out_username, "user name", Transport::username))
 }
 
 /// The server's address and port (Paramiko's getpeername): `*out_host` as text ("127.0.0.1",
@@ -280,7 +295,7 @@ pub unsafe extern "C" fn ssh_transport_getpeername(
     out_host: *mut *mut c_char,
     out_port: *mut u16,
 ) -> c_int {
-    ffi! {
+    guard(|| {
         string_out(t, out_host, "peer address", |t| {
             let addr = t.peer_addr()?;
             if !out_port.is_null() {
@@ -289,7 +304,7 @@ pub unsafe extern "C" fn ssh_transport_getpeername(
             }
             Some(addr.ip().to_string())
         })
-    }
+    })
 }
 
 /// Sends DISCONNECT with `reason` (RFC 4250 reason code, e.g. 11 "by application") and
@@ -307,18 +322,17 @@ pub unsafe extern "C" fn ssh_transport_disconnect(
     reason: u32,
     description: *const c_char,
 ) -> c_int {
-    ffi! {
+    guard(|| {
         // SAFETY: per the contract above.
-        let description = match unsafe { super::boundary::opt_str_arg(description, "description") } {
-            Ok(d) => d.unwrap_or(""),
-            Err(e) => return fail_with(&e),
-        };
+        let description = unsafe { opt_str_arg(description, "description") }?.unwrap_or("");
         if reason == 0 {
-            return fail(SSH_ERR_INVALID_ARG, "reason code 0 is not a disconnect reason");
+            return Err(Error::invalid_arg(
+                "reason code 0 is not a disconnect reason",
+            ));
         }
-        with_transport(t, |t| {
-            t.disconnect(reason, description);
-            Ok(())
-        })
-    }
+        // SAFETY: as above.
+        let t = unsafe { borrow::<ssh_transport>(t, "transport") }?;
+        t.disconnect(reason, description);
+        Ok(())
+    })
 }

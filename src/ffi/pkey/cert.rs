@@ -2,10 +2,7 @@
 
 use std::ffi::{c_char, c_int};
 
-use super::super::boundary::{
-    fail, fail_with, ffi, out_arg, to_c_string, to_shared_handle, try_arg,
-};
-use super::super::result::*;
+use super::super::boundary::{guard, out_arg, to_c_string, to_shared_handle};
 use super::info::private_of;
 use super::{cert_of, key_arg, key_string, public_key_handle, ssh_pkey, Pkey};
 use super::{
@@ -24,16 +21,11 @@ use crate::Error;
 /// `key` must be NULL or a live `ssh_pkey`.
 #[no_mangle]
 pub unsafe extern "C" fn ssh_pkey_is_certificate(key: *const ssh_pkey) -> bool {
-    ffi! {
+    guard(|| {
         // SAFETY: per the contract above.
-        match unsafe { key_arg(key, "key") } {
-            Ok(k) => k.certificate.is_some(),
-            Err(e) => {
-                fail_with(&e);
-                false
-            }
-        }
-    }
+        let key = unsafe { key_arg(key, "key") }?;
+        Ok(key.certificate.is_some())
+    })
 }
 
 /// A new handle holding the private key of `key` and the certificate of `cert` (for
@@ -52,42 +44,34 @@ pub unsafe extern "C" fn ssh_pkey_with_certificate(
     key: *const ssh_pkey,
     cert: *const ssh_pkey,
 ) -> *mut ssh_pkey {
-    ffi! {
-        let null = std::ptr::null_mut();
+    guard(|| {
         // SAFETY: per the contract above.
-        let key = try_arg!(unsafe { key_arg(key, "key") }, null);
+        let key = unsafe { key_arg(key, "key") }?;
         // SAFETY: as above.
-        let cert = try_arg!(unsafe { key_arg(cert, "cert") }.and_then(cert_of), null);
-        let private = try_arg!(private_of(key), null);
+        let cert = unsafe { key_arg(cert, "cert") }.and_then(cert_of)?;
+        let private = private_of(key)?;
         if cert.public_key() != &key.public {
-            fail(SSH_ERR_INVALID_ARG, &format!(
+            return Err(Error::invalid_arg(format!(
                 "the certificate is for key {}, not {}",
                 cert.public_key().fingerprint_sha256(),
                 key.public.fingerprint_sha256()
-            ));
-            return null;
+            )));
         }
-        to_shared_handle::<ssh_pkey>(std::sync::Arc::new(Pkey {
+        Ok(to_shared_handle::<ssh_pkey>(std::sync::Arc::new(Pkey {
             public: key.public.clone(),
             private: Some(private.clone()),
             certificate: Some(cert.clone()),
-        }))
-    }
+        })))
+    })
 }
 
-/// Runs `f` on the certificate of `key`, mapping errors to codes.
+/// The certificate of `key`; NULL or a key without one is an invalid argument.
 ///
 /// # Safety
 /// `key` must be NULL or a live `ssh_pkey`.
-unsafe fn with_cert(
-    key: *const ssh_pkey,
-    f: impl FnOnce(&Certificate) -> crate::Result<c_int>,
-) -> c_int {
+unsafe fn cert_arg<'a>(key: *const ssh_pkey) -> crate::Result<&'a Certificate> {
     // SAFETY: forwarded contract.
-    match unsafe { key_arg(key, "key") }.and_then(cert_of).and_then(f) {
-        Ok(code) => code,
-        Err(e) => fail_with(&e),
-    }
+    unsafe { key_arg(key, "key") }.and_then(cert_of)
 }
 
 /// The certificate's type: `SSH_PKEY_CERT_USER` or `SSH_PKEY_CERT_HOST`, or a negative
@@ -100,15 +84,14 @@ unsafe fn with_cert(
 /// `key` must be NULL or a live `ssh_pkey`.
 #[no_mangle]
 pub unsafe extern "C" fn ssh_pkey_cert_get_type(key: *const ssh_pkey) -> c_int {
-    ffi! {
+    guard(|| {
         // SAFETY: per the contract above.
-        unsafe {
-            with_cert(key, |c| Ok(match c.cert_type() {
-                CertType::User => SSH_PKEY_CERT_USER,
-                CertType::Host => SSH_PKEY_CERT_HOST,
-            }))
-        }
-    }
+        let cert = unsafe { cert_arg(key) }?;
+        Ok(match cert.cert_type() {
+            CertType::User => SSH_PKEY_CERT_USER,
+            CertType::Host => SSH_PKEY_CERT_HOST,
+        })
+    })
 }
 
 /// The certificate's key id (`ssh-keygen -s ... -I ID`). NULL if `key` is not a
@@ -121,7 +104,7 @@ pub unsafe extern "C" fn ssh_pkey_cert_get_type(key: *const ssh_pkey) -> c_int {
 /// `key` must be NULL or a live `ssh_pkey`.
 #[no_mangle]
 pub unsafe extern "C" fn ssh_pkey_cert_get_key_id(key: *const ssh_pkey) -> *mut c_char {
-    ffi! { key_string(key, |k| cert_of(k).map(|c| c.key_id().to_owned())) }
+    guard(|| key_string(key, |k| cert_of(k).map(|c| c.key_id().to_owned())))
 }
 
 /// The certificate's serial number.
@@ -136,12 +119,14 @@ pub unsafe extern "C" fn ssh_pkey_cert_get_serial(
     key: *const ssh_pkey,
     out_serial: *mut u64,
 ) -> c_int {
-    ffi! {
+    guard(|| {
         // SAFETY: per the contract above.
-        let out = try_code!(unsafe { out_arg(out_serial, "out_serial") });
+        let out = unsafe { out_arg(out_serial, "out_serial") }?;
         // SAFETY: as above.
-        unsafe { with_cert(key, |c| { out.write(c.serial()); Ok(SSH_OK) }) }
-    }
+        let cert = unsafe { cert_arg(key) }?;
+        out.write(cert.serial());
+        Ok(())
+    })
 }
 
 /// The certificate's validity interval in seconds since the Unix epoch: valid from
@@ -158,20 +143,17 @@ pub unsafe extern "C" fn ssh_pkey_cert_get_validity(
     out_valid_after: *mut u64,
     out_valid_before: *mut u64,
 ) -> c_int {
-    ffi! {
+    guard(|| {
         // SAFETY: per the contract above.
-        let after = try_code!(unsafe { out_arg(out_valid_after, "out_valid_after") });
+        let after = unsafe { out_arg(out_valid_after, "out_valid_after") }?;
         // SAFETY: as above.
-        let before = try_code!(unsafe { out_arg(out_valid_before, "out_valid_before") });
+        let before = unsafe { out_arg(out_valid_before, "out_valid_before") }?;
         // SAFETY: as above.
-        unsafe {
-            with_cert(key, |c| {
-                after.write(c.valid_after());
-                before.write(c.valid_before());
-                Ok(SSH_OK)
-            })
-        }
-    }
+        let cert = unsafe { cert_arg(key) }?;
+        after.write(cert.valid_after());
+        before.write(cert.valid_before());
+        Ok(())
+    })
 }
 
 /// The number of principals (user or host names) the certificate is valid for; 0 means
@@ -187,12 +169,14 @@ pub unsafe extern "C" fn ssh_pkey_cert_get_principal_count(
     key: *const ssh_pkey,
     out_count: *mut usize,
 ) -> c_int {
-    ffi! {
+    guard(|| {
         // SAFETY: per the contract above.
-        let out = try_code!(unsafe { out_arg(out_count, "out_count") });
+        let out = unsafe { out_arg(out_count, "out_count") }?;
         // SAFETY: as above.
-        unsafe { with_cert(key, |c| { out.write(c.principals().len()); Ok(SSH_OK) }) }
-    }
+        let cert = unsafe { cert_arg(key) }?;
+        out.write(cert.principals().len());
+        Ok(())
+    })
 }
 
 /// Principal number `index` (from 0). NULL if `key` is not a certificate or `index` is out
@@ -208,15 +192,17 @@ pub unsafe extern "C" fn ssh_pkey_cert_get_principal(
     key: *const ssh_pkey,
     index: usize,
 ) -> *mut c_char {
-    ffi! {
+    guard(|| {
         key_string(key, |k| {
             let principals = cert_of(k)?.principals();
-            principals.get(index).cloned().ok_or_else(|| Error::invalid_arg(format!(
-                "principal index {index} out of range ({} principals)",
-                principals.len()
-            )))
+            principals.get(index).cloned().ok_or_else(|| {
+                Error::invalid_arg(format!(
+                    "principal index {index} out of range ({} principals)",
+                    principals.len()
+                ))
+            })
         })
-    }
+    })
 }
 
 /// The critical options or extensions of a certificate, by `which`.
@@ -242,12 +228,14 @@ pub unsafe extern "C" fn ssh_pkey_cert_get_option_count(
     which: c_int,
     out_count: *mut usize,
 ) -> c_int {
-    ffi! {
+    guard(|| {
         // SAFETY: per the contract above.
-        let out = try_code!(unsafe { out_arg(out_count, "out_count") });
+        let out = unsafe { out_arg(out_count, "out_count") }?;
         // SAFETY: as above.
-        unsafe { with_cert(key, |c| { out.write(options_of(c, which)?.len()); Ok(SSH_OK) }) }
-    }
+        let cert = unsafe { cert_arg(key) }?;
+        out.write(options_of(cert, which)?.len());
+        Ok(())
+    })
 }
 
 /// Critical option or extension number `index` (see `ssh_pkey_cert_get_option_count`): its
@@ -267,25 +255,24 @@ pub unsafe extern "C" fn ssh_pkey_cert_get_option(
     out_name: *mut *mut c_char,
     out_value: *mut *mut c_char,
 ) -> c_int {
-    ffi! {
+    guard(|| {
         // SAFETY: per the contract above.
-        let name = try_code!(unsafe { out_arg(out_name, "out_name") });
+        let name = unsafe { out_arg(out_name, "out_name") }?;
         // SAFETY: as above.
-        let value = try_code!(unsafe { out_arg(out_value, "out_value") });
+        let value = unsafe { out_arg(out_value, "out_value") }?;
         // SAFETY: as above.
-        unsafe {
-            with_cert(key, |c| {
-                let options = options_of(c, which)?;
-                let (n, v) = options.get(index).ok_or_else(|| Error::invalid_arg(format!(
-                    "option index {index} out of range ({} options)",
-                    options.len()
-                )))?;
-                name.write(to_c_string(n));
-                value.write(to_c_string(v));
-                Ok(SSH_OK)
-            })
-        }
-    }
+        let cert = unsafe { cert_arg(key) }?;
+        let options = options_of(cert, which)?;
+        let (n, v) = options.get(index).ok_or_else(|| {
+            Error::invalid_arg(format!(
+                "option index {index} out of range ({} options)",
+                options.len()
+            ))
+        })?;
+        name.write(to_c_string(n));
+        value.write(to_c_string(v));
+        Ok(())
+    })
 }
 
 /// The public key of the certificate authority that signed the certificate (its
@@ -301,10 +288,12 @@ pub unsafe extern "C" fn ssh_pkey_cert_get_ca_key(
     key: *const ssh_pkey,
     out_ca: *mut *mut ssh_pkey,
 ) -> c_int {
-    ffi! {
+    guard(|| {
         // SAFETY: per the contract above.
-        let out = try_code!(unsafe { out_arg(out_ca, "out_ca") });
+        let out = unsafe { out_arg(out_ca, "out_ca") }?;
         // SAFETY: as above.
-        unsafe { with_cert(key, |c| { out.write(public_key_handle(c.ca_key().clone())); Ok(SSH_OK) }) }
-    }
+        let cert = unsafe { cert_arg(key) }?;
+        out.write(public_key_handle(cert.ca_key().clone()));
+        Ok(())
+    })
 }

@@ -4,9 +4,8 @@ use std::ffi::{c_char, c_int};
 use std::path::Path;
 
 use super::super::boundary::{
-    fail_with, ffi, opt_str_arg, out_arg, slice_arg, str_arg, to_c_bytes, to_c_string, to_code,
+    guard, opt_str_arg, out_arg, slice_arg, str_arg, to_c_bytes, to_c_string,
 };
-use super::super::result::*;
 use super::{key_arg, key_string, ssh_pkey, Pkey};
 use super::{SSH_PKEY_FORMAT_OPENSSH, SSH_PKEY_FORMAT_PEM, SSH_PKEY_FORMAT_PKCS8};
 use crate::crypto::rng::OsRandom;
@@ -51,17 +50,17 @@ pub unsafe extern "C" fn ssh_pkey_write_private(
     passphrase: *const c_char,
     format: c_int,
 ) -> c_int {
-    ffi! {
+    guard(|| {
         // SAFETY: per the contract above.
-        let key = try_code!(unsafe { key_arg(key, "key") });
+        let key = unsafe { key_arg(key, "key") }?;
         // SAFETY: as above.
-        let path = try_code!(unsafe { str_arg(path, "path") });
+        let path = Path::new(unsafe { str_arg(path, "path") }?);
         // SAFETY: as above.
-        let passphrase = try_code!(unsafe { opt_str_arg(passphrase, "passphrase") });
-        let format = try_code!(format_arg(format));
-        let private = try_code!(private_of(key));
-        to_code(private.write_file(Path::new(path), format, passphrase.map(str::as_bytes), &mut OsRandom))
-    }
+        let passphrase = unsafe { opt_str_arg(passphrase, "passphrase") }?;
+        let format = format_arg(format)?;
+        let private = private_of(key)?;
+        private.write_file(path, format, passphrase.map(str::as_bytes), &mut OsRandom)
+    })
 }
 
 /// The private key file's contents in `format` (as `ssh_pkey_write_private` writes them),
@@ -81,19 +80,19 @@ pub unsafe extern "C" fn ssh_pkey_export_private(
     format: c_int,
     out_text: *mut *mut c_char,
 ) -> c_int {
-    ffi! {
+    guard(|| {
         // SAFETY: per the contract above.
-        let key = try_code!(unsafe { key_arg(key, "key") });
+        let key = unsafe { key_arg(key, "key") }?;
         // SAFETY: as above.
-        let passphrase = try_code!(unsafe { opt_str_arg(passphrase, "passphrase") });
+        let passphrase = unsafe { opt_str_arg(passphrase, "passphrase") }?;
         // SAFETY: as above.
-        let out = try_code!(unsafe { out_arg(out_text, "out_text") });
-        let format = try_code!(format_arg(format));
-        let private = try_code!(private_of(key));
-        let text = try_code!(private.encode(format, passphrase.map(str::as_bytes), &mut OsRandom));
+        let out = unsafe { out_arg(out_text, "out_text") }?;
+        let format = format_arg(format)?;
+        let private = private_of(key)?;
+        let text = private.encode(format, passphrase.map(str::as_bytes), &mut OsRandom)?;
         out.write(to_c_string(&text));
-        SSH_OK
-    }
+        Ok(())
+    })
 }
 
 /// Writes the public key (or the certificate) as one `.pub` line, `type base64 comment`, to
@@ -106,16 +105,16 @@ pub unsafe extern "C" fn ssh_pkey_export_private(
 /// `key` must be NULL or a live `ssh_pkey`; `path` NULL or a NUL-terminated string.
 #[no_mangle]
 pub unsafe extern "C" fn ssh_pkey_write_public(key: *const ssh_pkey, path: *const c_char) -> c_int {
-    ffi! {
+    guard(|| {
         // SAFETY: per the contract above.
-        let key = try_code!(unsafe { key_arg(key, "key") });
+        let key = unsafe { key_arg(key, "key") }?;
         // SAFETY: as above.
-        let path = Path::new(try_code!(unsafe { str_arg(path, "path") }));
-        to_code(match &key.certificate {
+        let path = Path::new(unsafe { str_arg(path, "path") }?);
+        match &key.certificate {
             Some(cert) => cert.write_file(path),
             None => key.public.write_file(path),
-        })
-    }
+        }
+    })
 }
 
 /// The key type name, e.g. "ssh-ed25519", "ecdsa-sha2-nistp256", "ssh-rsa", "ssh-dss"; for
@@ -128,12 +127,14 @@ pub unsafe extern "C" fn ssh_pkey_write_public(key: *const ssh_pkey, path: *cons
 /// `key` must be NULL or a live `ssh_pkey`.
 #[no_mangle]
 pub unsafe extern "C" fn ssh_pkey_get_type(key: *const ssh_pkey) -> *mut c_char {
-    ffi! {
-        key_string(key, |k| Ok(match &k.certificate {
-            Some(cert) => cert.algorithm().to_owned(),
-            None => k.public.key_type().to_owned(),
-        }))
-    }
+    guard(|| {
+        key_string(key, |k| {
+            Ok(match &k.certificate {
+                Some(cert) => cert.algorithm().to_owned(),
+                None => k.public.key_type().to_owned(),
+            })
+        })
+    })
 }
 
 /// The SHA-256 fingerprint as `ssh-keygen -l` prints it: "SHA256:" and unpadded base64 (of
@@ -146,7 +147,7 @@ pub unsafe extern "C" fn ssh_pkey_get_type(key: *const ssh_pkey) -> *mut c_char 
 /// `key` must be NULL or a live `ssh_pkey`.
 #[no_mangle]
 pub unsafe extern "C" fn ssh_pkey_get_fingerprint(key: *const ssh_pkey) -> *mut c_char {
-    ffi! { key_string(key, |k| Ok(k.public.fingerprint_sha256())) }
+    guard(|| key_string(key, |k| Ok(k.public.fingerprint_sha256())))
 }
 
 /// The MD5 fingerprint as `ssh-keygen -l -E md5` prints it: "MD5:" and colon-separated hex
@@ -159,7 +160,7 @@ pub unsafe extern "C" fn ssh_pkey_get_fingerprint(key: *const ssh_pkey) -> *mut 
 /// `key` must be NULL or a live `ssh_pkey`.
 #[no_mangle]
 pub unsafe extern "C" fn ssh_pkey_get_fingerprint_md5(key: *const ssh_pkey) -> *mut c_char {
-    ffi! { key_string(key, |k| Ok(k.public.fingerprint_md5())) }
+    guard(|| key_string(key, |k| Ok(k.public.fingerprint_md5())))
 }
 
 /// The blob in base64 (the certificate's for a certificate), as in known_hosts and `.pub`
@@ -172,12 +173,14 @@ pub unsafe extern "C" fn ssh_pkey_get_fingerprint_md5(key: *const ssh_pkey) -> *
 /// `key` must be NULL or a live `ssh_pkey`.
 #[no_mangle]
 pub unsafe extern "C" fn ssh_pkey_get_base64(key: *const ssh_pkey) -> *mut c_char {
-    ffi! {
-        key_string(key, |k| Ok(match &k.certificate {
-            Some(cert) => cert.base64(),
-            None => k.public.base64(),
-        }))
-    }
+    guard(|| {
+        key_string(key, |k| {
+            Ok(match &k.certificate {
+                Some(cert) => cert.base64(),
+                None => k.public.base64(),
+            })
+        })
+    })
 }
 
 /// The `.pub` line: `type base64 comment` (no comment if it is empty), the certificate's
@@ -190,12 +193,14 @@ pub unsafe extern "C" fn ssh_pkey_get_base64(key: *const ssh_pkey) -> *mut c_cha
 /// `key` must be NULL or a live `ssh_pkey`.
 #[no_mangle]
 pub unsafe extern "C" fn ssh_pkey_get_public_string(key: *const ssh_pkey) -> *mut c_char {
-    ffi! {
-        key_string(key, |k| Ok(match &k.certificate {
-            Some(cert) => cert.to_pub_line(),
-            None => k.public.to_pub_line(),
-        }))
-    }
+    guard(|| {
+        key_string(key, |k| {
+            Ok(match &k.certificate {
+                Some(cert) => cert.to_pub_line(),
+                None => k.public.to_pub_line(),
+            })
+        })
+    })
 }
 
 /// The key's comment (from its `.pub` line or OpenSSH private key file); "" if none.
@@ -207,12 +212,14 @@ pub unsafe extern "C" fn ssh_pkey_get_public_string(key: *const ssh_pkey) -> *mu
 /// `key` must be NULL or a live `ssh_pkey`.
 #[no_mangle]
 pub unsafe extern "C" fn ssh_pkey_get_comment(key: *const ssh_pkey) -> *mut c_char {
-    ffi! {
-        key_string(key, |k| Ok(match &k.certificate {
-            Some(cert) if !cert.comment().is_empty() => cert.comment().to_owned(),
-            _ => k.public.comment().to_owned(),
-        }))
-    }
+    guard(|| {
+        key_string(key, |k| {
+            Ok(match &k.certificate {
+                Some(cert) if !cert.comment().is_empty() => cert.comment().to_owned(),
+                _ => k.public.comment().to_owned(),
+            })
+        })
+    })
 }
 
 /// The signature algorithms the key can make or verify, comma-separated, preferred first
@@ -229,17 +236,19 @@ pub unsafe extern "C" fn ssh_pkey_get_signature_algorithms(
     key: *const ssh_pkey,
     include_legacy: bool,
 ) -> *mut c_char {
-    ffi! {
-        key_string(key, |k| Ok(match &k.certificate {
-            Some(cert) => cert
-                .signature_algorithms(include_legacy)
-                .iter()
-                .map(|(c, _)| *c)
-                .collect::<Vec<_>>()
-                .join(","),
-            None => k.public.signature_algorithms(include_legacy).join(","),
-        }))
-    }
+    guard(|| {
+        key_string(key, |k| {
+            Ok(match &k.certificate {
+                Some(cert) => cert
+                    .signature_algorithms(include_legacy)
+                    .iter()
+                    .map(|(c, _)| *c)
+                    .collect::<Vec<_>>()
+                    .join(","),
+                None => k.public.signature_algorithms(include_legacy).join(","),
+            })
+        })
+    })
 }
 
 /// The SSH wire blob of the key (of the certificate for a certificate).
@@ -256,21 +265,21 @@ pub unsafe extern "C" fn ssh_pkey_get_blob(
     out_blob: *mut *mut u8,
     out_len: *mut usize,
 ) -> c_int {
-    ffi! {
+    guard(|| {
         // SAFETY: per the contract above.
-        let key = try_code!(unsafe { key_arg(key, "key") });
+        let key = unsafe { key_arg(key, "key") }?;
         // SAFETY: as above.
-        let out_blob = try_code!(unsafe { out_arg(out_blob, "out_blob") });
+        let out_blob = unsafe { out_arg(out_blob, "out_blob") }?;
         // SAFETY: as above.
-        let out_len = try_code!(unsafe { out_arg(out_len, "out_len") });
+        let out_len = unsafe { out_arg(out_len, "out_len") }?;
         let blob = match &key.certificate {
             Some(cert) => cert.as_blob(),
             None => key.public.as_blob(),
         };
         out_blob.write(to_c_bytes(blob));
         out_len.write(blob.len());
-        SSH_OK
-    }
+        Ok(())
+    })
 }
 
 /// The key size in bits as `ssh-keygen -l` prints it (RSA: the modulus; 256 for Ed25519),
@@ -283,11 +292,11 @@ pub unsafe extern "C" fn ssh_pkey_get_blob(
 /// `key` must be NULL or a live `ssh_pkey`.
 #[no_mangle]
 pub unsafe extern "C" fn ssh_pkey_get_bits(key: *const ssh_pkey) -> c_int {
-    ffi! {
+    guard(|| {
         // SAFETY: per the contract above.
-        let key = try_code!(unsafe { key_arg(key, "key") });
-        c_int::try_from(key.public.bits()).unwrap_or(c_int::MAX)
-    }
+        let key = unsafe { key_arg(key, "key") }?;
+        Ok(c_int::try_from(key.public.bits()).unwrap_or(c_int::MAX))
+    })
 }
 
 /// Whether two handles hold the same public key (private parts, comments and certificates
@@ -300,16 +309,13 @@ pub unsafe extern "C" fn ssh_pkey_get_bits(key: *const ssh_pkey) -> c_int {
 /// `a` and `b` must be NULL or live `ssh_pkey`s.
 #[no_mangle]
 pub unsafe extern "C" fn ssh_pkey_equal(a: *const ssh_pkey, b: *const ssh_pkey) -> bool {
-    ffi! {
+    guard(|| {
         // SAFETY: per the contract above.
-        match unsafe { (key_arg(a, "a"), key_arg(b, "b")) } {
-            (Ok(a), Ok(b)) => a.public == b.public,
-            (Err(e), _) | (_, Err(e)) => {
-                fail_with(&e);
-                false
-            }
-        }
-    }
+        let a = unsafe { key_arg(a, "a") }?;
+        // SAFETY: as above.
+        let b = unsafe { key_arg(b, "b") }?;
+        Ok(a.public == b.public)
+    })
 }
 
 /// Whether the handle holds a private key (can sign). False if `key` is NULL.
@@ -321,16 +327,11 @@ pub unsafe extern "C" fn ssh_pkey_equal(a: *const ssh_pkey, b: *const ssh_pkey) 
 /// `key` must be NULL or a live `ssh_pkey`.
 #[no_mangle]
 pub unsafe extern "C" fn ssh_pkey_has_private(key: *const ssh_pkey) -> bool {
-    ffi! {
+    guard(|| {
         // SAFETY: per the contract above.
-        match unsafe { key_arg(key, "key") } {
-            Ok(k) => k.private.is_some(),
-            Err(e) => {
-                fail_with(&e);
-                false
-            }
-        }
-    }
+        let key = unsafe { key_arg(key, "key") }?;
+        Ok(key.private.is_some())
+    })
 }
 
 /// Signs `data` with the private key and `algorithm` (one of
@@ -355,22 +356,22 @@ pub unsafe extern "C" fn ssh_pkey_sign(
     out_sig: *mut *mut u8,
     out_sig_len: *mut usize,
 ) -> c_int {
-    ffi! {
+    guard(|| {
         // SAFETY: per the contract above.
-        let key = try_code!(unsafe { key_arg(key, "key") });
+        let key = unsafe { key_arg(key, "key") }?;
         // SAFETY: as above.
-        let algorithm = try_code!(unsafe { str_arg(algorithm, "algorithm") });
+        let algorithm = unsafe { str_arg(algorithm, "algorithm") }?;
         // SAFETY: as above.
-        let data = try_code!(unsafe { slice_arg(data, data_len, "data") });
+        let data = unsafe { slice_arg(data, data_len, "data") }?;
         // SAFETY: as above.
-        let out_sig = try_code!(unsafe { out_arg(out_sig, "out_sig") });
+        let out_sig = unsafe { out_arg(out_sig, "out_sig") }?;
         // SAFETY: as above.
-        let out_len = try_code!(unsafe { out_arg(out_sig_len, "out_sig_len") });
-        let signature = try_code!(try_code!(private_of(key)).sign(algorithm, data));
+        let out_len = unsafe { out_arg(out_sig_len, "out_sig_len") }?;
+        let signature = private_of(key)?.sign(algorithm, data)?;
         out_sig.write(to_c_bytes(&signature));
         out_len.write(signature.len());
-        SSH_OK
-    }
+        Ok(())
+    })
 }
 
 /// Verifies an SSH signature blob over `data` made with `algorithm` (for a certificate, a
@@ -392,20 +393,20 @@ pub unsafe extern "C" fn ssh_pkey_verify(
     sig: *const u8,
     sig_len: usize,
 ) -> c_int {
-    ffi! {
+    guard(|| {
         // SAFETY: per the contract above.
-        let key = try_code!(unsafe { key_arg(key, "key") });
+        let key = unsafe { key_arg(key, "key") }?;
         // SAFETY: as above.
-        let algorithm = try_code!(unsafe { str_arg(algorithm, "algorithm") });
+        let algorithm = unsafe { str_arg(algorithm, "algorithm") }?;
         // SAFETY: as above.
-        let data = try_code!(unsafe { slice_arg(data, data_len, "data") });
+        let data = unsafe { slice_arg(data, data_len, "data") }?;
         // SAFETY: as above.
-        let sig = try_code!(unsafe { slice_arg(sig, sig_len, "sig") });
-        to_code(match &key.certificate {
+        let sig = unsafe { slice_arg(sig, sig_len, "sig") }?;
+        match &key.certificate {
             Some(cert) if !key.public.signature_algorithms(true).contains(&algorithm) => {
                 cert.verify(algorithm, data, sig)
             }
             _ => key.public.verify(algorithm, data, sig),
-        })
-    }
+        }
+    })
 }
