@@ -5,6 +5,7 @@
 //! over a socket with a background thread; `ffi` is the C API.
 
 pub mod agent;
+pub mod boundary;
 pub mod crypto;
 pub mod error;
 #[cfg(feature = "capi")]

@@ -23,7 +23,7 @@ pub struct ssh_agent {
 }
 
 /// The agent and the key list of the last `ssh_agent_count_identities`.
-pub(crate) struct AgentHandle {
+pub struct AgentHandle {
     agent: Agent,
     identities: Mutex<Option<Vec<AgentKey>>>,
 }

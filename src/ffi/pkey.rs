@@ -51,7 +51,7 @@ pub struct ssh_pkey {
 }
 
 /// What an `ssh_pkey` holds.
-pub(crate) struct Pkey {
+pub struct Pkey {
     pub public: PublicKey,
     pub private: Option<PrivateKey>,
     pub certificate: Option<Certificate>,

@@ -35,7 +35,7 @@ impl Castable for ssh_transport {
 /// as the connection ends, while the application may still be serving channels with the
 /// callbacks' userdata; holding the handlers here too means `userdata_free` never runs
 /// before `ssh_transport_free`.
-pub(crate) struct TransportHandle {
+pub struct TransportHandle {
     transport: Transport,
     server_handlers: Mutex<Vec<Arc<CallbackHandler>>>,
 }
