@@ -38,7 +38,10 @@ fn a_second_library_makes_borrows_and_frees_its_own_handles() {
     let session = to_handle::<ForeignSession>("host".to_owned());
     // SAFETY: a live handle made just above, freed once below.
     unsafe {
-        assert_eq!(borrow::<ForeignSession>(session, "session").unwrap(), "host");
+        assert_eq!(
+            borrow::<ForeignSession>(session, "session").unwrap(),
+            "host"
+        );
         free_handle(session);
     }
     // SAFETY: NULL is allowed and reported.
