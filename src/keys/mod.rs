@@ -30,6 +30,7 @@ mod openssh;
 mod pem;
 mod private;
 mod public;
+mod short_scalar;
 mod signature;
 
 #[cfg(test)]

@@ -17,7 +17,8 @@ const MAX_SALT_LEN: usize = 1024;
 
 /// Loads an armored `openssh-key-v1` key, decrypting it if needed.
 pub(crate) fn decode(armored: &str, passphrase: Option<&[u8]>) -> Result<PrivateKey> {
-    let parsed = ssh_key::PrivateKey::from_openssh(armored)
+    let padded = super::short_scalar::pad_p256_scalar(armored);
+    let parsed = ssh_key::PrivateKey::from_openssh(padded.as_deref().unwrap_or(armored))
         .map_err(|e| Error::key_format(format!("malformed OpenSSH private key: {e}")))?;
     let parsed = if parsed.is_encrypted() {
         check_kdf(parsed.kdf())?;
