@@ -31,8 +31,9 @@ pub(super) const READ_BACKLOG_LIMIT: usize = 4 * SEND_QUEUE_LIMIT;
 /// connection cannot starve the others of an event loop.
 const READ_PER_PROCESS: usize = 1024 * 1024;
 
-/// How often a reader stalled behind the decision thread checks the connection's timers.
-const STALLED_WAKEUP: Duration = Duration::from_secs(1);
+/// How often a threaded reader held back (unread output, input waiting for decisions)
+/// checks the connection's timers.
+const HELD_BACK_WAKEUP: Duration = Duration::from_secs(1);
 
 /// Packets opened per batch at most: each batch is opened outside the lock and handled
 /// under it once, and the batch's bookkeeping stays small whatever the peer sends.
@@ -190,7 +191,7 @@ impl ReadSide {
             self.decide(shared, decided);
             if stalled
                 && matches!(decided, DecidedBy::DecisionThread(_))
-                && !wait_while_stalled(shared)
+                && !wait_while(shared, Connection::input_stalled)
             {
                 return false;
             }
@@ -291,15 +292,17 @@ impl ReadSide {
     }
 }
 
-/// Waits while too much input waits for the decision thread's answers; false once the
-/// connection failed or the transport stopped.
-fn wait_while_stalled(shared: &SharedConnection) -> bool {
+/// A threaded reader's wait while `held_back` (unread output, input waiting for the decision
+/// thread): the timers keep running, so a client stuck this way still meets the login grace
+/// time. False once the connection failed or the transport stopped.
+pub(super) fn wait_while(
+    shared: &SharedConnection,
+    held_back: impl Fn(&Connection) -> bool,
+) -> bool {
     let mut conn = shared.state.lock();
-    while conn.input_stalled() && conn.error().is_none() && !shared.stopped.load(Ordering::Acquire)
-    {
-        // The timers keep running: a client stuck this way still meets the login grace time.
+    while held_back(&conn) && conn.error().is_none() && !shared.stopped.load(Ordering::Acquire) {
         shared.writer_wake.notify_one();
-        shared.changed.wait_for(&mut conn, STALLED_WAKEUP);
+        shared.changed.wait_for(&mut conn, HELD_BACK_WAKEUP);
         let _ = conn.handle_timeout(Instant::now());
     }
     conn.error().is_none() && !shared.stopped.load(Ordering::Acquire)

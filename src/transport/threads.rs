@@ -10,14 +10,14 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::driver::{until_next_timer, ReadSide, ReadStep, WriteSide, READ_BACKLOG_LIMIT};
+use super::driver::{
+    until_next_timer, wait_while, ReadSide, ReadStep, WriteSide, READ_BACKLOG_LIMIT,
+};
 use super::server_dispatch::{DecidedBy, ServerDecisions};
 use super::shared_connection::SharedConnection;
 use super::stream::Wait;
 use crate::Result;
 
-/// How often a reader stuck behind unread output checks the connection's timers.
-const BACKLOG_WAKEUP: Duration = Duration::from_secs(1);
 /// How long the writer waits for a full stream before checking whether it should stop.
 const WRITE_WAIT_SLICE: Duration = Duration::from_millis(100);
 
@@ -66,7 +66,9 @@ impl Threads {
 
 fn read_loop(shared: &Arc<SharedConnection>, decided: DecidedBy<'_>) {
     let mut reader = ReadSide::new();
-    while wait_for_backlog(shared) {
+    // While the peer leaves more than READ_BACKLOG_LIMIT of our output unread, read
+    // nothing more.
+    while wait_while(shared, |conn| conn.outbound_backlog() > READ_BACKLOG_LIMIT) {
         match shared.io.wait_readable(next_wakeup(shared)) {
             Ok(Wait::Readable) => {}
             Ok(Wait::Woken) => continue,
@@ -90,22 +92,6 @@ fn read_loop(shared: &Arc<SharedConnection>, decided: DecidedBy<'_>) {
     }
     shared.wake_all();
     shared.writer_wake.notify_all();
-}
-
-/// Waits while the peer leaves more than [`READ_BACKLOG_LIMIT`] of our output unread,
-/// keeping the timers running (a client stuck this way still meets the login grace time);
-/// false once the connection has failed or the transport stopped.
-fn wait_for_backlog(shared: &SharedConnection) -> bool {
-    let mut conn = shared.state.lock();
-    while conn.outbound_backlog() > READ_BACKLOG_LIMIT
-        && conn.error().is_none()
-        && !shared.stopped.load(Ordering::Acquire)
-    {
-        shared.writer_wake.notify_one();
-        shared.changed.wait_for(&mut conn, BACKLOG_WAKEUP);
-        let _ = conn.handle_timeout(Instant::now());
-    }
-    conn.error().is_none() && !shared.stopped.load(Ordering::Acquire)
 }
 
 /// How long the reader may block before the connection's next timer: forever when none is
